@@ -1,0 +1,243 @@
+//! Control frames a client (seeker or peer supporter) sends to the relay.
+
+use serde::{Deserialize, Serialize};
+
+use crate::base64_bytes::Base64Bytes;
+use crate::data_frame::ChatNumber;
+use crate::decode_error::DecodeError;
+use crate::limits::{MAX_CAPACITY, MAX_CONTROL_FRAME, MAX_TAG_LEN, MAX_TAGS};
+
+/// Which side of the conversation a connection is. Fixed by `hello` for the connection's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An anonymous help-seeker: one chat at a time, no credential.
+    Seeker,
+    /// A peer supporter holding a program-signed certificate; many chats at once.
+    Peer,
+}
+
+/// What a seeker would like in a peer. Every field is optional; the relay matches on
+/// them but never learns anything the seeker did not choose to say. (The seeker's own
+/// department is deliberately absent: that check happens in the client.)
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeekPreferences {
+    /// A topic tag the program defines, e.g. `adverse-event`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// A language tag, e.g. `en` or `fr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The kind of peer, e.g. `resident`, `staff`, `nursing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_role: Option<String>,
+}
+
+/// A peer supporter's availability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Receives offers, up to its capacity.
+    Available,
+    /// Receives no new offers; chats already open go on.
+    Away,
+}
+
+/// Every frame a client may send. Internally tagged by `type`; unknown fields are refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// First frame on every connection: protocol version, role and program.
+    Hello {
+        /// Must equal [`crate::PROTOCOL_VERSION`].
+        v: u8,
+        /// Seeker or peer, for the connection's whole life.
+        role: Role,
+        /// The program id, e.g. `resident-peer-support`.
+        program: String,
+    },
+    /// Peer only: the certificate chain and the current revocation list.
+    Present {
+        /// Issuer certificate, signed by the program's root key.
+        issuer_certificate: Base64Bytes,
+        /// Supporter certificate, signed by the issuer.
+        supporter_certificate: Base64Bytes,
+        /// Revocation list, signed by the program's root key.
+        revocation_list: Base64Bytes,
+    },
+    /// Peer only: the answer to the relay's possession `challenge`.
+    Prove {
+        /// Noise NK msg2 with the challenge echoed (see `proto/crypto.md`).
+        answer: Base64Bytes,
+    },
+    /// Peer only: go available or away, with capacity, topics and languages.
+    SetAvailability {
+        /// Available or away.
+        status: Availability,
+        /// Chats at once, 1..=[`MAX_CAPACITY`].
+        capacity: u16,
+        /// Topics offered (empty: any topic).
+        #[serde(default)]
+        topics: Vec<String>,
+        /// Languages offered (empty: the certificate's languages).
+        #[serde(default)]
+        languages: Vec<String>,
+        /// Accept every offer without asking.
+        #[serde(default)]
+        auto_accept: bool,
+    },
+    /// Seeker only: ask for a peer.
+    Seek {
+        /// Optional preferences.
+        #[serde(default)]
+        preferences: SeekPreferences,
+    },
+    /// Seeker only: leave the queue.
+    Cancel {},
+    /// Peer only: take an offered seeker.
+    Accept {
+        /// The offer number from `offer`.
+        offer: u32,
+    },
+    /// Peer only: pass on an offered seeker (it goes to the next peer).
+    Decline {
+        /// The offer number from `offer`.
+        offer: u32,
+    },
+    /// Either side: end a chat.
+    End {
+        /// The chat number on this connection.
+        chat: ChatNumber,
+    },
+    /// Peer only: end a chat and never be matched with this seeker's connection again.
+    Block {
+        /// The chat number on this connection.
+        chat: ChatNumber,
+    },
+}
+
+impl ClientFrame {
+    /// Parses and validates one text frame. Never panics; every failure is typed.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_CONTROL_FRAME {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: MAX_CONTROL_FRAME,
+            });
+        }
+        let frame: Self =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::from_json_error(&e))?;
+        frame.validate()?;
+        Ok(frame)
+    }
+
+    /// Serialises to JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The frame's `type` string, for errors and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Present { .. } => "present",
+            Self::Prove { .. } => "prove",
+            Self::SetAvailability { .. } => "set_availability",
+            Self::Seek { .. } => "seek",
+            Self::Cancel {} => "cancel",
+            Self::Accept { .. } => "accept",
+            Self::Decline { .. } => "decline",
+            Self::End { .. } => "end",
+            Self::Block { .. } => "block",
+        }
+    }
+
+    /// The role allowed to send this frame, or `None` if both may.
+    pub fn sender_role(&self) -> Option<Role> {
+        match self {
+            Self::Hello { .. } | Self::End { .. } => None,
+            Self::Seek { .. } | Self::Cancel {} => Some(Role::Seeker),
+            Self::Present { .. }
+            | Self::Prove { .. }
+            | Self::SetAvailability { .. }
+            | Self::Accept { .. }
+            | Self::Decline { .. }
+            | Self::Block { .. } => Some(Role::Peer),
+        }
+    }
+
+    /// Checks the limits serde cannot express.
+    fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            Self::Hello { program, .. } => check_tag("program", program),
+            Self::SetAvailability {
+                capacity,
+                topics,
+                languages,
+                ..
+            } => {
+                if *capacity > MAX_CAPACITY {
+                    return Err(DecodeError::Invalid {
+                        field: "capacity",
+                        reason: "above the maximum capacity",
+                    });
+                }
+                check_tags("topics", topics)?;
+                check_tags("languages", languages)
+            }
+            Self::Seek { preferences } => {
+                let SeekPreferences {
+                    topic,
+                    language,
+                    peer_role,
+                } = preferences;
+                for (field, value) in [
+                    ("topic", topic),
+                    ("language", language),
+                    ("peer_role", peer_role),
+                ] {
+                    if let Some(value) = value {
+                        check_tag(field, value)?;
+                    }
+                }
+                Ok(())
+            }
+            Self::Present { .. }
+            | Self::Prove { .. }
+            | Self::Cancel {}
+            | Self::Accept { .. }
+            | Self::Decline { .. }
+            | Self::End { .. }
+            | Self::Block { .. } => Ok(()),
+        }
+    }
+}
+
+/// A tag is short, non-empty, lowercase ASCII letters, digits and `-`.
+pub(crate) fn check_tag(field: &'static str, tag: &str) -> Result<(), DecodeError> {
+    let well_formed = !tag.is_empty()
+        && tag.len() <= MAX_TAG_LEN
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid {
+            field,
+            reason: "tags are 1-64 characters of a-z, 0-9 and -",
+        })
+    }
+}
+
+fn check_tags(field: &'static str, tags: &[String]) -> Result<(), DecodeError> {
+    if tags.len() > MAX_TAGS {
+        return Err(DecodeError::Invalid {
+            field,
+            reason: "too many tags",
+        });
+    }
+    tags.iter().try_for_each(|tag| check_tag(field, tag))
+}

@@ -1,0 +1,67 @@
+//! Every limit of the protocol as a named constant, so the relay, the clients and the spec
+//! quote one number. Timeouts that an operator may tune live in the relay's configuration;
+//! the values here are their defaults.
+
+use std::time::Duration;
+
+/// Version carried in `hello` and `welcome`, and in the WebSocket path (`/v1/ws`).
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// The WebSocket path clients connect to.
+pub const WEBSOCKET_PATH: &str = "/v1/ws";
+
+/// Plaintext record sizes inside the encryption: the relay only ever sees these sizes
+/// (plus the 16-byte AEAD tag and the data-frame header).
+pub const RECORD_BUCKETS: [usize; 4] = [256, 1024, 4096, 16384];
+
+/// The largest plaintext record.
+pub const MAX_RECORD: usize = 16384;
+
+/// ChaCha20-Poly1305 tag length appended to every Noise transport message.
+pub const AEAD_TAG_LEN: usize = 16;
+
+/// The largest Noise message a data frame may carry (largest bucket + tag).
+pub const MAX_NOISE_MESSAGE: usize = MAX_RECORD + AEAD_TAG_LEN;
+
+/// Bytes of the binary data-frame header (the per-connection chat number, u32 big-endian).
+pub const DATA_HEADER_LEN: usize = 4;
+
+/// The largest binary WebSocket message the relay accepts.
+pub const MAX_DATA_FRAME: usize = DATA_HEADER_LEN + MAX_NOISE_MESSAGE;
+
+/// The largest text (control) frame. Big enough for a `present` frame with a full
+/// certificate chain and revocation list in base64; everything else is far smaller.
+pub const MAX_CONTROL_FRAME: usize = 16 * 1024;
+
+/// The largest revocation list (encoded bytes) a relay accepts or forwards.
+pub const MAX_REVOCATION_LIST: usize = 8 * 1024;
+
+/// The largest certificate (encoded bytes, either level).
+pub const MAX_CERTIFICATE: usize = 2 * 1024;
+
+/// The most chats a peer may hold at once; an `availability` above it is refused.
+pub const MAX_CAPACITY: u16 = 16;
+
+/// The most topic or language tags in one frame.
+pub const MAX_TAGS: usize = 16;
+
+/// The longest tag (topic, language, role, program id), in bytes.
+pub const MAX_TAG_LEN: usize = 64;
+
+/// Default: time a new connection has to send `hello` (and a peer to finish its proof).
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default: time a peer has to answer an offer before it goes to the next peer.
+pub const DEFAULT_OFFER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default: time after `matched` for the Noise handshake (msg1 and msg2) to pass.
+pub const DEFAULT_CHAT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default: a chat with no data frame in either direction for this long ends.
+pub const DEFAULT_CHAT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Default: a seeker waits at most this long before `no_peer`.
+pub const DEFAULT_WAIT_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// Default: data frames buffered towards one side of a chat before it ends as `slow_reader`.
+pub const DEFAULT_CHAT_BUFFER_FRAMES: usize = 64;

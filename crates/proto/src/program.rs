@@ -1,0 +1,44 @@
+//! What a relay tells clients about a program: its public description and its resources.
+
+use serde::{Deserialize, Serialize};
+
+/// A resource card the operator configures: counselling service, crisis line, contact.
+/// Shown to a seeker on `no_peer`, and shareable by a peer inside the encrypted chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// What it is, e.g. "Faculty Wellness Program — counselling".
+    pub title: String,
+    /// A web address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A telephone number as it should be dialled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// An e-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A program's public description, sent in `welcome` and served at `GET /v1/programs`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramInfo {
+    /// Stable id, e.g. `resident-peer-support`.
+    pub id: String,
+    /// Human name, e.g. "Resident Peer Support Program".
+    pub name: String,
+    /// The program's root public key (Ed25519, hex) that certificates must chain to.
+    /// Clients should pin it themselves; this copy lets a user compare.
+    pub root_key: String,
+    /// Topic tags the program offers.
+    pub topics: Vec<String>,
+    /// Languages the program offers.
+    pub languages: Vec<String>,
+    /// Kinds of peer the program has.
+    pub peer_roles: Vec<String>,
+    /// Where to turn when no peer is available, or for professional help.
+    pub resources: Vec<Resource>,
+    /// How long a seeker waits at most before `no_peer`, in seconds.
+    pub wait_limit_secs: u32,
+}

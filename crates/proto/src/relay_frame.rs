@@ -1,0 +1,194 @@
+//! Control frames the relay sends to clients.
+
+use serde::{Deserialize, Serialize};
+
+use crate::base64_bytes::Base64Bytes;
+use crate::client_frame::{Availability, Role};
+use crate::data_frame::ChatNumber;
+use crate::decode_error::DecodeError;
+use crate::error_code::ErrorCode;
+use crate::program::{ProgramInfo, Resource};
+
+/// The peer's credential as the seeker receives it at match time, to verify in the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// Issuer certificate, signed by the program's root key.
+    pub issuer_certificate: Base64Bytes,
+    /// Supporter certificate, signed by the issuer; binds the peer's X25519 key.
+    pub supporter_certificate: Base64Bytes,
+    /// The newest revocation list the relay holds for the program.
+    pub revocation_list: Base64Bytes,
+}
+
+/// Why no peer could be found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoPeerReason {
+    /// No peer of the program is online and available.
+    NoneOnline,
+    /// The seeker waited the program's limit.
+    WaitLimit,
+    /// The queue is at its configured length.
+    QueueFull,
+}
+
+/// Why an offer went away before the peer answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferWithdrawnReason {
+    /// The peer did not answer in time; the seeker goes to the next peer.
+    Timeout,
+    /// The seeker cancelled or disconnected.
+    SeekerLeft,
+}
+
+/// Why a chat ended; both sides are told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatEndReason {
+    /// This side sent `end` (the acknowledgement).
+    Ended,
+    /// The partner sent `end`.
+    PartnerEnded,
+    /// The peer blocked the seeker (told to both; the seeker sees it as ended by the peer).
+    Blocked,
+    /// The partner's connection closed.
+    PartnerLeft,
+    /// The Noise handshake did not complete in time.
+    HandshakeTimeout,
+    /// No data in either direction for the idle limit.
+    IdleTimeout,
+    /// One side did not read fast enough; its buffer reached the bound.
+    SlowReader,
+    /// The relay is shutting down.
+    Shutdown,
+    /// The peer's credential was revoked while the chat ran.
+    Revoked,
+}
+
+/// Every frame the relay sends. Internally tagged by `type`; unknown fields are refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RelayFrame {
+    /// Answer to `hello`: version, role and the program's public description.
+    Welcome {
+        /// The protocol version the relay speaks.
+        v: u8,
+        /// The role the connection now has.
+        role: Role,
+        /// The program.
+        program: ProgramInfo,
+    },
+    /// Peer: prove possession of the certificate's key by answering this Noise NK msg1.
+    Challenge {
+        /// Noise NK msg1 carrying 32 random bytes (see `proto/crypto.md`).
+        challenge: Base64Bytes,
+    },
+    /// Peer: credential and possession accepted; `set_availability` may follow.
+    Verified {
+        /// The display name the certificate carries, as the relay understood it.
+        display_name: String,
+    },
+    /// Peer: the availability now in force.
+    AvailabilitySet {
+        /// Available or away.
+        status: Availability,
+        /// Chats at once.
+        capacity: u16,
+        /// Chats currently open.
+        active_chats: u16,
+    },
+    /// Seeker: waiting; sent on `seek` and whenever the figures change.
+    Queued {
+        /// 1 = next to be offered.
+        position: u32,
+        /// Peers of this program online and available (with free capacity or not).
+        peers_online: u32,
+        /// Honest estimate of the wait in seconds; absent when the relay cannot tell.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimate_secs: Option<u32>,
+    },
+    /// Seeker: left the queue after `cancel`.
+    Cancelled {},
+    /// Seeker: no peer; the program's resources instead.
+    NoPeer {
+        /// Why.
+        reason: NoPeerReason,
+        /// Where to turn.
+        resources: Vec<Resource>,
+    },
+    /// Peer: a seeker is waiting; answer with `accept` or `decline`.
+    Offer {
+        /// Offer number on this connection.
+        offer: u32,
+        /// The topic the seeker chose, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        /// The language the seeker chose, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
+        /// Milliseconds before the offer goes to the next peer.
+        expires_in_ms: u32,
+    },
+    /// Peer: an offer is gone.
+    OfferWithdrawn {
+        /// The offer number.
+        offer: u32,
+        /// Why.
+        reason: OfferWithdrawnReason,
+    },
+    /// Seeker: matched. Verify the credential, then send Noise msg1 on `chat`.
+    Matched {
+        /// Chat number on this connection.
+        chat: ChatNumber,
+        /// The peer's certificate chain and revocation list.
+        credential: Credential,
+    },
+    /// Peer: a chat started; Noise msg1 will arrive on `chat`.
+    ChatStarted {
+        /// Chat number on this connection.
+        chat: ChatNumber,
+        /// The offer it came from.
+        offer: u32,
+    },
+    /// Either side: a chat is over and all its relay state is gone.
+    ChatEnded {
+        /// Chat number on this connection.
+        chat: ChatNumber,
+        /// Why.
+        reason: ChatEndReason,
+    },
+    /// The relay is shutting down: finish within the deadline; close code 1001 follows.
+    Shutdown {
+        /// Milliseconds until the relay closes the connection.
+        deadline_ms: u32,
+    },
+    /// Something went wrong; a close frame follows if the code's catalogue entry says so.
+    Error {
+        /// Stable machine code from the catalogue.
+        code: ErrorCode,
+        /// Human explanation (never containing content, keys or addresses).
+        message: String,
+    },
+}
+
+impl RelayFrame {
+    /// Parses one text frame from the relay. Never panics.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::from_json_error(&e))
+    }
+
+    /// Serialises to JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// An `error` frame with the catalogue's message for `code`.
+    pub fn error(code: ErrorCode) -> Self {
+        Self::Error {
+            code,
+            message: code.message().to_owned(),
+        }
+    }
+}
