@@ -178,10 +178,10 @@ impl ClientFrame {
                 languages,
                 ..
             } => {
-                if *capacity > MAX_CAPACITY {
+                if !(1..=MAX_CAPACITY).contains(capacity) {
                     return Err(DecodeError::Invalid {
                         field: "capacity",
-                        reason: "above the maximum capacity",
+                        reason: "capacity is 1 to 16 chats",
                     });
                 }
                 check_tags("topics", topics)?;

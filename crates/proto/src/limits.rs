@@ -29,9 +29,10 @@ pub const DATA_HEADER_LEN: usize = 4;
 /// The largest binary WebSocket message the relay accepts.
 pub const MAX_DATA_FRAME: usize = DATA_HEADER_LEN + MAX_NOISE_MESSAGE;
 
-/// The largest text (control) frame. Big enough for a `present` frame with a full
-/// certificate chain and revocation list in base64; everything else is far smaller.
-pub const MAX_CONTROL_FRAME: usize = 16 * 1024;
+/// The largest text (control) frame. Big enough for a `present` or `matched` frame with
+/// both certificates and the revocation list at their maxima in base64 (16,388 characters);
+/// everything else is far smaller.
+pub const MAX_CONTROL_FRAME: usize = 24 * 1024;
 
 /// The largest revocation list (encoded bytes) a relay accepts or forwards.
 pub const MAX_REVOCATION_LIST: usize = 8 * 1024;
