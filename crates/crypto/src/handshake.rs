@@ -1,0 +1,321 @@
+//! The chat handshake: `Noise_NK_25519_ChaChaPoly_SHA256` with a certificate-bound prologue.
+//!
+//! The seeker is the anonymous initiator and knows the supporter's static key from the
+//! certificate it has just verified. Binding SHA-256 of that exact certificate into the
+//! prologue means a relay that swaps certificates breaks the handshake instead of steering the
+//! seeker to another key. Both handshake messages carry empty payloads: the seeker sends
+//! content only once msg2 has given it forward secrecy against a later supporter-key leak.
+
+use sha2::{Digest, Sha256};
+use snow::params::NoiseParams;
+use snow::{Builder, HandshakeState};
+use zeroize::Zeroizing;
+
+use crate::keys::SupporterSecret;
+use crate::noise_error::NoiseError;
+use crate::noise_resolver::ConfidantResolver;
+use crate::session::ChatSession;
+
+/// The Noise protocol name; both sides must use exactly this suite.
+pub const PROTOCOL_NAME: &str = "Noise_NK_25519_ChaChaPoly_SHA256";
+
+/// Version of the Confidant chat protocol carried in the prologue label.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// First part of the chat prologue; the second part is SHA-256 of the supporter certificate.
+pub const CHAT_PROLOGUE_LABEL: &[u8] = b"confidant-v1-chat";
+
+/// Largest Noise message we ever produce or accept: the largest padding bucket plus the tag.
+pub const MAX_NOISE_MESSAGE: usize = 16384 + 16;
+
+/// Length of msg1 (`e, es` + empty payload tag) and msg2 (`e, ee` + empty payload tag).
+pub const HANDSHAKE_MESSAGE_LEN: usize = 32 + 16;
+
+/// Builds `label || SHA-256(certificate)`, the prologue both sides must agree on.
+pub(crate) fn prologue(label: &[u8], certificate: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(label.len().saturating_add(32));
+    out.extend_from_slice(label);
+    out.extend_from_slice(Sha256::digest(certificate).as_slice());
+    out
+}
+
+fn params() -> Result<NoiseParams, NoiseError> {
+    PROTOCOL_NAME.parse().map_err(|_| NoiseError::Internal)
+}
+
+/// An NK initiator towards `peer_static`, optionally with a fixed ephemeral (tests only).
+pub(crate) fn build_initiator(
+    prologue: &[u8],
+    peer_static: &[u8; 32],
+    ephemeral: Option<&[u8; 32]>,
+) -> Result<HandshakeState, NoiseError> {
+    let mut builder = Builder::with_resolver(params()?, Box::new(ConfidantResolver))
+        .prologue(prologue)
+        .map_err(|_| NoiseError::Internal)?
+        .remote_public_key(peer_static)
+        .map_err(|_| NoiseError::Internal)?;
+    if let Some(e) = ephemeral {
+        builder = builder.fixed_ephemeral_key_for_testing_only(e);
+    }
+    builder
+        .build_initiator()
+        .map_err(|e| NoiseError::from_handshake(&e))
+}
+
+/// An NK responder holding `secret`, optionally with a fixed ephemeral (tests only).
+pub(crate) fn build_responder(
+    prologue: &[u8],
+    secret: &SupporterSecret,
+    ephemeral: Option<&[u8; 32]>,
+) -> Result<HandshakeState, NoiseError> {
+    let private = secret.to_bytes();
+    let mut builder = Builder::with_resolver(params()?, Box::new(ConfidantResolver))
+        .prologue(prologue)
+        .map_err(|_| NoiseError::Internal)?
+        .local_private_key(private.as_slice())
+        .map_err(|_| NoiseError::Internal)?;
+    if let Some(e) = ephemeral {
+        builder = builder.fixed_ephemeral_key_for_testing_only(e);
+    }
+    builder
+        .build_responder()
+        .map_err(|e| NoiseError::from_handshake(&e))
+}
+
+/// Writes one handshake message with `payload`; `expected_len` is the only valid result.
+pub(crate) fn write_handshake(
+    state: &mut HandshakeState,
+    payload: &[u8],
+    expected_len: usize,
+) -> Result<Vec<u8>, NoiseError> {
+    let mut out = vec![0_u8; expected_len];
+    let n = state
+        .write_message(payload, &mut out)
+        .map_err(|e| NoiseError::from_handshake(&e))?;
+    if n != expected_len {
+        return Err(NoiseError::Internal);
+    }
+    Ok(out)
+}
+
+/// Reads one handshake message that must be exactly `expected_len` bytes and carry a payload
+/// of exactly `payload_len` bytes.
+pub(crate) fn read_handshake(
+    state: &mut HandshakeState,
+    message: &[u8],
+    expected_len: usize,
+    payload_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, NoiseError> {
+    if message.len() > MAX_NOISE_MESSAGE {
+        return Err(NoiseError::MessageTooLarge);
+    }
+    if message.len() != expected_len {
+        return Err(NoiseError::MalformedHandshake);
+    }
+    let mut payload = Zeroizing::new(vec![0_u8; expected_len]);
+    let n = state
+        .read_message(message, &mut payload)
+        .map_err(|e| NoiseError::from_handshake(&e))?;
+    if n != payload_len {
+        return Err(NoiseError::UnexpectedPayload);
+    }
+    payload.truncate(n);
+    Ok(payload)
+}
+
+/// Copies snow's handshake hash `h` out before the handshake state is consumed.
+pub(crate) fn handshake_hash(state: &HandshakeState) -> Result<[u8; 32], NoiseError> {
+    state
+        .get_handshake_hash()
+        .try_into()
+        .map_err(|_| NoiseError::Internal)
+}
+
+/// The seeker's half-finished handshake, waiting for msg2.
+///
+/// Holding it is the only way to finish, so a seeker cannot accidentally send content before
+/// the responder's ephemeral has been mixed in.
+pub struct SeekerHandshake {
+    state: HandshakeState,
+}
+
+impl std::fmt::Debug for SeekerHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeekerHandshake").finish_non_exhaustive()
+    }
+}
+
+impl SeekerHandshake {
+    /// Starts a chat towards the supporter whose verified certificate names `peer_static`.
+    ///
+    /// `supporter_certificate` must be the exact wire bytes the seeker verified (signature
+    /// included); returns the state to keep and msg1 to send.
+    ///
+    /// # Errors
+    /// `NonContributory` if `peer_static` is a low-order key, `Rng` if randomness fails.
+    pub fn start(
+        peer_static: &[u8; 32],
+        supporter_certificate: &[u8],
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        Self::start_inner(peer_static, supporter_certificate, None)
+    }
+
+    /// Like [`SeekerHandshake::start`] with a fixed ephemeral private key.
+    ///
+    /// Only for test vectors: reusing an ephemeral destroys the handshake's security.
+    ///
+    /// # Errors
+    /// As for [`SeekerHandshake::start`].
+    #[doc(hidden)]
+    pub fn start_with_ephemeral(
+        peer_static: &[u8; 32],
+        supporter_certificate: &[u8],
+        ephemeral: &[u8; 32],
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        Self::start_inner(peer_static, supporter_certificate, Some(ephemeral))
+    }
+
+    fn start_inner(
+        peer_static: &[u8; 32],
+        supporter_certificate: &[u8],
+        ephemeral: Option<&[u8; 32]>,
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        let prologue = prologue(CHAT_PROLOGUE_LABEL, supporter_certificate);
+        let mut state = build_initiator(&prologue, peer_static, ephemeral)?;
+        let msg1 = write_handshake(&mut state, &[], HANDSHAKE_MESSAGE_LEN)?;
+        Ok((Self { state }, msg1))
+    }
+
+    /// Completes the handshake with the supporter's msg2.
+    ///
+    /// # Errors
+    /// `MalformedHandshake` for a wrong length, `HandshakeDecrypt` if msg2 does not
+    /// authenticate, `NonContributory` for a low-order ephemeral.
+    pub fn finish(mut self, msg2: &[u8]) -> Result<ChatSession, NoiseError> {
+        read_handshake(&mut self.state, msg2, HANDSHAKE_MESSAGE_LEN, 0)?;
+        let hash = handshake_hash(&self.state)?;
+        let transport = self
+            .state
+            .into_transport_mode()
+            .map_err(|e| NoiseError::from_handshake(&e))?;
+        Ok(ChatSession::new(transport, hash))
+    }
+}
+
+/// The supporter's side of the chat handshake: one call from msg1 to a live session.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerHandshake;
+
+impl PeerHandshake {
+    /// Answers a seeker's msg1 with the static secret matching `supporter_certificate`.
+    ///
+    /// Returns the session and msg2 to send back.
+    ///
+    /// # Errors
+    /// `MalformedHandshake` for a wrong length (which includes any content in msg1),
+    /// `HandshakeDecrypt` if msg1 was made for another key or certificate, `NonContributory`
+    /// for a low-order ephemeral.
+    pub fn respond(
+        secret: &SupporterSecret,
+        supporter_certificate: &[u8],
+        msg1: &[u8],
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        Self::respond_inner(secret, supporter_certificate, msg1, None)
+    }
+
+    /// Like [`PeerHandshake::respond`] with a fixed ephemeral private key (test vectors only).
+    ///
+    /// # Errors
+    /// As for [`PeerHandshake::respond`].
+    #[doc(hidden)]
+    pub fn respond_with_ephemeral(
+        secret: &SupporterSecret,
+        supporter_certificate: &[u8],
+        msg1: &[u8],
+        ephemeral: &[u8; 32],
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        Self::respond_inner(secret, supporter_certificate, msg1, Some(ephemeral))
+    }
+
+    fn respond_inner(
+        secret: &SupporterSecret,
+        supporter_certificate: &[u8],
+        msg1: &[u8],
+        ephemeral: Option<&[u8; 32]>,
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        let prologue = prologue(CHAT_PROLOGUE_LABEL, supporter_certificate);
+        let mut state = build_responder(&prologue, secret, ephemeral)?;
+        read_handshake(&mut state, msg1, HANDSHAKE_MESSAGE_LEN, 0)?;
+        let msg2 = write_handshake(&mut state, &[], HANDSHAKE_MESSAGE_LEN)?;
+        let hash = handshake_hash(&state)?;
+        let transport = state
+            .into_transport_mode()
+            .map_err(|e| NoiseError::from_handshake(&e))?;
+        Ok((ChatSession::new(transport, hash), msg2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+
+    fn pair() -> (ChatSession, ChatSession) {
+        let secret = SupporterSecret::from_bytes([3; 32]);
+        let cert = b"certificate bytes";
+        let (hs, msg1) = SeekerHandshake::start(&secret.public(), cert).expect("start");
+        let (peer, msg2) = PeerHandshake::respond(&secret, cert, &msg1).expect("respond");
+        let seeker = hs.finish(&msg2).expect("finish");
+        (seeker, peer)
+    }
+
+    #[test]
+    fn handshake_then_chat() {
+        let (mut seeker, mut peer) = pair();
+        assert_eq!(seeker.handshake_hash(), peer.handshake_hash());
+        let ct = seeker.seal(&Record::Text("hi".into())).expect("seal");
+        assert_eq!(ct.len(), 256 + 16);
+        assert_eq!(peer.open(&ct).expect("open"), Record::Text("hi".into()));
+        let ct = peer.seal(&Record::Typing(true)).expect("seal");
+        assert_eq!(seeker.open(&ct).expect("open"), Record::Typing(true));
+    }
+
+    #[test]
+    fn different_certificate_fails() {
+        let secret = SupporterSecret::from_bytes([3; 32]);
+        let (_, msg1) = SeekerHandshake::start(&secret.public(), b"a").expect("start");
+        let err = PeerHandshake::respond(&secret, b"b", &msg1).expect_err("must fail");
+        assert_eq!(err, NoiseError::HandshakeDecrypt);
+    }
+
+    #[test]
+    fn wrong_key_fails() {
+        let secret = SupporterSecret::from_bytes([3; 32]);
+        let other = SupporterSecret::from_bytes([4; 32]);
+        let (_, msg1) = SeekerHandshake::start(&secret.public(), b"a").expect("start");
+        let err = PeerHandshake::respond(&other, b"a", &msg1).expect_err("must fail");
+        assert_eq!(err, NoiseError::HandshakeDecrypt);
+    }
+
+    #[test]
+    fn low_order_peer_static_rejected() {
+        let err = SeekerHandshake::start(&[0; 32], b"a").expect_err("must fail");
+        assert_eq!(err, NoiseError::NonContributory);
+    }
+
+    #[test]
+    fn wrong_lengths_rejected() {
+        let secret = SupporterSecret::from_bytes([3; 32]);
+        let (hs, msg1) = SeekerHandshake::start(&secret.public(), b"a").expect("start");
+        let mut long = msg1.clone();
+        long.push(0);
+        assert_eq!(
+            PeerHandshake::respond(&secret, b"a", &long).expect_err("long"),
+            NoiseError::MalformedHandshake
+        );
+        assert_eq!(
+            hs.finish(&msg1[..47]).expect_err("short"),
+            NoiseError::MalformedHandshake
+        );
+    }
+}
