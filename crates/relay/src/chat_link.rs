@@ -1,0 +1,186 @@
+//! The one piece of chat state both connections of a chat touch: whether it still runs,
+//! how many frames are queued towards each side, and when data last moved.
+//!
+//! Data frames do not pass through the hub: the sending connection's task pushes them
+//! straight into the partner's outbox, under this link's small mutex. The hub ends a chat
+//! under the same mutex while it queues the `chat_ended` frames, so no data frame can ever
+//! be queued after a side was told its chat ended — "delivered in order, or the sender
+//! learns the chat ended" holds without a lock across connections.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::outbox::{Outbound, Outbox};
+
+/// Which end of a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The seeker's connection.
+    Seeker,
+    /// The peer's connection.
+    Peer,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Self::Seeker => 0,
+            Self::Peer => 1,
+        }
+    }
+
+    /// The other end.
+    pub(crate) fn other(self) -> Self {
+        match self {
+            Self::Seeker => Self::Peer,
+            Self::Peer => Self::Seeker,
+        }
+    }
+}
+
+/// Why a frame was not forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ForwardError {
+    /// The chat already ended; the sender has been (or is being) told.
+    Ended,
+    /// The receiving side has its full buffer queued (maybe only for a moment).
+    Full,
+    /// The receiving connection's whole queue is full: it is not reading.
+    SlowReader,
+}
+
+/// Shared per-chat forwarding state.
+#[derive(Debug)]
+pub(crate) struct ChatLink {
+    ended: Mutex<bool>,
+    queued: [AtomicUsize; 2],
+    sent: [AtomicBool; 2],
+    last_activity_ms: AtomicU64,
+    buffer_frames: usize,
+    /// Woken whenever a writer delivers a frame of this chat: room may have appeared.
+    room: Notify,
+}
+
+impl ChatLink {
+    /// A running chat; `now_ms` is milliseconds since the relay's epoch.
+    pub(crate) fn new(buffer_frames: usize, now_ms: u64) -> Self {
+        Self {
+            ended: Mutex::new(false),
+            queued: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            sent: [AtomicBool::new(false), AtomicBool::new(false)],
+            last_activity_ms: AtomicU64::new(now_ms),
+            buffer_frames,
+            room: Notify::new(),
+        }
+    }
+
+    /// Queues `frame` (header already rewritten) towards `to`, or says why not.
+    pub(crate) fn forward(
+        self: &std::sync::Arc<Self>,
+        from: Side,
+        to: &Outbox,
+        frame: Bytes,
+        now_ms: u64,
+    ) -> Result<(), ForwardError> {
+        let ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *ended {
+            return Err(ForwardError::Ended);
+        }
+        let queued = self.counter(from.other());
+        if queued.load(Ordering::Acquire) >= self.buffer_frames {
+            return Err(ForwardError::Full);
+        }
+        queued.fetch_add(1, Ordering::AcqRel);
+        let item = Outbound::Data {
+            frame,
+            link: self.clone(),
+            to: from.other(),
+        };
+        if !to.push_data(item) {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(ForwardError::SlowReader);
+        }
+        drop(ended);
+        if let Some(flag) = self.sent.get(from.index()) {
+            flag.store(true, Ordering::Release);
+        }
+        self.last_activity_ms.store(now_ms, Ordering::Release);
+        Ok(())
+    }
+
+    /// The writer of side `to` wrote one frame to the socket.
+    pub(crate) fn delivered(&self, to: Side) {
+        let counter = self.counter(to);
+        // Never below zero, even if a writer reports twice.
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.room.notify_waiters();
+    }
+
+    /// Forwards like [`Self::forward`], but when the partner's chat buffer is full waits up
+    /// to `grace` for its writer to make room. Still full after that: `SlowReader`.
+    pub(crate) async fn forward_within(
+        self: &std::sync::Arc<Self>,
+        from: Side,
+        to: &Outbox,
+        frame: Bytes,
+        now_ms: u64,
+        grace: std::time::Duration,
+    ) -> Result<(), ForwardError> {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a delivery in between is not missed.
+            notified.as_mut().enable();
+            match self.forward(from, to, frame.clone(), now_ms) {
+                Err(ForwardError::Full) => {
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Err(ForwardError::SlowReader);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Ends the chat, running `tell` (which queues `chat_ended` to both sides) under the lock.
+    /// Returns false, without running `tell`, if it had already ended.
+    pub(crate) fn end(&self, tell: impl FnOnce()) -> bool {
+        let mut ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *ended {
+            return false;
+        }
+        *ended = true;
+        tell();
+        drop(ended);
+        // A sender waiting for room learns at once that there is no chat to wait for.
+        self.room.notify_waiters();
+        true
+    }
+
+    /// Whether both sides have sent at least one data frame (the Noise handshake moved).
+    pub(crate) fn both_sent(&self) -> bool {
+        self.sent.iter().all(|flag| flag.load(Ordering::Acquire))
+    }
+
+    /// Milliseconds since the relay's epoch of the last forwarded frame (or of the match).
+    pub(crate) fn last_activity_ms(&self) -> u64 {
+        self.last_activity_ms.load(Ordering::Acquire)
+    }
+
+    fn counter(&self, side: Side) -> &AtomicUsize {
+        match side {
+            Side::Seeker => &self.queued[0],
+            Side::Peer => &self.queued[1],
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Wall-clock time enters the relay here and nowhere else.
+//!
+//! Certificates and revocation lists carry Unix times, so verifying them needs the wall
+//! clock; everything else (timeouts, waits) runs on tokio's monotonic `Instant`, which
+//! tests can pause. Keeping the wall clock behind one injectable function lets tests check
+//! expiry without waiting for it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of Unix seconds. Cheap to clone.
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl WallClock {
+    /// The system clock (a clock before 1970 reads as 0).
+    pub fn system() -> Self {
+        Self(Arc::new(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock driven by the caller, e.g. a test that moves time past an expiry.
+    pub fn from_fn(now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// Current Unix time in seconds.
+    pub fn now_unix(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WallClock")
+    }
+}

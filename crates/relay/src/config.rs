@@ -1,0 +1,134 @@
+//! The relay's configuration: what it listens on, which programs it hosts, and every limit.
+//!
+//! Defaults come from `confidant_proto::limits`, so the spec, the clients and the relay
+//! quote one number; an operator tunes them here.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use confidant_proto::limits;
+use confidant_proto::{ProgramInfo, Resource};
+
+use crate::clock::WallClock;
+
+/// Everything [`crate::start`] needs.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Where to listen; tests use `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// The hosted programs; matching never crosses them.
+    pub programs: Vec<ProgramConfig>,
+    /// Limits and timeouts.
+    pub limits: Limits,
+    /// Wall clock for certificate and revocation validity.
+    pub clock: WallClock,
+}
+
+impl RelayConfig {
+    /// A config with default limits and the system clock.
+    pub fn new(listen: SocketAddr, programs: Vec<ProgramConfig>) -> Self {
+        Self {
+            listen,
+            programs,
+            limits: Limits::default(),
+            clock: WallClock::system(),
+        }
+    }
+}
+
+/// One peer-support program hosted by the relay.
+#[derive(Clone, Debug)]
+pub struct ProgramConfig {
+    /// Stable id, e.g. `resident-peer-support` (a protocol tag: a-z, 0-9, `-`).
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// The program's root Ed25519 public key: every certificate must chain to it.
+    pub root_public_key: [u8; 32],
+    /// Topic tags offered (empty: seekers may name none).
+    pub topics: Vec<String>,
+    /// Language tags offered.
+    pub languages: Vec<String>,
+    /// Kinds of peer.
+    pub peer_roles: Vec<String>,
+    /// Shown on `no_peer` and in `welcome`: peer support never replaces professional help.
+    pub resources: Vec<Resource>,
+    /// A seeker waits at most this long before `no_peer{wait_limit}`.
+    pub wait_limit: Duration,
+    /// The initial signed revocation list (may be empty: then the first peer's list is used).
+    pub revocation_list: Vec<u8>,
+}
+
+impl ProgramConfig {
+    /// The public description sent in `welcome` and at `GET /v1/programs`.
+    pub fn info(&self) -> ProgramInfo {
+        ProgramInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            root_key: hex(&self.root_public_key),
+            topics: self.topics.clone(),
+            languages: self.languages.clone(),
+            peer_roles: self.peer_roles.clone(),
+            resources: self.resources.clone(),
+            wait_limit_secs: u32::try_from(self.wait_limit.as_secs()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Limits and timeouts. Every one bounds memory or time a client can make the relay spend.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections at once, all kinds; more get `too_many_connections`.
+    pub max_connections: usize,
+    /// Seekers waiting per program; more get `no_peer{queue_full}`.
+    pub max_queue: usize,
+    /// Sustained frames per second per connection (token bucket refill rate).
+    pub frames_per_second: u32,
+    /// Bucket size: frames a connection may send in a burst.
+    pub frame_burst: u32,
+    /// Time to send `hello` (and, for a peer, to finish the possession proof).
+    pub hello_timeout: Duration,
+    /// Time a peer has to answer an offer.
+    pub offer_timeout: Duration,
+    /// Time after a match for each side to send its first data frame.
+    pub chat_handshake_timeout: Duration,
+    /// A chat with no data either way for this long ends.
+    pub idle_timeout: Duration,
+    /// Data frames queued towards one side of a chat before it ends as `slow_reader`.
+    pub chat_buffer_frames: usize,
+    /// How long a sender waits for room in a full partner buffer before the chat ends as
+    /// `slow_reader`: absorbs scheduling jitter (a burst read before the partner's writer
+    /// ran) without letting a stuck reader hold memory.
+    pub slow_reader_grace: Duration,
+    /// Bound on waiting for tasks to finish at shutdown, after the deadline.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_queue: 1_000,
+            frames_per_second: 50,
+            frame_burst: 100,
+            hello_timeout: limits::DEFAULT_HELLO_TIMEOUT,
+            offer_timeout: limits::DEFAULT_OFFER_TIMEOUT,
+            chat_handshake_timeout: limits::DEFAULT_CHAT_HANDSHAKE_TIMEOUT,
+            idle_timeout: limits::DEFAULT_CHAT_IDLE_TIMEOUT,
+            chat_buffer_frames: limits::DEFAULT_CHAT_BUFFER_FRAMES,
+            slow_reader_grace: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Lowercase hex, for the root key in `ProgramInfo`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}

@@ -1,0 +1,392 @@
+//! One task per WebSocket connection: reads frames, runs the connection's state machine,
+//! forwards data frames to the partner's outbox, and hands matching frames to the hub.
+//!
+//! The task owns its connection's chat routes (chat number → partner outbox and chat
+//! number). The hub adds and removes routes through a command channel that this task
+//! always polls before the socket (`biased` select): the hub sends `AddChat` before it
+//! queues `matched`, so by the time a client can send data on a new chat, the route is here.
+
+mod rate_limit;
+mod state;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use bytes::{Bytes, BytesMut};
+use confidant_crypto::PossessionChallenge;
+use confidant_proto::limits::{MAX_CAPACITY, MAX_CONTROL_FRAME};
+use confidant_proto::{
+    ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame, Role,
+};
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::chat_link::{ChatLink, ForwardError, Side};
+use crate::credentials::{VerifiedPeer, verify_presented};
+use crate::hub::{ConnId, HubEvent};
+use crate::outbox::{CONTROL_SLACK, Outbox};
+use crate::shared::Shared;
+use rate_limit::TokenBucket;
+use state::{Admit, Phase};
+
+/// How long a finished connection waits for its writer to flush the last frames.
+const WRITER_LINGER: Duration = Duration::from_secs(5);
+
+/// Where data frames of one chat go.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    /// The chat's shared state.
+    pub(crate) link: Arc<ChatLink>,
+    /// This connection's side of the chat.
+    pub(crate) side: Side,
+    /// The partner's outbox.
+    pub(crate) partner: Outbox,
+    /// The chat's number on the partner's connection.
+    pub(crate) partner_chat: ChatNumber,
+}
+
+/// What the hub tells a connection task.
+#[derive(Debug)]
+pub(crate) enum ConnCommand {
+    /// A chat started: route its data frames.
+    AddChat(ChatNumber, Route),
+    /// A chat ended: forget its route.
+    RemoveChat(ChatNumber),
+    /// The hub queued a fatal error or close: stop reading.
+    Terminate,
+}
+
+/// Whether the read loop goes on.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Keeps the live-connection count right however the task ends.
+pub(crate) struct ConnectionGuard(pub(crate) Arc<Shared>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.live_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: ConnectionGuard) {
+    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let (sink, mut stream) = socket.split();
+    let kill = shared.hard_stop.child_token();
+    let capacity = shared.limits.chat_buffer_frames * usize::from(MAX_CAPACITY) + CONTROL_SLACK;
+    let (outbox, rx) = Outbox::new(capacity, kill.clone());
+    let writer = shared
+        .tracker
+        .spawn(writer::run_writer(sink, rx, kill.clone()));
+    let (commands_tx, mut commands) = mpsc::unbounded_channel();
+    let connected = HubEvent::Connected {
+        conn,
+        outbox: outbox.clone(),
+        commands: commands_tx,
+    };
+    if shared.hub.send(connected).await.is_err() {
+        outbox.error(ErrorCode::ShuttingDown);
+        return;
+    }
+    let hello_deadline = Instant::now() + shared.limits.hello_timeout;
+    let mut driver = Driver {
+        conn,
+        bucket: TokenBucket::new(
+            shared.limits.frames_per_second,
+            shared.limits.frame_burst,
+            Instant::now().into_std(),
+        ),
+        shared: shared.clone(),
+        outbox: outbox.clone(),
+        phase: Phase::AwaitHello,
+        program: String::new(),
+        routes: HashMap::new(),
+        challenge: None,
+    };
+    loop {
+        let hello_pending = driver.phase.hello_pending();
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                Some(ConnCommand::AddChat(chat, route)) => { driver.routes.insert(chat, route); }
+                Some(ConnCommand::RemoveChat(chat)) => { driver.routes.remove(&chat); }
+                Some(ConnCommand::Terminate) | None => break,
+            },
+            () = kill.cancelled() => break,
+            () = sleep_until(hello_deadline), if hello_pending => {
+                outbox.error(ErrorCode::HelloTimeout);
+                break;
+            }
+            message = stream.next() => {
+                let flow = match message {
+                    Some(Ok(message)) => driver.on_message(message).await,
+                    Some(Err(error)) => {
+                        if let Some(code) = read_error_code(error) {
+                            outbox.error(code);
+                        }
+                        Flow::Stop
+                    }
+                    None => Flow::Stop,
+                };
+                if flow == Flow::Stop {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = shared.hub.send(HubEvent::Disconnected { conn }).await;
+    outbox.finish();
+    drop(driver);
+    drop(outbox);
+    if tokio::time::timeout(WRITER_LINGER, writer).await.is_err() {
+        kill.cancel();
+    }
+}
+
+/// Maps a read failure to the catalogue, when the client caused it.
+fn read_error_code(error: axum::Error) -> Option<ErrorCode> {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(ErrorCode::FrameTooLarge),
+        Some(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
+            Some(ErrorCode::MalformedFrame)
+        }
+        _ => None,
+    }
+}
+
+/// The connection's state while it runs.
+struct Driver {
+    conn: ConnId,
+    shared: Arc<Shared>,
+    outbox: Outbox,
+    phase: Phase,
+    program: String,
+    routes: HashMap<ChatNumber, Route>,
+    bucket: TokenBucket,
+    challenge: Option<(PossessionChallenge, VerifiedPeer)>,
+}
+
+impl Driver {
+    async fn on_message(&mut self, message: Message) -> Flow {
+        match message {
+            Message::Text(text) => {
+                if !self.bucket.take(Instant::now().into_std()) {
+                    return self.fail(ErrorCode::RateLimited);
+                }
+                self.on_text(text.as_bytes()).await
+            }
+            Message::Binary(bytes) => {
+                if !self.bucket.take(Instant::now().into_std()) {
+                    return self.fail(ErrorCode::RateLimited);
+                }
+                self.on_binary(bytes).await
+            }
+            // Pings are answered by the WebSocket layer; pongs need nothing.
+            Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+            Message::Close(_) => Flow::Stop,
+        }
+    }
+
+    /// Sends the error; stops if the catalogue says the connection closes.
+    fn fail(&self, code: ErrorCode) -> Flow {
+        tracing::debug!(code = code.as_str(), "refused frame");
+        self.outbox.error(code);
+        if code.is_fatal() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    async fn on_text(&mut self, bytes: &[u8]) -> Flow {
+        if bytes.len() > MAX_CONTROL_FRAME {
+            return self.fail(ErrorCode::FrameTooLarge);
+        }
+        let frame = match ClientFrame::from_json(bytes) {
+            Ok(frame) => frame,
+            Err(error) => return self.fail(error.code()),
+        };
+        let admitted = match self.phase.admit(&frame) {
+            Ok(admitted) => admitted,
+            Err(code) => return self.fail(code),
+        };
+        match (admitted, frame) {
+            (Admit::Hello, ClientFrame::Hello { v, role, program }) => {
+                self.on_hello(v, role, program).await
+            }
+            (
+                Admit::Present,
+                ClientFrame::Present {
+                    issuer_certificate,
+                    supporter_certificate,
+                    revocation_list,
+                },
+            ) => {
+                self.on_present(
+                    issuer_certificate.as_bytes(),
+                    supporter_certificate.as_bytes(),
+                    revocation_list.as_bytes(),
+                )
+                .await
+            }
+            (Admit::Prove, ClientFrame::Prove { answer }) => self.on_prove(answer.as_bytes()).await,
+            (Admit::ToHub, frame) => {
+                let event = HubEvent::Frame {
+                    conn: self.conn,
+                    frame,
+                };
+                if self.shared.hub.send(event).await.is_err() {
+                    return self.fail(ErrorCode::ShuttingDown);
+                }
+                Flow::Continue
+            }
+            // `admit` only returns a kind for its own frame type.
+            _ => self.fail(ErrorCode::InternalError),
+        }
+    }
+
+    async fn on_hello(&mut self, v: u8, role: Role, program: String) -> Flow {
+        if v != PROTOCOL_VERSION {
+            return self.fail(ErrorCode::UnsupportedVersion);
+        }
+        let Some(config) = self.shared.programs.get(&program) else {
+            return self.fail(ErrorCode::UnknownProgram);
+        };
+        self.outbox.control(&RelayFrame::Welcome {
+            v: PROTOCOL_VERSION,
+            role,
+            program: config.info(),
+        });
+        self.program = program;
+        match role {
+            Role::Seeker => {
+                self.phase = Phase::Seeker;
+                let event = HubEvent::SeekerJoined {
+                    conn: self.conn,
+                    program: self.program.clone(),
+                };
+                if self.shared.hub.send(event).await.is_err() {
+                    return self.fail(ErrorCode::ShuttingDown);
+                }
+            }
+            Role::Peer => self.phase = Phase::PeerAwaitPresent,
+        }
+        Flow::Continue
+    }
+
+    async fn on_present(&mut self, issuer: &[u8], supporter: &[u8], list: &[u8]) -> Flow {
+        let Some(config) = self.shared.programs.get(&self.program) else {
+            return self.fail(ErrorCode::InternalError);
+        };
+        let now = self.shared.clock.now_unix();
+        let (peer, list_changed) =
+            match verify_presented(config, &self.shared.store, now, issuer, supporter, list) {
+                Ok(verified) => verified,
+                Err(error) => {
+                    tracing::debug!(%error, "credential rejected");
+                    return self.fail(ErrorCode::CredentialRejected);
+                }
+            };
+        if list_changed {
+            let event = HubEvent::RevocationUpdated {
+                program: self.program.clone(),
+            };
+            let _ = self.shared.hub.send(event).await;
+        }
+        let (challenge, message) =
+            match PossessionChallenge::new(&peer.x25519_public, &peer.supporter_certificate) {
+                Ok(pair) => pair,
+                Err(_) => return self.fail(ErrorCode::CredentialRejected),
+            };
+        self.challenge = Some((challenge, peer));
+        self.phase = Phase::PeerAwaitProof;
+        self.outbox.control(&RelayFrame::Challenge {
+            challenge: message.into(),
+        });
+        Flow::Continue
+    }
+
+    async fn on_prove(&mut self, answer: &[u8]) -> Flow {
+        let Some((challenge, peer)) = self.challenge.take() else {
+            return self.fail(ErrorCode::UnexpectedFrame);
+        };
+        if challenge.verify(answer).is_err() {
+            return self.fail(ErrorCode::PossessionFailed);
+        }
+        self.phase = Phase::PeerVerified;
+        self.outbox.control(&RelayFrame::Verified {
+            display_name: peer.display_name.clone(),
+        });
+        let event = HubEvent::PeerVerified {
+            conn: self.conn,
+            program: self.program.clone(),
+            peer: Box::new(peer),
+        };
+        if self.shared.hub.send(event).await.is_err() {
+            return self.fail(ErrorCode::ShuttingDown);
+        }
+        Flow::Continue
+    }
+
+    async fn on_binary(&mut self, bytes: Bytes) -> Flow {
+        if !self.phase.data_allowed() {
+            return self.fail(ErrorCode::UnexpectedFrame);
+        }
+        let chat = match DataFrame::decode(&bytes) {
+            Ok(frame) => frame.chat,
+            Err(error) => return self.fail(error.code()),
+        };
+        let Some(route) = self.routes.get(&chat) else {
+            return self.fail(ErrorCode::UnknownChat);
+        };
+        // Zero-copy when this task holds the only reference (the usual case).
+        let mut frame = bytes
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(shared.as_ref()));
+        if DataFrame::rewrite_chat(&mut frame, route.partner_chat).is_err() {
+            return self.fail(ErrorCode::MalformedFrame);
+        }
+        let now_ms = self.shared.now_ms();
+        let grace = self.shared.limits.slow_reader_grace;
+        match route
+            .link
+            .forward_within(route.side, &route.partner, frame.freeze(), now_ms, grace)
+            .await
+        {
+            Ok(()) | Err(ForwardError::Ended) => Flow::Continue,
+            Err(ForwardError::SlowReader | ForwardError::Full) => {
+                let event = HubEvent::SlowReader {
+                    conn: self.conn,
+                    chat,
+                };
+                let _ = self.shared.hub.send(event).await;
+                Flow::Continue
+            }
+        }
+    }
+}
+
+/// Answers a connection the relay will not serve (full, or shutting down): the `error`
+/// frame, then the catalogue's close code.
+pub(crate) async fn refuse(socket: WebSocket, code: ErrorCode, _guard: ConnectionGuard) {
+    use futures_util::SinkExt as _;
+    let mut socket = socket;
+    let _ = socket
+        .feed(Message::Text(RelayFrame::error(code).to_json().into()))
+        .await;
+    let close = code.close_code().map(|code| axum::extract::ws::CloseFrame {
+        code,
+        reason: axum::extract::ws::Utf8Bytes::from_static(""),
+    });
+    let _ = tokio::time::timeout(WRITER_LINGER, socket.send(Message::Close(close))).await;
+}

@@ -1,0 +1,131 @@
+//! Peer credential checks: the only place the relay calls into `confidant_crypto`.
+//!
+//! The relay verifies *public* things here — certificate chains, revocation lists and the
+//! answer to a possession challenge — and nothing else: it never holds a chat's Noise state
+//! (`clippy.toml` forbids the chat types in this crate).
+
+use confidant_crypto::{CredentialError, verify_chain, verify_revocation_list};
+use confidant_proto::limits::{MAX_CERTIFICATE, MAX_REVOCATION_LIST};
+use thiserror::Error;
+
+use crate::config::ProgramConfig;
+use crate::matching::PeerProfile;
+use crate::revocation_store::RevocationStore;
+
+/// Why a presented credential was refused. Every variant answers `credential_rejected`.
+#[derive(Debug, Error)]
+pub(crate) enum PresentError {
+    /// A certificate or list above the protocol's size limits.
+    #[error("credential too large")]
+    TooLarge,
+    /// No revocation list is known for the program and none was presented.
+    #[error("no revocation list")]
+    NoRevocationList,
+    /// The chain or list failed verification.
+    #[error("credential rejected: {}", .0.code())]
+    Rejected(#[from] CredentialError),
+}
+
+/// A supporter whose chain verified; possession is still to be proven.
+#[derive(Clone, Debug)]
+pub(crate) struct VerifiedPeer {
+    pub(crate) profile: PeerProfile,
+    pub(crate) display_name: String,
+    pub(crate) x25519_public: [u8; 32],
+    pub(crate) issuer_certificate: Vec<u8>,
+    pub(crate) supporter_certificate: Vec<u8>,
+}
+
+/// Verifies a `present` frame against the program's root key and the newest revocation
+/// list (the stored one or the presented one, whichever is newer; a newer valid presented
+/// list replaces the stored one). Returns the peer and whether the stored list changed.
+pub(crate) fn verify_presented(
+    program: &ProgramConfig,
+    store: &RevocationStore,
+    now_unix: u64,
+    issuer_certificate: &[u8],
+    supporter_certificate: &[u8],
+    revocation_list: &[u8],
+) -> Result<(VerifiedPeer, bool), PresentError> {
+    if issuer_certificate.len() > MAX_CERTIFICATE
+        || supporter_certificate.len() > MAX_CERTIFICATE
+        || revocation_list.len() > MAX_REVOCATION_LIST
+    {
+        return Err(PresentError::TooLarge);
+    }
+    let mut list_changed = false;
+    if !revocation_list.is_empty() {
+        // A presented list must be genuine even when older than ours: a forged list is a
+        // forged credential.
+        let list = verify_revocation_list(
+            &program.root_public_key,
+            &program.id,
+            revocation_list,
+            now_unix,
+            0,
+        )?;
+        list_changed = store.offer(&program.id, list.sequence, revocation_list);
+    }
+    let newest = store
+        .current(&program.id)
+        .ok_or(PresentError::NoRevocationList)?;
+    let verified = verify_chain(
+        &program.root_public_key,
+        &program.id,
+        issuer_certificate,
+        supporter_certificate,
+        &newest.bytes,
+        now_unix,
+        newest.sequence,
+    )?;
+    let certificate = verified.certificate;
+    Ok((
+        VerifiedPeer {
+            profile: PeerProfile {
+                role: certificate.role,
+                topics: certificate.topics,
+                languages: certificate.languages,
+            },
+            display_name: certificate.display_name,
+            x25519_public: certificate.x25519_public,
+            issuer_certificate: issuer_certificate.to_vec(),
+            supporter_certificate: supporter_certificate.to_vec(),
+        },
+        list_changed,
+    ))
+}
+
+/// Whether a peer verified earlier still passes with the program's newest list.
+pub(crate) fn still_valid(
+    program: &ProgramConfig,
+    store: &RevocationStore,
+    now_unix: u64,
+    peer: &VerifiedPeer,
+) -> bool {
+    let Some(newest) = store.current(&program.id) else {
+        return true;
+    };
+    verify_chain(
+        &program.root_public_key,
+        &program.id,
+        &peer.issuer_certificate,
+        &peer.supporter_certificate,
+        &newest.bytes,
+        now_unix,
+        newest.sequence,
+    )
+    .is_ok()
+}
+
+/// Verifies a list an operator supplies and stores it if newer. Returns its sequence.
+pub(crate) fn install_list(
+    program: &ProgramConfig,
+    store: &RevocationStore,
+    now_unix: u64,
+    bytes: &[u8],
+) -> Result<(u64, bool), CredentialError> {
+    let min = store.current(&program.id).map_or(0, |l| l.sequence);
+    let list = verify_revocation_list(&program.root_public_key, &program.id, bytes, now_unix, min)?;
+    let changed = store.offer(&program.id, list.sequence, bytes);
+    Ok((list.sequence, changed))
+}

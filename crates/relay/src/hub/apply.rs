@@ -1,0 +1,90 @@
+//! Turns the matcher's actions into frames on the right outboxes.
+
+use confidant_proto::RelayFrame;
+
+use super::{ConnId, Hub};
+use crate::matching::Action;
+
+impl Hub {
+    /// Carries out matcher actions in order.
+    pub(super) fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Queued {
+                    seeker,
+                    position,
+                    peers_online,
+                    estimate_secs,
+                } => self.send(
+                    ConnId(seeker.0),
+                    &RelayFrame::Queued {
+                        position,
+                        peers_online,
+                        estimate_secs,
+                    },
+                ),
+                Action::Offer {
+                    offer,
+                    topic,
+                    language,
+                    expires_in,
+                    ..
+                } => self.send(
+                    ConnId(offer.peer.0),
+                    &RelayFrame::Offer {
+                        offer: offer.number,
+                        topic,
+                        language,
+                        expires_in_ms: u32::try_from(expires_in.as_millis()).unwrap_or(u32::MAX),
+                    },
+                ),
+                Action::OfferWithdrawn { offer, reason } => self.send(
+                    ConnId(offer.peer.0),
+                    &RelayFrame::OfferWithdrawn {
+                        offer: offer.number,
+                        reason,
+                    },
+                ),
+                Action::Matched { offer, seeker } => self.start_chat(offer, seeker),
+                Action::NoPeer { seeker, reason } => {
+                    let resources = self.resources_of(ConnId(seeker.0));
+                    self.send(ConnId(seeker.0), &RelayFrame::NoPeer { reason, resources });
+                }
+                Action::Cancelled { seeker } => {
+                    self.send(ConnId(seeker.0), &RelayFrame::Cancelled {});
+                }
+                Action::AvailabilitySet {
+                    peer,
+                    status,
+                    capacity,
+                    active_chats,
+                } => self.send(
+                    ConnId(peer.0),
+                    &RelayFrame::AvailabilitySet {
+                        status,
+                        capacity,
+                        active_chats,
+                    },
+                ),
+            }
+        }
+    }
+
+    fn send(&self, conn: ConnId, frame: &RelayFrame) {
+        if let Some(entry) = self.conns.get(&conn) {
+            entry.send(frame);
+        }
+    }
+
+    fn resources_of(&self, conn: ConnId) -> Vec<confidant_proto::Resource> {
+        match self.conns.get(&conn).map(|e| &e.kind) {
+            Some(super::ConnKind::Seeker { program }) => self
+                .shared
+                .programs
+                .get(program)
+                .map(|p| p.resources.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The Confidant relay: matches anonymous seekers with program-certified peer supporters and
+//! forwards the ciphertext of their chats, which it cannot read.
+//!
+//! Module map:
+//! - [`config`] — programs, limits (defaults from `confidant_proto::limits`), the clock.
+//! - [`matching`] — the I/O-free matching core: queues, offers, capacity, timeouts.
+//! - `hub` — the actor owning the matcher, the connection registry and the chat table.
+//! - `connection` — one task per WebSocket: state machine, rate limit, forwarding, writer.
+//! - `chat_link` / `outbox` — the bounded, lock-light data path between two connections.
+//! - `credentials` / `revocation_store` — chain, revocation and possession checks.
+//! - `server` — listener, routes, WebSocket limits, [`RelayHandle`] and shutdown.
+//!
+//! Invariants: the relay never holds a chat's Noise state (enforced by `clippy.toml`), never
+//! writes to disk, and never logs content, addresses, chat numbers or keys.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod chat_link;
+pub mod clock;
+pub mod config;
+mod connection;
+mod credentials;
+mod hub;
+pub mod matching;
+mod outbox;
+mod revocation_store;
+mod server;
+mod shared;
+mod stats;
+
+pub use clock::WallClock;
+pub use config::{Limits, ProgramConfig, RelayConfig};
+pub use server::{RelayHandle, StartError, UpdateRevocationError, start};
+pub use stats::RelayStats;

@@ -1,0 +1,619 @@
+//! The matching core: queues, offers, capacity and timeouts, with no I/O at all.
+//!
+//! Events go in as method calls carrying `now`; [`Action`]s come out in the order they must
+//! be carried out. Nothing here reads a clock, spawns a task or touches a socket, so every
+//! rule is unit-tested deterministically (see `tests.rs`), in the quinn-proto manner.
+//!
+//! Fairness: per program one FIFO queue. Whenever anything changes, the queue is walked from
+//! its head and each waiting seeker without an open offer is offered to *one* fitting peer
+//! with free capacity, the least loaded first and, among equals, the one idle longest. A
+//! seeker whose preferences fit nobody does not block those behind it. A seeker is never
+//! offered again to a peer that declined it, let its offer time out, or already chatted with
+//! (or blocked) this seeker's connection: that is how a seeker's client skips a peer of its own
+//! department without telling the relay why.
+//!
+//! Multi-node: parties are opaque handles and offers are plain messages ([`Action::Offer`],
+//! `accept`, `decline`), so a broker can later carry offers to peers on another node, each
+//! node staying authoritative for its own peers' capacity and its own seekers' queue.
+//!
+//! Cost: a dispatch walks queue × peers of one program. Programs are small (tens of peers);
+//! an index by tag is the obvious next step if that ever shows in a profile.
+
+mod action;
+mod estimate;
+mod handles;
+mod peer;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use confidant_proto::{ErrorCode, NoPeerReason, OfferWithdrawnReason, SeekPreferences};
+use thiserror::Error;
+
+pub use action::Action;
+pub use estimate::WaitEstimator;
+pub use handles::{OfferKey, PeerId, SeekerId};
+use peer::{OpenOffer, PeerRecord};
+pub use peer::{PeerAvailability, PeerProfile};
+
+/// Settings the matcher needs; the relay fills them from its limits.
+#[derive(Clone, Debug)]
+pub struct MatchConfig {
+    /// How long a peer has to answer an offer.
+    pub offer_timeout: Duration,
+    /// Most seekers waiting per program; more get `no_peer{queue_full}`.
+    pub max_queue: usize,
+}
+
+/// Why the matcher refused an event. Each variant is one wire code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum MatchError {
+    /// The program is not hosted.
+    #[error("unknown program")]
+    UnknownProgram,
+    /// The handle is not (or no longer) registered: a driver bug, not a client error.
+    #[error("unknown party")]
+    UnknownParty,
+    /// `seek` while queued or chatting.
+    #[error("already seeking")]
+    AlreadySeeking,
+    /// `accept`/`decline` for an offer that is not open.
+    #[error("unknown offer")]
+    UnknownOffer,
+    /// `accept` with no free capacity.
+    #[error("no free capacity")]
+    NotAvailable,
+    /// Capacity 0 while available.
+    #[error("capacity must be at least 1")]
+    InvalidCapacity,
+}
+
+impl MatchError {
+    /// The catalogue entry for this refusal.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::UnknownProgram => ErrorCode::UnknownProgram,
+            Self::UnknownParty => ErrorCode::InternalError,
+            Self::AlreadySeeking => ErrorCode::AlreadySeeking,
+            Self::UnknownOffer => ErrorCode::UnknownOffer,
+            Self::NotAvailable => ErrorCode::NotAvailable,
+            Self::InvalidCapacity => ErrorCode::InvalidField,
+        }
+    }
+}
+
+/// Aggregate figures, no identifiers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MatchStats {
+    /// Seekers waiting in all queues.
+    pub queued_seekers: usize,
+    /// Peers with status available.
+    pub available_peers: usize,
+    /// Offers waiting for an answer.
+    pub open_offers: usize,
+    /// Chats the matcher counts against capacity.
+    pub active_chats: usize,
+}
+
+struct ProgramState {
+    wait_limit: Duration,
+    queue: VecDeque<SeekerId>,
+    estimator: WaitEstimator,
+}
+
+struct SeekerRecord {
+    program: String,
+    state: SeekerState,
+    /// Peers never to be offered this seeker's connection again.
+    excluded: HashSet<PeerId>,
+}
+
+enum SeekerState {
+    Idle,
+    Waiting(Waiting),
+    Chatting,
+}
+
+struct Waiting {
+    preferences: SeekPreferences,
+    since: Instant,
+    deadline: Instant,
+    offer: Option<OfferKey>,
+    last_sent: Option<(u32, u32, Option<u32>)>,
+}
+
+/// The matching state of every program of one relay (or, later, one node).
+pub struct Matcher {
+    config: MatchConfig,
+    programs: HashMap<String, ProgramState>,
+    seekers: HashMap<SeekerId, SeekerRecord>,
+    // BTreeMap: iteration order is part of the fairness tie-break, so keep it deterministic.
+    peers: BTreeMap<PeerId, PeerRecord>,
+}
+
+impl Matcher {
+    /// An empty matcher.
+    pub fn new(config: MatchConfig) -> Self {
+        Self {
+            config,
+            programs: HashMap::new(),
+            seekers: HashMap::new(),
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// Hosts a program; matching never crosses programs.
+    pub fn add_program(&mut self, program: &str, wait_limit: Duration) {
+        self.programs.insert(
+            program.to_owned(),
+            ProgramState {
+                wait_limit,
+                queue: VecDeque::new(),
+                estimator: WaitEstimator::default(),
+            },
+        );
+    }
+
+    /// A seeker connection said `hello`.
+    pub fn seeker_joined(&mut self, seeker: SeekerId, program: &str) -> Result<(), MatchError> {
+        if !self.programs.contains_key(program) {
+            return Err(MatchError::UnknownProgram);
+        }
+        self.seekers.insert(
+            seeker,
+            SeekerRecord {
+                program: program.to_owned(),
+                state: SeekerState::Idle,
+                excluded: HashSet::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// A peer connection proved its credential.
+    pub fn peer_joined(
+        &mut self,
+        peer: PeerId,
+        program: &str,
+        profile: PeerProfile,
+        now: Instant,
+    ) -> Result<(), MatchError> {
+        if !self.programs.contains_key(program) {
+            return Err(MatchError::UnknownProgram);
+        }
+        self.peers
+            .insert(peer, PeerRecord::new(program.to_owned(), profile, now));
+        Ok(())
+    }
+
+    /// `seek`: join the program's queue. Always answers with a first `Queued` (or `NoPeer`).
+    pub fn seek(
+        &mut self,
+        seeker: SeekerId,
+        preferences: SeekPreferences,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
+        let record = self
+            .seekers
+            .get_mut(&seeker)
+            .ok_or(MatchError::UnknownParty)?;
+        if !matches!(record.state, SeekerState::Idle) {
+            return Err(MatchError::AlreadySeeking);
+        }
+        let program_id = record.program.clone();
+        let program = self
+            .programs
+            .get_mut(&program_id)
+            .ok_or(MatchError::UnknownProgram)?;
+        if program.queue.len() >= self.config.max_queue {
+            return Ok(vec![Action::NoPeer {
+                seeker,
+                reason: NoPeerReason::QueueFull,
+            }]);
+        }
+        record.state = SeekerState::Waiting(Waiting {
+            preferences,
+            since: now,
+            deadline: now + program.wait_limit,
+            offer: None,
+            last_sent: None,
+        });
+        program.queue.push_back(seeker);
+        let mut actions = Vec::new();
+        // The first `queued` comes before any offer, so clients always see it.
+        self.refresh_queued(&program_id, &mut actions);
+        self.dispatch(&program_id, now, &mut actions);
+        self.refresh_queued(&program_id, &mut actions);
+        Ok(actions)
+    }
+
+    /// `cancel`: leave the queue. Idempotent: an idle seeker is told `cancelled` again; a
+    /// seeker already matched gets nothing (the race is lost; it ends the chat instead).
+    pub fn cancel(&mut self, seeker: SeekerId, now: Instant) -> Result<Vec<Action>, MatchError> {
+        let record = self
+            .seekers
+            .get_mut(&seeker)
+            .ok_or(MatchError::UnknownParty)?;
+        let program_id = record.program.clone();
+        let mut actions = Vec::new();
+        match record.state {
+            SeekerState::Idle => actions.push(Action::Cancelled { seeker }),
+            SeekerState::Chatting => {}
+            SeekerState::Waiting(_) => {
+                self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
+                actions.push(Action::Cancelled { seeker });
+                self.dispatch(&program_id, now, &mut actions);
+                self.refresh_queued(&program_id, &mut actions);
+            }
+        }
+        Ok(actions)
+    }
+
+    /// The seeker's connection is gone. The driver ends its chat first ([`Self::chat_ended`]).
+    pub fn seeker_left(&mut self, seeker: SeekerId, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(record) = self.seekers.get(&seeker) else {
+            return actions;
+        };
+        let program_id = record.program.clone();
+        self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
+        self.seekers.remove(&seeker);
+        self.dispatch(&program_id, now, &mut actions);
+        self.refresh_queued(&program_id, &mut actions);
+        actions
+    }
+
+    /// `set_availability` from a verified peer.
+    pub fn set_availability(
+        &mut self,
+        peer: PeerId,
+        availability: PeerAvailability,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
+        if availability.capacity == 0 {
+            return Err(MatchError::InvalidCapacity);
+        }
+        let record = self.peers.get_mut(&peer).ok_or(MatchError::UnknownParty)?;
+        record.availability = availability;
+        let mut actions = vec![Action::AvailabilitySet {
+            peer,
+            status: record.availability.status,
+            capacity: record.availability.capacity,
+            active_chats: record.active_chats,
+        }];
+        let program_id = record.program.clone();
+        self.dispatch(&program_id, now, &mut actions);
+        self.refresh_queued(&program_id, &mut actions);
+        Ok(actions)
+    }
+
+    /// The peer's connection is gone (or its credential revoked). The driver ends its chats
+    /// first; offers it held go back to their seekers, who stay in place in the queue.
+    pub fn peer_left(&mut self, peer: PeerId, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(record) = self.peers.remove(&peer) else {
+            return actions;
+        };
+        for offer in record.offers.values() {
+            if let Some(waiting) = self.waiting_mut(offer.seeker) {
+                waiting.offer = None;
+            }
+        }
+        self.dispatch(&record.program, now, &mut actions);
+        self.refresh_queued(&record.program, &mut actions);
+        actions
+    }
+
+    /// `accept`: the offer becomes a match.
+    pub fn accept(
+        &mut self,
+        peer: PeerId,
+        number: u32,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
+        let record = self.peers.get(&peer).ok_or(MatchError::UnknownParty)?;
+        if !record.offers.contains_key(&number) {
+            return Err(MatchError::UnknownOffer);
+        }
+        if record.active_chats >= record.availability.capacity {
+            return Err(MatchError::NotAvailable);
+        }
+        let program_id = record.program.clone();
+        let mut actions = Vec::new();
+        let offer = OfferKey { peer, number };
+        if let Some(open) = self
+            .peers
+            .get_mut(&peer)
+            .and_then(|p| p.offers.remove(&number))
+        {
+            self.make_match(offer, open.seeker, now, &mut actions);
+        }
+        self.dispatch(&program_id, now, &mut actions);
+        self.refresh_queued(&program_id, &mut actions);
+        Ok(actions)
+    }
+
+    /// `decline`: the seeker goes to the next fitting peer, never back to this one.
+    pub fn decline(
+        &mut self,
+        peer: PeerId,
+        number: u32,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
+        let record = self.peers.get_mut(&peer).ok_or(MatchError::UnknownParty)?;
+        let open = record
+            .offers
+            .remove(&number)
+            .ok_or(MatchError::UnknownOffer)?;
+        let program_id = record.program.clone();
+        self.release_offer(open.seeker, peer);
+        let mut actions = Vec::new();
+        self.dispatch(&program_id, now, &mut actions);
+        self.refresh_queued(&program_id, &mut actions);
+        Ok(actions)
+    }
+
+    /// A chat between these two ended (for any reason): capacity is freed, the seeker may
+    /// seek again. Either side may already be gone.
+    pub fn chat_ended(&mut self, seeker: SeekerId, peer: PeerId, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if let Some(record) = self.seekers.get_mut(&seeker)
+            && matches!(record.state, SeekerState::Chatting)
+        {
+            record.state = SeekerState::Idle;
+        }
+        if let Some(record) = self.peers.get_mut(&peer) {
+            record.active_chats = record.active_chats.saturating_sub(1);
+            let program_id = record.program.clone();
+            self.dispatch(&program_id, now, &mut actions);
+            self.refresh_queued(&program_id, &mut actions);
+        }
+        actions
+    }
+
+    /// Fires every deadline that has passed: offer timeouts, then wait limits.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut expired = Vec::new();
+        for (peer_id, peer) in &self.peers {
+            for (number, open) in &peer.offers {
+                if open.deadline <= now {
+                    expired.push((*peer_id, *number, open.seeker));
+                }
+            }
+        }
+        for (peer, number, seeker) in expired {
+            if let Some(record) = self.peers.get_mut(&peer) {
+                record.offers.remove(&number);
+            }
+            actions.push(Action::OfferWithdrawn {
+                offer: OfferKey { peer, number },
+                reason: OfferWithdrawnReason::Timeout,
+            });
+            self.release_offer(seeker, peer);
+        }
+        let mut waited_out = Vec::new();
+        for program in self.programs.values() {
+            for seeker in &program.queue {
+                if let Some(SeekerState::Waiting(waiting)) =
+                    self.seekers.get(seeker).map(|r| &r.state)
+                    && waiting.deadline <= now
+                {
+                    waited_out.push(*seeker);
+                }
+            }
+        }
+        for seeker in waited_out {
+            self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
+            actions.push(Action::NoPeer {
+                seeker,
+                reason: NoPeerReason::WaitLimit,
+            });
+        }
+        let mut program_ids: Vec<String> = self.programs.keys().cloned().collect();
+        program_ids.sort();
+        for program_id in program_ids {
+            self.dispatch(&program_id, now, &mut actions);
+            self.refresh_queued(&program_id, &mut actions);
+        }
+        actions
+    }
+
+    /// The earliest instant at which [`Self::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let offers = self
+            .peers
+            .values()
+            .flat_map(|peer| peer.offers.values().map(|open| open.deadline));
+        let waits = self
+            .seekers
+            .values()
+            .filter_map(|record| match &record.state {
+                SeekerState::Waiting(waiting) => Some(waiting.deadline),
+                _ => None,
+            });
+        offers.chain(waits).min()
+    }
+
+    /// Aggregate figures for the relay's stats.
+    pub fn stats(&self) -> MatchStats {
+        MatchStats {
+            queued_seekers: self.programs.values().map(|p| p.queue.len()).sum(),
+            available_peers: self.peers.values().filter(|p| p.is_available()).count(),
+            open_offers: self.peers.values().map(|p| p.offers.len()).sum(),
+            active_chats: self
+                .peers
+                .values()
+                .map(|p| usize::from(p.active_chats))
+                .sum(),
+        }
+    }
+
+    fn waiting_mut(&mut self, seeker: SeekerId) -> Option<&mut Waiting> {
+        match self.seekers.get_mut(&seeker).map(|r| &mut r.state) {
+            Some(SeekerState::Waiting(waiting)) => Some(waiting),
+            _ => None,
+        }
+    }
+
+    /// An offer to `peer` ended without a match: the seeker waits on, never offered to `peer` again.
+    fn release_offer(&mut self, seeker: SeekerId, peer: PeerId) {
+        if let Some(record) = self.seekers.get_mut(&seeker) {
+            record.excluded.insert(peer);
+            if let SeekerState::Waiting(waiting) = &mut record.state {
+                waiting.offer = None;
+            }
+        }
+    }
+
+    /// Takes a waiting seeker out of its queue (withdrawing an open offer) and makes it idle.
+    fn leave_queue(
+        &mut self,
+        seeker: SeekerId,
+        reason: OfferWithdrawnReason,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(record) = self.seekers.get_mut(&seeker) else {
+            return;
+        };
+        let SeekerState::Waiting(waiting) = std::mem::replace(&mut record.state, SeekerState::Idle)
+        else {
+            return;
+        };
+        if let Some(program) = self.programs.get_mut(&record.program) {
+            program.queue.retain(|s| *s != seeker);
+        }
+        if let Some(offer) = waiting.offer
+            && let Some(peer) = self.peers.get_mut(&offer.peer)
+            && peer.offers.remove(&offer.number).is_some()
+        {
+            actions.push(Action::OfferWithdrawn { offer, reason });
+        }
+    }
+
+    /// Turns an offer into a chat: the seeker leaves the queue, the peer's load stays counted.
+    fn make_match(
+        &mut self,
+        offer: OfferKey,
+        seeker: SeekerId,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(record) = self.seekers.get_mut(&seeker) else {
+            return;
+        };
+        let SeekerState::Waiting(waiting) =
+            std::mem::replace(&mut record.state, SeekerState::Chatting)
+        else {
+            return;
+        };
+        record.excluded.insert(offer.peer);
+        if let Some(program) = self.programs.get_mut(&record.program) {
+            program.queue.retain(|s| *s != seeker);
+            program
+                .estimator
+                .record(now.saturating_duration_since(waiting.since));
+        }
+        if let Some(peer) = self.peers.get_mut(&offer.peer) {
+            peer.active_chats = peer.active_chats.saturating_add(1);
+        }
+        actions.push(Action::Matched { offer, seeker });
+    }
+
+    /// Offers every waiting seeker without an open offer to the best fitting peer.
+    fn dispatch(&mut self, program_id: &str, now: Instant, actions: &mut Vec<Action>) {
+        let Some(program) = self.programs.get(program_id) else {
+            return;
+        };
+        let queue: Vec<SeekerId> = program.queue.iter().copied().collect();
+        for seeker in queue {
+            let Some(record) = self.seekers.get(&seeker) else {
+                continue;
+            };
+            let SeekerState::Waiting(waiting) = &record.state else {
+                continue;
+            };
+            if waiting.offer.is_some() {
+                continue;
+            }
+            let best = self
+                .peers
+                .iter()
+                .filter(|(id, peer)| {
+                    peer.program == program_id
+                        && peer.has_room()
+                        && !record.excluded.contains(id)
+                        && peer.fits(&waiting.preferences)
+                })
+                .min_by_key(|(id, peer)| (peer.load(), peer.idle_since, **id))
+                .map(|(id, _)| *id);
+            let Some(peer_id) = best else {
+                continue;
+            };
+            let topic = waiting.preferences.topic.clone();
+            let language = waiting.preferences.language.clone();
+            let Some(peer) = self.peers.get_mut(&peer_id) else {
+                continue;
+            };
+            let number = peer.allocate_offer_number();
+            peer.idle_since = now;
+            let offer = OfferKey {
+                peer: peer_id,
+                number,
+            };
+            if peer.availability.auto_accept {
+                self.make_match(offer, seeker, now, actions);
+                continue;
+            }
+            peer.offers.insert(
+                number,
+                OpenOffer {
+                    seeker,
+                    deadline: now + self.config.offer_timeout,
+                },
+            );
+            if let Some(waiting) = self.waiting_mut(seeker) {
+                waiting.offer = Some(offer);
+            }
+            actions.push(Action::Offer {
+                offer,
+                seeker,
+                topic,
+                language,
+                expires_in: self.config.offer_timeout,
+            });
+        }
+    }
+
+    /// Sends `Queued` to each waiting seeker whose figures changed since it was last told.
+    fn refresh_queued(&mut self, program_id: &str, actions: &mut Vec<Action>) {
+        let peers_online = self
+            .peers
+            .values()
+            .filter(|p| p.program == program_id && p.is_available())
+            .count();
+        let peers_online = u32::try_from(peers_online).unwrap_or(u32::MAX);
+        let Some(program) = self.programs.get(program_id) else {
+            return;
+        };
+        for (index, seeker) in program.queue.iter().enumerate() {
+            let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let estimate_secs = program.estimator.estimate_secs(position, peers_online);
+            let figures = (position, peers_online, estimate_secs);
+            if let Some(SeekerState::Waiting(waiting)) =
+                self.seekers.get_mut(seeker).map(|r| &mut r.state)
+                && waiting.last_sent != Some(figures)
+            {
+                waiting.last_sent = Some(figures);
+                actions.push(Action::Queued {
+                    seeker: *seeker,
+                    position,
+                    peers_online,
+                    estimate_secs,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Unit tests of the matching core: no sockets, no clock, every rule deterministic.
+
+use std::time::{Duration, Instant};
+
+use confidant_proto::{Availability, NoPeerReason, OfferWithdrawnReason, SeekPreferences};
+
+use super::*;
+
+const PROGRAM: &str = "resident-peer-support";
+const OTHER: &str = "toh-peer-mentoring";
+const OFFER_TIMEOUT: Duration = Duration::from_secs(30);
+const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+fn matcher(max_queue: usize) -> Matcher {
+    let mut matcher = Matcher::new(MatchConfig {
+        offer_timeout: OFFER_TIMEOUT,
+        max_queue,
+    });
+    matcher.add_program(PROGRAM, WAIT_LIMIT);
+    matcher.add_program(OTHER, WAIT_LIMIT);
+    matcher
+}
+
+fn profile(role: &str, topics: &[&str], languages: &[&str]) -> PeerProfile {
+    PeerProfile {
+        role: role.to_owned(),
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        languages: languages.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
+fn available(capacity: u16, auto_accept: bool) -> PeerAvailability {
+    PeerAvailability {
+        status: Availability::Available,
+        capacity,
+        topics: Vec::new(),
+        languages: Vec::new(),
+        auto_accept,
+    }
+}
+
+fn online_peer(m: &mut Matcher, id: u64, program: &str, capacity: u16, now: Instant) -> PeerId {
+    let peer = PeerId(id);
+    m.peer_joined(peer, program, profile("resident", &[], &["en", "fr"]), now)
+        .unwrap();
+    m.set_availability(peer, available(capacity, false), now)
+        .unwrap();
+    peer
+}
+
+fn seeker(m: &mut Matcher, id: u64, program: &str) -> SeekerId {
+    let seeker = SeekerId(id);
+    m.seeker_joined(seeker, program).unwrap();
+    seeker
+}
+
+fn offers(actions: &[Action]) -> Vec<(OfferKey, SeekerId)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Offer { offer, seeker, .. } => Some((*offer, *seeker)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn matched(actions: &[Action]) -> Vec<(OfferKey, SeekerId)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Matched { offer, seeker } => Some((*offer, *seeker)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn seek_without_peers_queues_and_says_none_online() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let s = seeker(&mut m, 1, PROGRAM);
+    let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
+    assert_eq!(
+        actions,
+        vec![Action::Queued {
+            seeker: s,
+            position: 1,
+            peers_online: 0,
+            estimate_secs: None
+        }]
+    );
+    assert_eq!(m.stats().queued_seekers, 1);
+}
+
+#[test]
+fn a_peer_coming_online_gets_the_waiting_seeker() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), now).unwrap();
+    let p = PeerId(7);
+    m.peer_joined(p, PROGRAM, profile("resident", &[], &[]), now)
+        .unwrap();
+    let actions = m.set_availability(p, available(1, false), now).unwrap();
+    assert_eq!(offers(&actions).len(), 1);
+    // The queued figures changed (a peer came online): the seeker is told.
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Queued {
+            peers_online: 1,
+            ..
+        }
+    )));
+    let (offer, _) = offers(&actions)[0];
+    let actions = m.accept(p, offer.number, now).unwrap();
+    assert_eq!(matched(&actions), vec![(offer, s)]);
+    assert_eq!(m.stats().queued_seekers, 0);
+    assert_eq!(m.stats().active_chats, 1);
+}
+
+#[test]
+fn matching_never_crosses_programs() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    online_peer(&mut m, 1, OTHER, 2, now);
+    let s = seeker(&mut m, 2, PROGRAM);
+    let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
+    assert!(offers(&actions).is_empty());
+    assert!(matches!(
+        actions.as_slice(),
+        [Action::Queued {
+            peers_online: 0,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn queue_is_fifo_and_positions_update() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let a = seeker(&mut m, 1, PROGRAM);
+    let b = seeker(&mut m, 2, PROGRAM);
+    m.seek(a, SeekPreferences::default(), now).unwrap();
+    let actions = m.seek(b, SeekPreferences::default(), now).unwrap();
+    assert!(actions.contains(&Action::Queued {
+        seeker: b,
+        position: 2,
+        peers_online: 0,
+        estimate_secs: None
+    }));
+    let p = PeerId(9);
+    m.peer_joined(p, PROGRAM, profile("staff", &[], &[]), now)
+        .unwrap();
+    let actions = m.set_availability(p, available(1, false), now).unwrap();
+    // Capacity 1: only the head of the queue is offered.
+    assert_eq!(offers(&actions), vec![(OfferKey { peer: p, number: 1 }, a)]);
+    let actions = m.cancel(a, now).unwrap();
+    assert!(actions.contains(&Action::OfferWithdrawn {
+        offer: OfferKey { peer: p, number: 1 },
+        reason: OfferWithdrawnReason::SeekerLeft
+    }));
+    assert!(actions.contains(&Action::Cancelled { seeker: a }));
+    assert_eq!(offers(&actions), vec![(OfferKey { peer: p, number: 2 }, b)]);
+    assert!(actions.contains(&Action::Queued {
+        seeker: b,
+        position: 1,
+        peers_online: 1,
+        estimate_secs: None
+    }));
+}
+
+#[test]
+fn preferences_must_fit_certificate_and_availability() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let nurse = PeerId(1);
+    m.peer_joined(
+        nurse,
+        PROGRAM,
+        profile("nursing", &["burnout"], &["fr"]),
+        now,
+    )
+    .unwrap();
+    m.set_availability(nurse, available(2, false), now).unwrap();
+    let s = seeker(&mut m, 5, PROGRAM);
+    let wants_resident = SeekPreferences {
+        peer_role: Some("resident".into()),
+        ..Default::default()
+    };
+    assert!(offers(&m.seek(s, wants_resident, now).unwrap()).is_empty());
+    m.cancel(s, now).unwrap();
+    let wants_litigation = SeekPreferences {
+        topic: Some("litigation".into()),
+        ..Default::default()
+    };
+    assert!(offers(&m.seek(s, wants_litigation, now).unwrap()).is_empty());
+    m.cancel(s, now).unwrap();
+    let fits = SeekPreferences {
+        topic: Some("burnout".into()),
+        language: Some("fr".into()),
+        peer_role: Some("nursing".into()),
+    };
+    let actions = m.seek(s, fits, now).unwrap();
+    assert_eq!(offers(&actions).len(), 1);
+}
+
+#[test]
+fn availability_cannot_widen_the_certificate() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = PeerId(1);
+    m.peer_joined(p, PROGRAM, profile("staff", &["burnout"], &["en"]), now)
+        .unwrap();
+    let mut availability = available(1, false);
+    availability.topics = vec!["litigation".into()];
+    m.set_availability(p, availability, now).unwrap();
+    let s = seeker(&mut m, 2, PROGRAM);
+    let prefs = SeekPreferences {
+        topic: Some("litigation".into()),
+        ..Default::default()
+    };
+    assert!(offers(&m.seek(s, prefs, now).unwrap()).is_empty());
+}
+
+#[test]
+fn offers_count_against_capacity() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 2, now);
+    let mut offered = Vec::new();
+    for id in 10..13 {
+        let s = seeker(&mut m, id, PROGRAM);
+        offered.extend(offers(&m.seek(s, SeekPreferences::default(), now).unwrap()));
+    }
+    assert_eq!(offered.len(), 2, "capacity 2 means two offers in flight");
+    assert!(offered.iter().all(|(o, _)| o.peer == p));
+    // Accepting one keeps the load at 2: still no third offer.
+    let actions = m.accept(p, offered[0].0.number, now).unwrap();
+    assert!(offers(&actions).is_empty());
+    // Ending the chat frees a unit: the third seeker is offered.
+    let actions = m.chat_ended(offered[0].1, p, now);
+    assert_eq!(offers(&actions).len(), 1);
+}
+
+#[test]
+fn least_loaded_then_longest_idle() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 3, now);
+    let p2 = online_peer(&mut m, 2, PROGRAM, 3, now + Duration::from_secs(1));
+    let s1 = seeker(&mut m, 10, PROGRAM);
+    let s2 = seeker(&mut m, 11, PROGRAM);
+    let later = now + Duration::from_secs(5);
+    let first = offers(&m.seek(s1, SeekPreferences::default(), later).unwrap());
+    assert_eq!(first[0].0.peer, p1, "p1 idle longest");
+    let second = offers(&m.seek(s2, SeekPreferences::default(), later).unwrap());
+    assert_eq!(second[0].0.peer, p2, "p2 less loaded");
+}
+
+#[test]
+fn decline_goes_to_the_next_peer_and_never_back() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let p2 = online_peer(&mut m, 2, PROGRAM, 1, now + Duration::from_millis(1));
+    let s = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    assert_eq!(first[0].0.peer, p1);
+    let actions = m.decline(p1, first[0].0.number, now).unwrap();
+    let second = offers(&actions);
+    assert_eq!(second[0].0.peer, p2);
+    let actions = m.decline(p2, second[0].0.number, now).unwrap();
+    assert!(offers(&actions).is_empty(), "both declined: nobody left");
+    assert_eq!(m.stats().queued_seekers, 1, "still waiting for a new peer");
+    assert_eq!(m.decline(p2, 99, now), Err(MatchError::UnknownOffer));
+}
+
+#[test]
+fn offer_timeout_withdraws_and_moves_on() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let p2 = online_peer(&mut m, 2, PROGRAM, 1, now + Duration::from_millis(1));
+    let s = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    assert_eq!(m.next_deadline(), Some(now + OFFER_TIMEOUT));
+    assert!(
+        m.tick(now + OFFER_TIMEOUT - Duration::from_millis(1))
+            .is_empty()
+    );
+    let actions = m.tick(now + OFFER_TIMEOUT);
+    assert!(actions.contains(&Action::OfferWithdrawn {
+        offer: first[0].0,
+        reason: OfferWithdrawnReason::Timeout
+    }));
+    assert_eq!(offers(&actions)[0].0.peer, p2);
+    assert_eq!(
+        m.accept(p1, first[0].0.number, now),
+        Err(MatchError::UnknownOffer)
+    );
+}
+
+#[test]
+fn a_seeker_is_never_offered_again_to_a_peer_it_chatted_with() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 2, now);
+    let s = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    m.accept(p, first[0].0.number, now).unwrap();
+    m.chat_ended(s, p, now);
+    let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
+    assert!(offers(&actions).is_empty());
+    // A new connection (new handle) is a new seeker as far as the relay can know.
+    let fresh = seeker(&mut m, 11, PROGRAM);
+    assert_eq!(
+        offers(&m.seek(fresh, SeekPreferences::default(), now).unwrap()).len(),
+        1
+    );
+}
+
+#[test]
+fn auto_accept_matches_at_once() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = PeerId(1);
+    m.peer_joined(p, PROGRAM, profile("staff", &[], &[]), now)
+        .unwrap();
+    m.set_availability(p, available(1, true), now).unwrap();
+    let s = seeker(&mut m, 2, PROGRAM);
+    let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
+    assert!(matches!(actions.first(), Some(Action::Queued { .. })));
+    assert_eq!(
+        matched(&actions),
+        vec![(OfferKey { peer: p, number: 1 }, s)]
+    );
+    assert_eq!(
+        m.seek(s, SeekPreferences::default(), now),
+        Err(MatchError::AlreadySeeking)
+    );
+}
+
+#[test]
+fn wait_limit_gives_no_peer_and_withdraws_the_offer() {
+    let now = Instant::now();
+    let mut m = Matcher::new(MatchConfig {
+        offer_timeout: Duration::from_secs(100),
+        max_queue: 10,
+    });
+    m.add_program(PROGRAM, Duration::from_secs(5));
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let s = seeker(&mut m, 2, PROGRAM);
+    let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    assert_eq!(m.next_deadline(), Some(now + Duration::from_secs(5)));
+    let actions = m.tick(now + Duration::from_secs(5));
+    assert!(actions.contains(&Action::OfferWithdrawn {
+        offer: first[0].0,
+        reason: OfferWithdrawnReason::SeekerLeft
+    }));
+    assert!(actions.contains(&Action::NoPeer {
+        seeker: s,
+        reason: NoPeerReason::WaitLimit
+    }));
+    assert_eq!(m.stats().queued_seekers, 0);
+    assert_eq!(m.stats().open_offers, 0);
+    assert_eq!(m.next_deadline(), None);
+    let _ = p;
+}
+
+#[test]
+fn queue_full_is_refused() {
+    let now = Instant::now();
+    let mut m = matcher(1);
+    let a = seeker(&mut m, 1, PROGRAM);
+    let b = seeker(&mut m, 2, PROGRAM);
+    m.seek(a, SeekPreferences::default(), now).unwrap();
+    let actions = m.seek(b, SeekPreferences::default(), now).unwrap();
+    assert_eq!(
+        actions,
+        vec![Action::NoPeer {
+            seeker: b,
+            reason: NoPeerReason::QueueFull
+        }]
+    );
+    // The refused seeker is idle and may try again.
+    m.cancel(a, now).unwrap();
+    assert!(m.seek(b, SeekPreferences::default(), now).is_ok());
+}
+
+#[test]
+fn peer_leaving_returns_offers_to_the_queue() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let s = seeker(&mut m, 10, PROGRAM);
+    m.seek(s, SeekPreferences::default(), now).unwrap();
+    let actions = m.peer_left(p1, now);
+    assert!(actions.contains(&Action::Queued {
+        seeker: s,
+        position: 1,
+        peers_online: 0,
+        estimate_secs: None
+    }));
+    let p2 = PeerId(2);
+    m.peer_joined(p2, PROGRAM, profile("staff", &[], &[]), now)
+        .unwrap();
+    let actions = m.set_availability(p2, available(1, false), now).unwrap();
+    assert_eq!(offers(&actions)[0].1, s);
+}
+
+#[test]
+fn seeker_leaving_withdraws_its_offer_and_frees_capacity() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let a = seeker(&mut m, 10, PROGRAM);
+    let b = seeker(&mut m, 11, PROGRAM);
+    m.seek(a, SeekPreferences::default(), now).unwrap();
+    m.seek(b, SeekPreferences::default(), now).unwrap();
+    let actions = m.seeker_left(a, now);
+    assert!(actions.contains(&Action::OfferWithdrawn {
+        offer: OfferKey { peer: p, number: 1 },
+        reason: OfferWithdrawnReason::SeekerLeft
+    }));
+    assert_eq!(offers(&actions), vec![(OfferKey { peer: p, number: 2 }, b)]);
+}
+
+#[test]
+fn estimates_come_from_observed_waits() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let a = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(a, SeekPreferences::default(), now).unwrap());
+    m.accept(p, first[0].0.number, now + Duration::from_secs(20))
+        .unwrap();
+    let b = seeker(&mut m, 11, PROGRAM);
+    let actions = m
+        .seek(b, SeekPreferences::default(), now + Duration::from_secs(21))
+        .unwrap();
+    assert!(actions.contains(&Action::Queued {
+        seeker: b,
+        position: 1,
+        peers_online: 1,
+        estimate_secs: Some(20)
+    }));
+}
+
+#[test]
+fn away_peers_get_no_offers_and_capacity_zero_is_refused() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = PeerId(1);
+    m.peer_joined(p, PROGRAM, profile("staff", &[], &[]), now)
+        .unwrap();
+    assert_eq!(
+        m.set_availability(p, available(0, false), now),
+        Err(MatchError::InvalidCapacity)
+    );
+    let mut away = available(2, false);
+    away.status = Availability::Away;
+    m.set_availability(p, away, now).unwrap();
+    let s = seeker(&mut m, 2, PROGRAM);
+    assert!(offers(&m.seek(s, SeekPreferences::default(), now).unwrap()).is_empty());
+}
