@@ -238,6 +238,21 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Checks a matching tag: 1–64 bytes of `a-z`, `0-9` and `-`, the same rule as the wire
+/// protocol's tags (`confidant_proto`), so what a certificate says can be matched on.
+pub(crate) fn check_tag(tag: &str) -> Result<(), CodecError> {
+    let well_formed = !tag.is_empty()
+        && tag.len() <= 64
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(CodecError::NotATag)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,20 +282,5 @@ mod tests {
         assert_eq!(r.u64_list(10), Err(CodecError::Unsorted));
         let mut r = Reader::new(&[0, 11]);
         assert_eq!(r.u64_list(10), Err(CodecError::ListTooLong));
-    }
-}
-
-/// Checks a matching tag: 1–64 bytes of `a-z`, `0-9` and `-`, the same rule as the wire
-/// protocol's tags (`confidant_proto`), so what a certificate says can be matched on.
-pub(crate) fn check_tag(tag: &str) -> Result<(), CodecError> {
-    let well_formed = !tag.is_empty()
-        && tag.len() <= 64
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if well_formed {
-        Ok(())
-    } else {
-        Err(CodecError::NotATag)
     }
 }

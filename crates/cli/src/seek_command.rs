@@ -1,0 +1,191 @@
+//! `confidant seek`: an anonymous seeker's chat in the terminal.
+//!
+//! Lines typed become messages; `/end` ends the chat, `/cancel` leaves the queue, `/quit`
+//! (or end of input) ends and exits. Every message shown is immediately acknowledged as
+//! read.
+
+use confidant_client::{
+    ClientError, EndReason, NoPeerReason, Resource, ResourceCard, SeekPreferences, Seeker,
+    SeekerEvent, SeekerOptions,
+};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::args::SeekArgs;
+use crate::cli_error::CliError;
+use crate::root_key;
+
+pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
+    let root_key = match (&args.root_key, args.trust_relay_root_key) {
+        (Some(value), _) => root_key::from_argument(value)?,
+        (None, true) => root_key::from_relay(&args.relay, &args.program).await?,
+        (None, false) => {
+            return Err(CliError::Invalid(
+                "--root-key is required: the program's root public key (64 hex digits or a root.pub file). For the --dev demo relay only, --trust-relay-root-key takes it from the relay.".to_owned(),
+            ));
+        }
+    };
+    let options = SeekerOptions {
+        avoid_department: args.avoid_department.clone(),
+        ..SeekerOptions::default()
+    };
+    let mut seeker = Seeker::connect(&args.relay, &args.program, root_key, options).await?;
+    println!("Connected to {}.", seeker.program().name);
+    println!("Peer support never replaces professional help. Type /quit at any time.");
+    seeker
+        .seek(SeekPreferences {
+            topic: args.topic.clone(),
+            language: args.language.clone(),
+            peer_role: args.peer_role.clone(),
+        })
+        .await?;
+    println!("Looking for a peer supporter…");
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut received = 0_u64;
+    let mut chatting = false;
+    loop {
+        tokio::select! {
+            event = seeker.next_event() => {
+                let Some(event) = event else { return Ok(()) };
+                match event {
+                    SeekerEvent::Queued { position, peers_online, estimate } => {
+                        let estimate = estimate.map_or_else(
+                            || "no estimate yet".to_owned(),
+                            |e| format!("about {} s", e.as_secs()),
+                        );
+                        println!("[queue] position {position}, {peers_online} peer(s) online, {estimate}");
+                    }
+                    SeekerEvent::NoPeer { reason, resources } => {
+                        println!("[no peer] {}", no_peer_text(reason));
+                        print_resources(&resources);
+                        return Ok(());
+                    }
+                    SeekerEvent::Cancelled => {
+                        println!("[left the queue]");
+                        return Ok(());
+                    }
+                    SeekerEvent::SkippedSameDepartment => {
+                        println!("[skipped a peer from the department you asked to avoid; looking again]");
+                    }
+                    SeekerEvent::Matched { peer } => {
+                        chatting = true;
+                        received = 0;
+                        println!(
+                            "[matched] {} — {}, {} (verified against the program's key)",
+                            peer.display_name, peer.role, peer.department
+                        );
+                        println!("Type a message and press Enter. /end ends the chat.");
+                    }
+                    SeekerEvent::Message(text) => {
+                        received += 1;
+                        println!("{text}");
+                        let _ = seeker.mark_read(received).await;
+                    }
+                    SeekerEvent::Typing(true) => println!("[peer is typing…]"),
+                    SeekerEvent::Typing(false) => {}
+                    SeekerEvent::ReadUpTo(n) => println!("[peer has read {n} message(s)]"),
+                    SeekerEvent::Resource(card) => print_card(&card),
+                    SeekerEvent::Ended(reason) => {
+                        println!("[chat ended] {}", end_text(&reason));
+                        return match reason {
+                            EndReason::Failed(error) => Err(error.into()),
+                            _ => Ok(()),
+                        };
+                    }
+                    SeekerEvent::ShuttingDown { .. } => println!("[the relay is shutting down]"),
+                    SeekerEvent::RelayError { code, message } => println!("[relay: {code}: {message}]"),
+                    SeekerEvent::Disconnected(error) => {
+                        return match error {
+                            ClientError::Shutdown => Ok(()),
+                            other => Err(other.into()),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+            line = lines.next_line() => {
+                let line = match line {
+                    Ok(Some(line)) => line,
+                    // End of input: leave cleanly.
+                    Ok(None) | Err(_) => "/quit".to_owned(),
+                };
+                let line = line.trim();
+                match line {
+                    "" => {}
+                    "/quit" | "/exit" => {
+                        if chatting {
+                            let _ = seeker.end().await;
+                        } else {
+                            let _ = seeker.cancel().await;
+                        }
+                        println!("[bye]");
+                        return Ok(());
+                    }
+                    "/end" => {
+                        if let Err(error) = seeker.end().await {
+                            println!("[{error}]");
+                        }
+                    }
+                    "/cancel" => {
+                        if let Err(error) = seeker.cancel().await {
+                            println!("[{error}]");
+                        }
+                    }
+                    text => {
+                        if let Err(error) = seeker.send_text(text).await {
+                            println!("[not sent: {error}]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn no_peer_text(reason: NoPeerReason) -> &'static str {
+    match reason {
+        NoPeerReason::NoneOnline => "no peer supporter is online right now.",
+        NoPeerReason::WaitLimit => "no peer supporter became free in time.",
+        NoPeerReason::QueueFull => "the queue is full right now.",
+    }
+}
+
+fn end_text(reason: &EndReason) -> String {
+    match reason {
+        EndReason::Local => "you ended the chat.".to_owned(),
+        EndReason::PartnerEnded | EndReason::PartnerBlocked => {
+            "the peer ended the chat.".to_owned()
+        }
+        EndReason::WithoutEndRecord(why) => format!(
+            "the chat ended without the peer closing it ({why:?}); messages may be missing."
+        ),
+        EndReason::Failed(error) => format!("closed for your safety: {error}"),
+    }
+}
+
+fn print_resources(resources: &[Resource]) {
+    if resources.is_empty() {
+        return;
+    }
+    println!("Where to turn:");
+    for resource in resources {
+        let mut line = format!("  • {}", resource.title);
+        for part in [&resource.phone, &resource.url, &resource.email]
+            .into_iter()
+            .flatten()
+        {
+            line.push_str(" — ");
+            line.push_str(part);
+        }
+        println!("{line}");
+    }
+}
+
+pub(crate) fn print_card(card: &ResourceCard) {
+    let mut line = format!("[resource] {}", card.title);
+    for part in [&card.phone, &card.url].into_iter().flatten() {
+        line.push_str(" — ");
+        line.push_str(part);
+    }
+    println!("{line}");
+}

@@ -1,0 +1,425 @@
+//! `confidant admin` and `keygen` end to end in a temporary directory: the files they
+//! write (and their modes), that the result verifies, and a clear error for every bad
+//! file or argument.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_credential, decode_single};
+use confidant_crypto::{RevocationList, SupporterSecret, verify_chain};
+
+const PROGRAM: &str = "resident-peer-support";
+
+fn confidant(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_confidant"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let output = confidant(dir, args);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn fails(dir: &Path, args: &[&str], expected: &str) {
+    let output = confidant(dir, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{args:?} should fail");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected {expected:?} in {stderr:?}"
+    );
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The whole administrator flow, then verification of what it produced.
+fn full_setup(dir: &Path) -> [u8; 32] {
+    let init = ok(dir, &["admin", "init", "--out", "root.key"]);
+    let root_hex = init.lines().last().unwrap().trim().to_owned();
+    assert_eq!(root_hex.len(), 64);
+    ok(
+        dir,
+        &[
+            "admin",
+            "issue",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--days",
+            "90",
+            "--out",
+            "issuer.key",
+        ],
+    );
+    ok(dir, &["keygen", "--out", "supporter.key"]);
+    ok(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "supporter.request",
+            "--name",
+            "Dr. Example",
+            "--role",
+            "resident",
+            "--department",
+            "Surgery",
+            "--topics",
+            "burnout,litigation",
+            "--languages",
+            "en,fr",
+            "--days",
+            "30",
+            "--serial",
+            "7",
+            "--out",
+            "supporter.cred",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "revocation.list",
+        ],
+    );
+    confidant_client::parse_root_key(&root_hex).unwrap()
+}
+
+#[test]
+fn admin_flow_produces_a_verifying_credential_with_private_files_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let root_public = full_setup(dir);
+
+    for secret in ["root.key", "issuer.key", "supporter.key"] {
+        assert_eq!(mode(&dir.join(secret)), 0o600, "{secret}");
+    }
+    // The key request holds only the public key.
+    let request = std::fs::read_to_string(dir.join("supporter.request")).unwrap();
+    let secret = SupporterSecret::from_key_file(
+        &std::fs::read_to_string(dir.join("supporter.key")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        confidant_client::credential_files::decode_key_request(&request).unwrap(),
+        secret.public()
+    );
+    // root.pub matches the printed key.
+    let root_pub = std::fs::read_to_string(dir.join("root.pub")).unwrap();
+    assert_eq!(
+        confidant_crypto::keys::decode_root_public_key_file(&root_pub).unwrap(),
+        root_public
+    );
+
+    let (issuer, supporter) =
+        decode_credential(&std::fs::read_to_string(dir.join("supporter.cred")).unwrap()).unwrap();
+    let list = decode_single(
+        REVOCATION_LIST_LABEL,
+        &std::fs::read_to_string(dir.join("revocation.list")).unwrap(),
+    )
+    .unwrap();
+    let verified = verify_chain(&root_public, PROGRAM, &issuer, &supporter, &list, now(), 0)
+        .expect("the CLI's credential verifies");
+    assert_eq!(verified.certificate.display_name, "Dr. Example");
+    assert_eq!(verified.certificate.serial, 7);
+    assert_eq!(verified.certificate.x25519_public, secret.public());
+    assert_eq!(verified.revocation_sequence, 1);
+
+    // The peer SDK loads the three files.
+    confidant_client::PeerCredential::from_files(
+        &dir.join("supporter.key"),
+        &dir.join("supporter.cred"),
+        &dir.join("revocation.list"),
+    )
+    .expect("the SDK loads the CLI's files");
+
+    // Revoking serial 7 bumps the sequence and the chain no longer verifies.
+    ok(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--serial",
+            "7",
+            "--list",
+            "revocation.list",
+        ],
+    );
+    let list = decode_single(
+        REVOCATION_LIST_LABEL,
+        &std::fs::read_to_string(dir.join("revocation.list")).unwrap(),
+    )
+    .unwrap();
+    let decoded = RevocationList::decode_unverified(&list).unwrap();
+    assert_eq!(decoded.sequence, 2);
+    assert_eq!(decoded.revoked_serials, vec![7]);
+    assert!(decoded.next_update > now());
+    assert_eq!(
+        verify_chain(&root_public, PROGRAM, &issuer, &supporter, &list, now(), 1).unwrap_err(),
+        confidant_crypto::CredentialError::Revoked
+    );
+}
+
+#[test]
+fn refuses_to_overwrite_and_reports_bad_files_and_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    full_setup(dir);
+
+    // Never overwrite a secret.
+    let before = std::fs::read(dir.join("supporter.key")).unwrap();
+    fails(dir, &["keygen", "--out", "supporter.key"], "already exists");
+    assert_eq!(std::fs::read(dir.join("supporter.key")).unwrap(), before);
+    fails(
+        dir,
+        &["admin", "init", "--out", "root.key"],
+        "already exists",
+    );
+
+    // Missing file.
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "nope.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "l",
+        ],
+        "nope.key: reading failed",
+    );
+    // Wrong kind of key (issuing key given as root).
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "issuer.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "l",
+        ],
+        "label does not match",
+    );
+    // Bad base64 in a key file.
+    std::fs::write(
+        dir.join("broken.key"),
+        "confidant-root-key-v1\n!!!not-base64!!!\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.join("broken.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "broken.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "l",
+        ],
+        "base64",
+    );
+    // A secret key others can read.
+    std::fs::set_permissions(dir.join("root.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "l",
+        ],
+        "too open",
+    );
+    std::fs::set_permissions(dir.join("root.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A credential file given where a revocation list belongs.
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "supporter.cred",
+        ],
+        "wrong kind of file",
+    );
+    // Bad arguments.
+    fails(
+        dir,
+        &[
+            "admin",
+            "issue",
+            "--root",
+            "root.key",
+            "--program",
+            "Not A Tag",
+            "--out",
+            "x.key",
+        ],
+        "program ids are",
+    );
+    fails(
+        dir,
+        &[
+            "admin",
+            "issue",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--days",
+            "0",
+            "--out",
+            "x.key",
+        ],
+        "--days 0",
+    );
+    fails(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "deadbeef",
+            "--name",
+            "X",
+            "--role",
+            "resident",
+            "--department",
+            "D",
+            "--serial",
+            "1",
+            "--out",
+            "x.cred",
+        ],
+        "--request",
+    );
+    fails(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "supporter.request",
+            "--name",
+            "X",
+            "--role",
+            "Senior Resident",
+            "--department",
+            "D",
+            "--serial",
+            "1",
+            "--out",
+            "x.cred",
+        ],
+        "--role",
+    );
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--issuer-key-id",
+            "xyz",
+            "--list",
+            "revocation.list",
+        ],
+        "16 hex digits",
+    );
+    // A list signed by another root is not silently superseded.
+    ok(dir, &["admin", "init", "--out", "other.key"]);
+    fails(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "other.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "revocation.list",
+        ],
+        "existing list",
+    );
+    // seek without a root key says what to do.
+    fails(
+        dir,
+        &["seek", "--program", PROGRAM],
+        "--root-key is required",
+    );
+    fails(
+        dir,
+        &["seek", "--program", PROGRAM, "--root-key", "abcd"],
+        "--root-key",
+    );
+    assert!(!dir.join("x.key").exists());
+    assert!(!dir.join("x.cred").exists());
+}

@@ -1,0 +1,287 @@
+//! The interactive `confidant seek` and `confidant peer` commands against the real relay,
+//! with credentials made by `confidant admin` — the whole command line, end to end.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
+use confidant_proto::Resource;
+use confidant_relay::ProgramConfig;
+use confidant_tests::{TestRelay, test_limits};
+
+const PROGRAM: &str = "resident-peer-support";
+
+fn admin(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_confidant"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// An interactive child: stdin to write, stdout lines to wait for.
+struct Interactive {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Interactive {
+    fn spawn(dir: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_confidant"))
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let lines = forward(child.stdout.take().unwrap());
+        let stderr = forward(child.stderr.take().unwrap());
+        Self {
+            child,
+            stdin,
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (bounded) for a stdout line containing `needle`; returns it.
+    fn expect(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let stderr: Vec<String> = self.stderr.try_iter().collect();
+                    panic!(
+                        "no line with {needle:?}; saw {:?}; stderr {stderr:?}",
+                        self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn wait_success(mut self) {
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit {status:?}; saw {:?}", self.seen);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("did not exit; saw {:?}", self.seen);
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_made_credentials_seek_and_peer_chat_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let root_hex = admin(dir, &["admin", "init", "--out", "root.key"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    admin(
+        dir,
+        &[
+            "admin",
+            "issue",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--out",
+            "issuer.key",
+        ],
+    );
+    admin(dir, &["keygen", "--out", "supporter.key"]);
+    admin(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "supporter.request",
+            "--name",
+            "Dr. Example",
+            "--role",
+            "resident",
+            "--department",
+            "Surgery",
+            "--topics",
+            "burnout",
+            "--serial",
+            "1",
+            "--out",
+            "supporter.cred",
+        ],
+    );
+    admin(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--list",
+            "revocation.list",
+        ],
+    );
+    let list = decode_single(
+        REVOCATION_LIST_LABEL,
+        &std::fs::read_to_string(dir.join("revocation.list")).unwrap(),
+    )
+    .unwrap();
+    let relay = TestRelay::start(
+        vec![ProgramConfig {
+            id: PROGRAM.into(),
+            name: "Resident Peer Support Program".into(),
+            root_public_key: confidant_client::parse_root_key(&root_hex).unwrap(),
+            topics: vec!["burnout".into()],
+            languages: vec!["en".into()],
+            peer_roles: vec!["resident".into()],
+            resources: vec![Resource {
+                title: "Faculty Wellness Program — counselling".into(),
+                url: None,
+                phone: Some("613-562-5211".into()),
+                email: None,
+            }],
+            wait_limit: Duration::from_secs(60),
+            revocation_list: list,
+        }],
+        test_limits(),
+    )
+    .await;
+    let url = relay.ws_url();
+
+    let mut peer = Interactive::spawn(
+        dir,
+        &[
+            "peer",
+            "--relay",
+            &url,
+            "--program",
+            PROGRAM,
+            "--key",
+            "supporter.key",
+            "--credential",
+            "supporter.cred",
+            "--revocation",
+            "revocation.list",
+            "--capacity",
+            "2",
+            "--auto-accept",
+        ],
+    );
+    peer.expect("Verified as \"Dr. Example\"");
+    peer.expect("[availability] Available");
+
+    let mut seeker = Interactive::spawn(
+        dir,
+        &[
+            "seek",
+            "--relay",
+            &url,
+            "--program",
+            PROGRAM,
+            "--root-key",
+            &root_hex,
+            "--topic",
+            "burnout",
+        ],
+    );
+    seeker.expect("[matched] Dr. Example — resident, Surgery");
+    seeker.say("hello from the seeker");
+    let line = peer.expect("hello from the seeker");
+    let chat = line
+        .trim_start_matches("[chat ")
+        .split(']')
+        .next()
+        .unwrap()
+        .to_owned();
+    peer.say(&format!("/to {chat} hi from the peer"));
+    seeker.expect("hi from the peer");
+    peer.expect("read 1 message(s)");
+    peer.say(&format!("/resource {chat} 1"));
+    seeker.expect("[resource] Faculty Wellness Program — counselling — 613-562-5211");
+    seeker.say("/end");
+    seeker.expect("[chat ended] you ended the chat.");
+    seeker.wait_success();
+    peer.expect(&format!("[chat {chat} ended: the seeker ended it]"));
+
+    // The demo path: the root key taken from the relay, with a loud warning.
+    let mut demo = Interactive::spawn(
+        dir,
+        &[
+            "seek",
+            "--relay",
+            &url,
+            "--program",
+            PROGRAM,
+            "--trust-relay-root-key",
+        ],
+    );
+    demo.expect("[matched] Dr. Example");
+    let warned = std::iter::from_fn(|| demo.stderr.recv_timeout(Duration::from_secs(5)).ok())
+        .any(|line| line.contains("WARNING"));
+    assert!(warned, "--trust-relay-root-key must warn loudly");
+    demo.say("/quit");
+    demo.wait_success();
+    peer.say("/quit");
+    peer.wait_success();
+}

@@ -1,0 +1,304 @@
+//! The peer supporter's async API: connect, prove the credential, set availability, then
+//! run many chats over one connection.
+
+use std::time::Duration;
+
+use confidant_crypto::{ResourceCard, answer_possession_challenge};
+use confidant_proto::{Availability, ChatNumber, ClientFrame, ProgramInfo, RelayFrame, Role};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::connection::{Connection, Incoming};
+use crate::driver::flush;
+use crate::error::ClientError;
+use crate::outbox::Outbox;
+use crate::peer_core::{PeerCommand, PeerCore};
+use crate::peer_credential::PeerCredential;
+use crate::peer_event::PeerEvent;
+use crate::welcome::{expect_control, say_hello, unexpected};
+
+/// Peer settings.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// How long to wait for the WebSocket and each step of the credential exchange.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a peer offers when going available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilitySettings {
+    /// Available or away.
+    pub status: Availability,
+    /// Chats at once (1..=16).
+    pub capacity: u16,
+    /// Topics offered (empty: any).
+    pub topics: Vec<String>,
+    /// Languages offered (empty: the certificate's).
+    pub languages: Vec<String>,
+    /// Accept every offer without asking.
+    pub auto_accept: bool,
+}
+
+impl Default for AvailabilitySettings {
+    fn default() -> Self {
+        Self {
+            status: Availability::Available,
+            capacity: 1,
+            topics: Vec::new(),
+            languages: Vec::new(),
+            auto_accept: false,
+        }
+    }
+}
+
+type Envelope = (PeerCommand, oneshot::Sender<Result<u64, ClientError>>);
+
+/// A cloneable handle for peer actions.
+#[derive(Debug, Clone)]
+pub struct PeerHandle {
+    commands: mpsc::UnboundedSender<Envelope>,
+}
+
+impl PeerHandle {
+    async fn call(&self, command: PeerCommand) -> Result<u64, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send((command, reply))
+            .map_err(|_| ClientError::Shutdown)?;
+        answer.await.map_err(|_| ClientError::Shutdown)?
+    }
+
+    /// Goes available or away (an `AvailabilitySet` event confirms).
+    pub async fn set_availability(
+        &self,
+        settings: AvailabilitySettings,
+    ) -> Result<(), ClientError> {
+        self.call(PeerCommand::SetAvailability {
+            status: settings.status,
+            capacity: settings.capacity,
+            topics: settings.topics,
+            languages: settings.languages,
+            auto_accept: settings.auto_accept,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Takes an offered seeker (a `ChatStarted` event follows).
+    pub async fn accept(&self, offer: u32) -> Result<(), ClientError> {
+        self.call(PeerCommand::Accept(offer)).await.map(drop)
+    }
+
+    /// Passes an offer on to another peer.
+    pub async fn decline(&self, offer: u32) -> Result<(), ClientError> {
+        self.call(PeerCommand::Decline(offer)).await.map(drop)
+    }
+
+    /// Sends a message in `chat`; returns its number within that chat (from 1).
+    pub async fn send_text(
+        &self,
+        chat: ChatNumber,
+        text: impl Into<String>,
+    ) -> Result<u64, ClientError> {
+        self.call(PeerCommand::SendText(chat, text.into())).await
+    }
+
+    /// Typing indicator in `chat`.
+    pub async fn typing(&self, chat: ChatNumber, typing: bool) -> Result<(), ClientError> {
+        self.call(PeerCommand::Typing(chat, typing)).await.map(drop)
+    }
+
+    /// Read receipt in `chat`: this many of the seeker's messages were read.
+    pub async fn mark_read(&self, chat: ChatNumber, count: u64) -> Result<(), ClientError> {
+        self.call(PeerCommand::MarkRead(chat, count))
+            .await
+            .map(drop)
+    }
+
+    /// Shares a program resource card in `chat`.
+    pub async fn send_resource(
+        &self,
+        chat: ChatNumber,
+        card: ResourceCard,
+    ) -> Result<(), ClientError> {
+        self.call(PeerCommand::SendResource(chat, card))
+            .await
+            .map(drop)
+    }
+
+    /// Ends `chat` with an encrypted `End` record and `end` to the relay.
+    pub async fn end(&self, chat: ChatNumber) -> Result<(), ClientError> {
+        self.call(PeerCommand::End(chat)).await.map(drop)
+    }
+
+    /// Ends `chat` and asks the relay never to match this seeker's connection again.
+    pub async fn block(&self, chat: ChatNumber) -> Result<(), ClientError> {
+        self.call(PeerCommand::Block(chat)).await.map(drop)
+    }
+}
+
+/// A connected, verified peer supporter.
+#[derive(Debug)]
+pub struct Peer {
+    handle: PeerHandle,
+    events: mpsc::UnboundedReceiver<PeerEvent>,
+    program: ProgramInfo,
+    display_name: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl std::ops::Deref for Peer {
+    type Target = PeerHandle;
+
+    fn deref(&self) -> &PeerHandle {
+        &self.handle
+    }
+}
+
+impl Peer {
+    /// Connects, presents the credential and proves possession of its key. Returns once
+    /// the relay has said `verified`; then call [`PeerHandle::set_availability`].
+    pub async fn connect(
+        url: &str,
+        program: &str,
+        credential: PeerCredential,
+        options: PeerOptions,
+    ) -> Result<Self, ClientError> {
+        let timeout = options.connect_timeout;
+        let mut connection = Connection::open(url, timeout).await?;
+        let program_info = say_hello(&mut connection, Role::Peer, program, timeout).await?;
+        let PeerCredential {
+            issuer_certificate,
+            supporter_certificate,
+            revocation_list,
+            secret,
+        } = credential;
+        connection
+            .send_control(&ClientFrame::Present {
+                issuer_certificate: issuer_certificate.into(),
+                supporter_certificate: supporter_certificate.clone().into(),
+                revocation_list: revocation_list.into(),
+            })
+            .await?;
+        let challenge = match expect_control(&mut connection, timeout).await? {
+            RelayFrame::Challenge { challenge } => challenge,
+            other => return Err(unexpected(other)),
+        };
+        let answer =
+            answer_possession_challenge(&secret, &supporter_certificate, challenge.as_bytes())
+                .map_err(ClientError::Handshake)?;
+        connection
+            .send_control(&ClientFrame::Prove {
+                answer: answer.into(),
+            })
+            .await?;
+        let display_name = match expect_control(&mut connection, timeout).await? {
+            RelayFrame::Verified { display_name } => display_name,
+            other => return Err(unexpected(other)),
+        };
+        let core = PeerCore::new(secret, supporter_certificate);
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        tokio::spawn(drive(connection, core, command_rx, event_tx, shutdown_rx));
+        Ok(Self {
+            handle: PeerHandle {
+                commands: command_tx,
+            },
+            events: event_rx,
+            program: program_info,
+            display_name,
+            shutdown: Some(shutdown_tx),
+        })
+    }
+
+    /// The program as the relay describes it.
+    #[must_use]
+    pub fn program(&self) -> &ProgramInfo {
+        &self.program
+    }
+
+    /// The display name the relay read from the certificate.
+    #[must_use]
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    /// The next event, or `None` once the connection is gone (after `Disconnected`).
+    pub async fn next_event(&mut self) -> Option<PeerEvent> {
+        self.events.recv().await
+    }
+
+    /// A cloneable handle for actions.
+    #[must_use]
+    pub fn handle(&self) -> PeerHandle {
+        self.handle.clone()
+    }
+
+    /// Closes the connection; open chats end at the relay as `partner_left`.
+    pub fn close(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+async fn drive(
+    mut connection: Connection,
+    mut core: PeerCore,
+    mut commands: mpsc::UnboundedReceiver<Envelope>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut out = Outbox::default();
+    let end_error = loop {
+        tokio::select! {
+            incoming = connection.recv() => match incoming {
+                Ok(Incoming::Control(frame)) => core.on_frame(frame, &mut out),
+                Ok(Incoming::Data { chat, payload }) => core.on_data(chat, &payload, &mut out),
+                Err(error) => break error,
+            },
+            command = commands.recv() => {
+                let Some((command, reply)) = command else {
+                    break ClientError::Shutdown;
+                };
+                // Answer only after the frames went out, so a send failure reaches the
+                // caller and a caller that then closes cannot overtake its own frames.
+                let answer = core.on_command(command, &mut out);
+                let flushed = flush(Some(&mut connection), &mut out, &events).await;
+                match (answer, flushed) {
+                    (answer, Ok(())) => {
+                        let _ = reply.send(answer);
+                    }
+                    (_, Err(error)) => {
+                        let _ = reply.send(Err(error.clone()));
+                        break error;
+                    }
+                }
+                continue;
+            }
+            _ = &mut shutdown => break ClientError::Shutdown,
+        }
+        if let Err(error) = flush(Some(&mut connection), &mut out, &events).await {
+            break error;
+        }
+    };
+    tracing::debug!(chats = core.chat_count(), "peer connection ended");
+    core.on_disconnect(&end_error, &mut out);
+    let _ = flush(None, &mut out, &events).await;
+    let _ = events.send(PeerEvent::Disconnected(end_error));
+    connection.close().await;
+}

@@ -1,0 +1,89 @@
+//! Everything a peer supporter presents and proves with: the certificate chain, the current
+//! revocation list, and the X25519 secret that never leaves the device.
+
+use std::path::Path;
+
+use confidant_crypto::{SupporterCertificate, SupporterSecret};
+
+use crate::credential_files::{REVOCATION_LIST_LABEL, decode_credential, decode_single};
+use crate::error::ClientError;
+
+/// A peer supporter's credential, in memory.
+pub struct PeerCredential {
+    /// Issuer certificate (signed by the program's root key), wire bytes.
+    pub issuer_certificate: Vec<u8>,
+    /// Supporter certificate (signed by the issuer), wire bytes.
+    pub supporter_certificate: Vec<u8>,
+    /// The program's signed revocation list, wire bytes.
+    pub revocation_list: Vec<u8>,
+    /// The X25519 secret whose public half the supporter certificate names.
+    pub secret: SupporterSecret,
+}
+
+impl std::fmt::Debug for PeerCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerCredential")
+            .field("issuer_certificate", &self.issuer_certificate.len())
+            .field("supporter_certificate", &self.supporter_certificate.len())
+            .field("revocation_list", &self.revocation_list.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerCredential {
+    /// Assembles a credential and checks that the secret matches the certificate, so a
+    /// mixed-up key file fails here with a clear message instead of at the relay.
+    pub fn new(
+        issuer_certificate: Vec<u8>,
+        supporter_certificate: Vec<u8>,
+        revocation_list: Vec<u8>,
+        secret: SupporterSecret,
+    ) -> Result<Self, ClientError> {
+        let certificate = SupporterCertificate::decode_unverified(&supporter_certificate)
+            .map_err(|e| ClientError::Credential(format!("supporter certificate: {e}")))?;
+        if certificate.x25519_public != secret.public() {
+            return Err(ClientError::Credential(
+                "the key file does not match the certificate's public key".to_owned(),
+            ));
+        }
+        Ok(Self {
+            issuer_certificate,
+            supporter_certificate,
+            revocation_list,
+            secret,
+        })
+    }
+
+    /// Loads the key file (`confidant keygen`), the credential file (`confidant admin
+    /// sign`) and the revocation list (`confidant admin revoke`).
+    pub fn from_files(
+        key: &Path,
+        credential: &Path,
+        revocation_list: &Path,
+    ) -> Result<Self, ClientError> {
+        let key_text = read(key, "key")?;
+        let secret = SupporterSecret::from_key_file(&key_text)
+            .map_err(|e| ClientError::Credential(format!("key file: {e}")))?;
+        let (issuer, supporter) = decode_credential(&read(credential, "credential")?)
+            .map_err(|e| ClientError::Credential(format!("credential file: {e}")))?;
+        let list = decode_single(
+            REVOCATION_LIST_LABEL,
+            &read(revocation_list, "revocation list")?,
+        )
+        .map_err(|e| ClientError::Credential(format!("revocation list file: {e}")))?;
+        Self::new(issuer, supporter, list, secret)
+    }
+
+    /// The certificate as signed (decoded without verifying; the relay and seekers verify).
+    pub fn certificate(&self) -> Result<SupporterCertificate, ClientError> {
+        SupporterCertificate::decode_unverified(&self.supporter_certificate)
+            .map_err(|e| ClientError::Credential(format!("supporter certificate: {e}")))
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<String, ClientError> {
+    // The path is the user's own; naming the kind of file is enough and keeps home
+    // directories out of logs.
+    std::fs::read_to_string(path)
+        .map_err(|e| ClientError::Credential(format!("cannot read the {what} file: {e}")))
+}

@@ -1,0 +1,241 @@
+//! The seeker's async API: connect, then drive a chat with commands and read events.
+//!
+//! One background task owns the WebSocket (one actor per socket, as in libsignal); the
+//! [`Seeker`] is a handle that sends it commands and receives its events. Nothing here
+//! assumes a terminal, so a mobile binding can wrap the same calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confidant_crypto::ResourceCard;
+use confidant_proto::{ProgramInfo, Role, SeekPreferences};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::{Clock, SystemClock};
+use crate::connection::{Connection, Incoming};
+use crate::driver::flush;
+use crate::error::ClientError;
+use crate::outbox::Outbox;
+use crate::revocation_memory::RevocationMemory;
+use crate::seeker_core::{SeekerCommand, SeekerConfig, SeekerCore};
+use crate::seeker_event::SeekerEvent;
+use crate::welcome::say_hello;
+
+/// Seeker settings beyond the relay, the program and the pinned root key.
+#[derive(Debug, Clone)]
+pub struct SeekerOptions {
+    /// If set, a matched peer whose signed department equals this (ignoring case) is
+    /// skipped locally and the SDK seeks again. The relay is never told why.
+    pub avoid_department: Option<String>,
+    /// The clock certificates are judged by. Defaults to the system clock.
+    pub clock: Arc<dyn Clock>,
+    /// Highest revocation sequences seen; share one between seekers of the same app to
+    /// resist rollback across connections. Defaults to a fresh, empty memory.
+    pub revocation_memory: RevocationMemory,
+    /// How long to wait for the WebSocket and the relay's `welcome`.
+    pub connect_timeout: Duration,
+}
+
+impl Default for SeekerOptions {
+    fn default() -> Self {
+        Self {
+            avoid_department: None,
+            clock: Arc::new(SystemClock),
+            revocation_memory: RevocationMemory::new(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A command with its reply slot.
+type Envelope = (SeekerCommand, oneshot::Sender<Result<u64, ClientError>>);
+
+/// A cheap, cloneable handle for seeker actions (e.g. to hand to a UI task) while another
+/// task reads events.
+#[derive(Debug, Clone)]
+pub struct SeekerHandle {
+    commands: mpsc::UnboundedSender<Envelope>,
+}
+
+impl SeekerHandle {
+    async fn call(&self, command: SeekerCommand) -> Result<u64, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send((command, reply))
+            .map_err(|_| ClientError::Shutdown)?;
+        answer.await.map_err(|_| ClientError::Shutdown)?
+    }
+
+    /// Asks for a peer. Events: `Queued` …, then `Matched`, `NoPeer` or `Cancelled`.
+    pub async fn seek(&self, preferences: SeekPreferences) -> Result<(), ClientError> {
+        self.call(SeekerCommand::Seek(preferences)).await.map(drop)
+    }
+
+    /// Leaves the queue (a `Cancelled` event follows).
+    pub async fn cancel(&self) -> Result<(), ClientError> {
+        self.call(SeekerCommand::Cancel).await.map(drop)
+    }
+
+    /// Sends a message; returns its number (1 for the first of the chat), which
+    /// `ReadUpTo` events refer to.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<u64, ClientError> {
+        self.call(SeekerCommand::SendText(text.into())).await
+    }
+
+    /// Tells the peer the seeker started or stopped typing.
+    pub async fn typing(&self, typing: bool) -> Result<(), ClientError> {
+        self.call(SeekerCommand::Typing(typing)).await.map(drop)
+    }
+
+    /// Tells the peer the seeker has read this many of the peer's messages.
+    pub async fn mark_read(&self, count: u64) -> Result<(), ClientError> {
+        self.call(SeekerCommand::MarkRead(count)).await.map(drop)
+    }
+
+    /// Shares a resource card (peers usually do this; seekers may).
+    pub async fn send_resource(&self, card: ResourceCard) -> Result<(), ClientError> {
+        self.call(SeekerCommand::SendResource(card)).await.map(drop)
+    }
+
+    /// Ends the chat: an encrypted `End` record, then `end` to the relay.
+    pub async fn end(&self) -> Result<(), ClientError> {
+        self.call(SeekerCommand::End).await.map(drop)
+    }
+}
+
+/// A connected seeker.
+#[derive(Debug)]
+pub struct Seeker {
+    handle: SeekerHandle,
+    events: mpsc::UnboundedReceiver<SeekerEvent>,
+    program: ProgramInfo,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl std::ops::Deref for Seeker {
+    type Target = SeekerHandle;
+
+    fn deref(&self) -> &SeekerHandle {
+        &self.handle
+    }
+}
+
+impl Seeker {
+    /// Connects to `url` (e.g. `ws://127.0.0.1:8080/v1/ws`) as an anonymous seeker of
+    /// `program`, whose root key the app pins (never taken from the relay).
+    pub async fn connect(
+        url: &str,
+        program: &str,
+        pinned_root_key: [u8; 32],
+        options: SeekerOptions,
+    ) -> Result<Self, ClientError> {
+        let mut connection = Connection::open(url, options.connect_timeout).await?;
+        let program_info = say_hello(
+            &mut connection,
+            Role::Seeker,
+            program,
+            options.connect_timeout,
+        )
+        .await?;
+        let core = SeekerCore::new(SeekerConfig {
+            program: program.to_owned(),
+            root_key: pinned_root_key,
+            clock: options.clock,
+            revocation_memory: options.revocation_memory,
+            avoid_department: options.avoid_department,
+        });
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        // Unbounded so a slow app can never deadlock the driver against its own commands;
+        // the relay's per-chat buffer bounds what can pile up.
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        tokio::spawn(drive(connection, core, command_rx, event_tx, shutdown_rx));
+        Ok(Self {
+            handle: SeekerHandle {
+                commands: command_tx,
+            },
+            events: event_rx,
+            program: program_info,
+            shutdown: Some(shutdown_tx),
+        })
+    }
+
+    /// The program as the relay describes it (name, topics, resources). Its `root_key` is
+    /// the relay's claim, shown for comparison only; the pinned key is what counts.
+    #[must_use]
+    pub fn program(&self) -> &ProgramInfo {
+        &self.program
+    }
+
+    /// The next event, or `None` once the connection is gone (after `Disconnected`).
+    pub async fn next_event(&mut self) -> Option<SeekerEvent> {
+        self.events.recv().await
+    }
+
+    /// A cloneable handle for actions.
+    #[must_use]
+    pub fn handle(&self) -> SeekerHandle {
+        self.handle.clone()
+    }
+
+    /// Closes the connection (a chat in progress ends at the relay as `partner_left`;
+    /// call [`SeekerHandle::end`] first for a clean ending).
+    pub fn close(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl Drop for Seeker {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+async fn drive(
+    mut connection: Connection,
+    mut core: SeekerCore,
+    mut commands: mpsc::UnboundedReceiver<Envelope>,
+    events: mpsc::UnboundedSender<SeekerEvent>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut out = Outbox::default();
+    let end_error = loop {
+        tokio::select! {
+            incoming = connection.recv() => match incoming {
+                Ok(Incoming::Control(frame)) => core.on_frame(frame, &mut out),
+                Ok(Incoming::Data { chat, payload }) => core.on_data(chat, &payload, &mut out),
+                Err(error) => break error,
+            },
+            command = commands.recv() => {
+                let Some((command, reply)) = command else {
+                    // Every handle is gone: nobody can act or listen any more.
+                    break ClientError::Shutdown;
+                };
+                // Answer only after the frames went out, so a send failure reaches the
+                // caller and a caller that then closes cannot overtake its own frames.
+                let answer = core.on_command(command, &mut out);
+                let flushed = flush(Some(&mut connection), &mut out, &events).await;
+                match (answer, flushed) {
+                    (answer, Ok(())) => {
+                        let _ = reply.send(answer);
+                    }
+                    (_, Err(error)) => {
+                        let _ = reply.send(Err(error.clone()));
+                        break error;
+                    }
+                }
+                continue;
+            }
+            _ = &mut shutdown => break ClientError::Shutdown,
+        }
+        if let Err(error) = flush(Some(&mut connection), &mut out, &events).await {
+            break error;
+        }
+    };
+    core.on_disconnect(&end_error, &mut out);
+    let _ = flush(None, &mut out, &events).await;
+    let _ = events.send(SeekerEvent::Disconnected(end_error));
+    connection.close().await;
+}

@@ -1,0 +1,66 @@
+//! What a seeker's app is told, in order, through [`crate::Seeker::next_event`].
+
+use std::time::Duration;
+
+use confidant_crypto::ResourceCard;
+use confidant_proto::{ErrorCode, NoPeerReason, Resource};
+
+use crate::end_reason::EndReason;
+use crate::error::ClientError;
+use crate::verified_peer::VerifiedPeer;
+
+/// One thing that happened on a seeker's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SeekerEvent {
+    /// Waiting for a peer; sent on `seek` and whenever the figures change.
+    Queued {
+        /// 1 = next to be offered.
+        position: u32,
+        /// Peers of the program online and available.
+        peers_online: u32,
+        /// The relay's honest estimate, when it has one.
+        estimate: Option<Duration>,
+    },
+    /// No peer is available: show the program's resources.
+    NoPeer {
+        /// Why.
+        reason: NoPeerReason,
+        /// Where to turn instead.
+        resources: Vec<Resource>,
+    },
+    /// The queue was left after [`crate::SeekerHandle::cancel`].
+    Cancelled,
+    /// A matched peer was from the department the seeker asked to avoid; the SDK ended that
+    /// match before any content (without telling the relay why) and is seeking again.
+    SkippedSameDepartment,
+    /// The peer's credential verified and the secure channel is up: chat may begin.
+    Matched {
+        /// The peer as the program signed them.
+        peer: VerifiedPeer,
+    },
+    /// A message from the peer.
+    Message(String),
+    /// The peer started or stopped typing.
+    Typing(bool),
+    /// The peer has read this many of the seeker's messages.
+    ReadUpTo(u64),
+    /// The peer shared a resource card.
+    Resource(ResourceCard),
+    /// The chat is over; the seeker may `seek` again.
+    Ended(EndReason),
+    /// The relay is shutting down within `deadline`.
+    ShuttingDown {
+        /// Time until the relay closes the connection.
+        deadline: Duration,
+    },
+    /// The relay refused a frame without closing (e.g. `already_seeking`).
+    RelayError {
+        /// Stable code.
+        code: ErrorCode,
+        /// The relay's message.
+        message: String,
+    },
+    /// The connection is gone; no further events follow.
+    Disconnected(ClientError),
+}
