@@ -1,0 +1,156 @@
+// Starting the real relay (`confidant-relay --dev`) on a free loopback port, and the Rust
+// `confidant` CLI, for the end-to-end tests.
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const targetDir = process.env.CARGO_TARGET_DIR || join(repoRoot, 'target');
+export const relayBin = process.env.CONFIDANT_RELAY_BIN || join(targetDir, 'debug', 'confidant-relay');
+export const cliBin = process.env.CONFIDANT_CLI_BIN || join(targetDir, 'debug', 'confidant');
+
+let helpText = null;
+/** The relay's `--help`, to find out which dev options this build has. */
+export function relayHelp() {
+  if (helpText === null) {
+    try {
+      helpText = execFileSync(relayBin, ['--help'], { encoding: 'utf8' });
+    } catch (e) {
+      helpText = String((e && e.stdout) || '');
+    }
+  }
+  return helpText;
+}
+
+export const hasFlag = (flag) => relayHelp().includes(flag);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `confidant-relay --dev --listen 127.0.0.1:<free port> ...extra`; resolves when
+ * /v1/programs answers (and, when `waitForDemo`, when the demo peer is online).
+ */
+export async function startRelay(extra = []) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  // The admin listener (metrics) gets its own free port too, so relays can run side by side.
+  const admin = hasFlag('--admin-listen') ? ['--admin-listen', `127.0.0.1:${await freePort()}`] : [];
+  const proc = spawn(relayBin, ['--dev', '--listen', `127.0.0.1:${port}`, ...admin, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => (output += d));
+  proc.stderr.on('data', (d) => (output += d));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`relay exited (${proc.exitCode}):\n${output}`);
+    try {
+      const res = await fetch(`${origin}/v1/programs`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`relay did not start:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    origin,
+    ws: `ws://127.0.0.1:${port}/v1/ws`,
+    output: () => output,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGINT');
+      const done = new Promise((r) => proc.once('exit', r));
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs the Rust CLI with piped stdin; `waitFor(text)` resolves when stdout shows it. */
+export function startCli(args) {
+  const proc = spawn(cliBin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      if (out.includes(w.text)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  proc.stdout.on('data', (d) => {
+    out += d;
+    check();
+  });
+  proc.stderr.on('data', (d) => {
+    out += d;
+    check();
+  });
+  return {
+    proc,
+    output: () => out,
+    send: (line) => proc.stdin.write(`${line}\n`),
+    waitFor(text, ms = 15_000) {
+      if (out.includes(text)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = { text, resolve };
+        waiters.push(w);
+        setTimeout(() => reject(new Error(`CLI never printed ${JSON.stringify(text)}; output:\n${out}`)), ms);
+      });
+    },
+    stop() {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * Records every request the page makes and fails the test if any leaves 127.0.0.1.
+ */
+export function watchRequests(page, origin) {
+  const foreign = [];
+  const all = [];
+  page.on('request', (req) => {
+    const url = req.url();
+    all.push(url);
+    if (!(url.startsWith(origin + '/') || url === origin || url.startsWith('about:') || url.startsWith('data:'))) {
+      foreign.push(url);
+    }
+  });
+  page.on('websocket', (ws) => {
+    const url = ws.url();
+    all.push(url);
+    if (!url.startsWith(`ws://127.0.0.1:${new URL(origin).port}/`)) foreign.push(url);
+  });
+  return { foreign, all };
+}
+
+/** Asserts nothing was stored by the page: cookies, Web Storage, IndexedDB, service workers. */
+export async function storageSnapshot(page) {
+  return page.evaluate(async () => ({
+    localStorage: localStorage.length,
+    sessionStorage: sessionStorage.length,
+    cookie: document.cookie,
+    serviceWorkers: navigator.serviceWorker ? (await navigator.serviceWorker.getRegistrations()).length : 0,
+    indexedDB: indexedDB.databases ? (await indexedDB.databases()).length : 0,
+  }));
+}

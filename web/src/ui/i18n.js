@@ -1,0 +1,56 @@
+// English and French, one file per language. Nothing is stored: the choice lives in memory
+// and starts from the browser's language.
+import en from '../i18n/en.json';
+import fr from '../i18n/fr.json';
+
+const CATALOGUES = { en, fr };
+export const LANGUAGES = Object.keys(CATALOGUES);
+let current = (navigator.language || 'en').slice(0, 2) === 'fr' ? 'fr' : 'en';
+const listeners = new Set();
+
+export function language() {
+  return current;
+}
+
+/** t('key', {n: 3}) -> text with {n} replaced. Unknown keys fall back to English, then the key. */
+export function t(key, vars = {}) {
+  const s = CATALOGUES[current][key] ?? CATALOGUES.en[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
+}
+
+export function setLanguage(lang) {
+  if (!CATALOGUES[lang] || lang === current) return;
+  current = lang;
+  document.documentElement.lang = lang;
+  for (const f of listeners) f();
+}
+
+export function onLanguageChange(f) {
+  listeners.add(f);
+}
+
+/** Fills every [data-i18n] element's text and [data-i18n-attr="attr:key"] attribute. */
+export function translateStatic(root = document) {
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-attr]')) {
+    for (const pair of el.dataset.i18nAttr.split(';')) {
+      const [attr, key] = pair.split(':');
+      el.setAttribute(attr, t(key));
+    }
+  }
+}
+
+/** Wires a language switch: one button per language, aria-pressed on the current one. */
+export function mountLanguageSwitch(container) {
+  const render = () => {
+    for (const b of container.querySelectorAll('button[data-lang]')) {
+      b.setAttribute('aria-pressed', String(b.dataset.lang === current));
+    }
+  };
+  for (const b of container.querySelectorAll('button[data-lang]')) {
+    b.addEventListener('click', () => setLanguage(b.dataset.lang));
+  }
+  document.documentElement.lang = current;
+  onLanguageChange(render);
+  render();
+}
