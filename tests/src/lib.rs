@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod fixtures;
+pub mod ops_support;
 pub mod relay;
 pub mod sdk_support;
 

@@ -11,6 +11,7 @@ use crate::WAIT;
 pub fn test_limits() -> Limits {
     Limits {
         max_connections: 64,
+        max_connections_per_source: 64,
         max_queue: 16,
         frames_per_second: 1_000,
         frame_burst: 1_000,

@@ -4,6 +4,7 @@
 //! quote one number; an operator tunes them here.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use confidant_proto::limits;
@@ -22,6 +23,17 @@ pub struct RelayConfig {
     pub limits: Limits,
     /// Wall clock for certificate and revocation validity.
     pub clock: WallClock,
+    /// Serve TLS (`wss://`) with these PEM files; `None`: plain (behind a TLS proxy).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key, re-read on [`crate::RelayHandle::reload_tls`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl RelayConfig {
@@ -32,6 +44,7 @@ impl RelayConfig {
             programs,
             limits: Limits::default(),
             clock: WallClock::system(),
+            tls: None,
         }
     }
 }
@@ -76,10 +89,13 @@ impl ProgramConfig {
 }
 
 /// Limits and timeouts. Every one bounds memory or time a client can make the relay spend.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Connections at once, all kinds; more get `too_many_connections`.
     pub max_connections: usize,
+    /// WebSocket connections at once from one source address (0: no limit); more get HTTP
+    /// 429. Counted under a keyed hash of the address, never the address itself.
+    pub max_connections_per_source: usize,
     /// Seekers waiting per program; more get `no_peer{queue_full}`.
     pub max_queue: usize,
     /// Sustained frames per second per connection (token bucket refill rate).
@@ -108,6 +124,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 10_000,
+            max_connections_per_source: 32,
             max_queue: 1_000,
             frames_per_second: 50,
             frame_burst: 100,

@@ -8,7 +8,10 @@
 //! - `connection` — one task per WebSocket: state machine, rate limit, forwarding, writer.
 //! - `chat_link` / `outbox` — the bounded, lock-light data path between two connections.
 //! - `credentials` / `revocation_store` — chain, revocation and possession checks.
-//! - `server` — listener, routes, WebSocket limits, [`RelayHandle`] and shutdown.
+//! - `server` — routes, WebSocket limits, [`RelayHandle`] (reloads) and shutdown.
+//! - `listener` / `tls` / `sources` — accept loop, built-in TLS with certificate reload,
+//!   connections per source under a rotating keyed hash (addresses are never kept).
+//! - [`admin`] / [`metrics`] — `/healthz`, `/readyz`, Prometheus `/metrics`: aggregates only.
 //!
 //! Invariants: the relay never holds a chat's Noise state (enforced by `clippy.toml`), never
 //! writes to disk, and never logs content, addresses, chat numbers or keys.
@@ -18,20 +21,29 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod admin;
 mod chat_link;
 pub mod clock;
 pub mod config;
 mod connection;
 mod credentials;
 mod hub;
+mod listener;
 pub mod matching;
+pub mod metrics;
 mod outbox;
 mod revocation_store;
 mod server;
 mod shared;
+mod sources;
 mod stats;
+mod tls;
+pub mod web_assets;
 
 pub use clock::WallClock;
-pub use config::{Limits, ProgramConfig, RelayConfig};
-pub use server::{RelayHandle, StartError, UpdateRevocationError, start};
+pub use config::{Limits, ProgramConfig, RelayConfig, TlsFiles};
+pub use server::{
+    RelayHandle, RelayObserver, ReloadError, StartError, UpdateRevocationError, start,
+};
 pub use stats::RelayStats;
+pub use tls::TlsError;

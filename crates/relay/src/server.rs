@@ -4,31 +4,32 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use confidant_proto::limits::{MAX_DATA_FRAME, WEBSOCKET_PATH};
 use confidant_proto::{ErrorCode, ProgramInfo};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::config::RelayConfig;
+use crate::config::{Limits, ProgramConfig, RelayConfig};
 use crate::connection::{self, ConnectionGuard};
 use crate::credentials::install_list;
 use crate::hub::{Hub, HubEvent};
 use crate::revocation_store::RevocationStore;
 use crate::shared::Shared;
+use crate::sources::SourceKey;
 use crate::stats::RelayStats;
+use crate::tls::{CertStore, TlsError};
 
 /// Read buffer per connection: small, since control frames are small and data frames are
 /// read into their own buffer once their header says how long they are.
@@ -50,9 +51,26 @@ pub enum StartError {
     /// A configured revocation list does not verify for its program.
     #[error("revocation list of a configured program did not verify: {0}")]
     RevocationList(&'static str),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The listen address could not be bound.
     #[error("could not listen: {0}")]
     Bind(#[from] std::io::Error),
+}
+
+/// Why a reloaded program description was refused.
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    /// The program is not hosted (adding programs needs a restart).
+    #[error("unknown program (adding a program needs a restart)")]
+    UnknownProgram,
+    /// The root key differs (changing it needs a restart).
+    #[error("root key changed (needs a restart)")]
+    RootKeyChanged,
+    /// The new revocation list was refused.
+    #[error(transparent)]
+    Revocation(#[from] UpdateRevocationError),
 }
 
 /// Why a runtime revocation update was refused.
@@ -73,10 +91,44 @@ pub enum UpdateRevocationError {
 pub struct RelayHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
+    certs: Option<Arc<CertStore>>,
     hub_stop: CancellationToken,
     hub_task: Option<JoinHandle<()>>,
     server_task: Option<JoinHandle<()>>,
     chat_count: watch::Receiver<usize>,
+}
+
+/// A cheap, cloneable view of a running relay for the admin listener: aggregate figures
+/// and whether it is draining. Holds no identifiers.
+#[derive(Clone)]
+pub struct RelayObserver {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RelayObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayObserver").finish_non_exhaustive()
+    }
+}
+
+impl RelayObserver {
+    /// Aggregate counters from the hub (a consistent snapshot).
+    pub async fn stats(&self) -> RelayStats {
+        stats_of(&self.shared).await
+    }
+
+    /// Whether shutdown has begun.
+    pub fn draining(&self) -> bool {
+        self.shared.draining.is_cancelled()
+    }
+}
+
+async fn stats_of(shared: &Shared) -> RelayStats {
+    let (tx, rx) = oneshot::channel();
+    if shared.hub.send(HubEvent::Stats(tx)).await.is_err() {
+        return RelayStats::default();
+    }
+    rx.await.unwrap_or_default()
 }
 
 /// Binds `config.listen` and starts serving. Returns once the socket is bound.
@@ -96,22 +148,26 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
             return Err(StartError::DuplicateProgram);
         }
     }
+    let (tls, certs) = match &config.tls {
+        Some(files) => {
+            let (acceptor, certs) = crate::tls::acceptor(files)?;
+            (Some(acceptor), Some(certs))
+        }
+        None => (None, None),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
     let (hub_tx, hub_rx) = mpsc::channel(HUB_INBOX);
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(Shared::new(
         programs,
-        limits: config.limits,
-        clock: config.clock,
+        config.limits,
+        config.clock,
         store,
-        hub: hub_tx,
-        epoch: Instant::now(),
-        draining: CancellationToken::new(),
-        hard_stop: CancellationToken::new(),
-        tracker: TaskTracker::new(),
-        live_connections: AtomicUsize::new(0),
-        next_conn: AtomicU64::new(1),
-    });
+        hub_tx,
+    ));
+    for program in shared.programs() {
+        record_sequence(&shared, &program.id);
+    }
     let (count_tx, chat_count) = watch::channel(0);
     let hub_stop = CancellationToken::new();
     let hub = Hub::new(shared.clone(), count_tx);
@@ -120,24 +176,24 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
     let app = Router::new()
         .route(WEBSOCKET_PATH, get(upgrade))
         .route("/v1/programs", get(list_programs))
+        .merge(crate::web_assets::router())
         .with_state(shared.clone());
-    let draining = shared.draining.clone();
-    let server_task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { draining.cancelled().await })
-            .await;
-        if served.is_err() {
-            tracing::warn!(kind = "listener_failed", "listener stopped with an error");
-        }
-    });
+    let server_task = tokio::spawn(crate::listener::accept_loop(
+        listener,
+        app,
+        tls,
+        shared.clone(),
+    ));
     tracing::info!(
         kind = "relay_started",
-        programs = shared.programs.len(),
+        programs = shared.programs().len(),
+        tls = certs.is_some(),
         "relay started"
     );
     Ok(RelayHandle {
         local_addr,
         shared,
+        certs,
         hub_stop,
         hub_task: Some(hub_task),
         server_task: Some(server_task),
@@ -145,26 +201,61 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
     })
 }
 
+fn record_sequence(shared: &Shared, program: &str) {
+    if let Some(list) = shared.store.current(program) {
+        #[allow(clippy::cast_precision_loss)] // sequences are small
+        metrics::gauge!(crate::metrics::REVOCATION_SEQUENCE, "program" => program.to_owned())
+            .set(list.sequence as f64);
+    }
+}
+
 /// `GET /v1/programs`: the public descriptions, sorted by id.
 async fn list_programs(State(shared): State<Arc<Shared>>) -> Json<Vec<ProgramInfo>> {
-    let mut programs: Vec<ProgramInfo> = shared.programs.values().map(|p| p.info()).collect();
-    programs.sort_by(|a, b| a.id.cmp(&b.id));
-    Json(programs)
+    Json(shared.program_infos())
 }
 
 /// The WebSocket upgrade, with every buffer and size limit set explicitly (tungstenite's
 /// defaults are 64 MiB messages and 128 KiB buffers). Compression is never negotiated:
 /// this build of tungstenite has no permessage-deflate at all.
-async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
+///
+/// A source over its limit is refused before the upgrade with HTTP 429: it costs the relay
+/// no WebSocket at all.
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(shared): State<Arc<Shared>>,
+    source: Option<axum::Extension<SourceKey>>,
+) -> Response {
+    let limits = shared.limits();
+    let slot = match source {
+        Some(axum::Extension(key)) => {
+            match shared
+                .sources
+                .try_acquire(key, limits.max_connections_per_source)
+            {
+                Some(slot) => Some(slot),
+                None => {
+                    metrics::counter!(crate::metrics::SOURCE_LIMITED).increment(1);
+                    crate::metrics::rejection(ErrorCode::TooManyConnections);
+                    return (StatusCode::TOO_MANY_REQUESTS, "too_many_connections\n")
+                        .into_response();
+                }
+            }
+        }
+        None => None,
+    };
     let previous = shared.live_connections.fetch_add(1, Ordering::AcqRel);
-    let guard = ConnectionGuard(shared.clone());
+    let guard = ConnectionGuard(shared.clone(), slot);
     let refuse = if shared.draining.is_cancelled() {
         Some(ErrorCode::ShuttingDown)
-    } else if previous >= shared.limits.max_connections {
+    } else if previous >= limits.max_connections {
         Some(ErrorCode::TooManyConnections)
     } else {
         None
     };
+    match refuse {
+        Some(code) => crate::metrics::rejection(code),
+        None => metrics::counter!(crate::metrics::CONNECTIONS_ACCEPTED).increment(1),
+    }
     ws.max_message_size(MAX_DATA_FRAME)
         .max_frame_size(MAX_DATA_FRAME)
         .read_buffer_size(READ_BUFFER)
@@ -189,11 +280,82 @@ impl RelayHandle {
 
     /// Aggregate counters from the hub (a consistent snapshot).
     pub async fn stats(&self) -> RelayStats {
-        let (tx, rx) = oneshot::channel();
-        if self.shared.hub.send(HubEvent::Stats(tx)).await.is_err() {
-            return RelayStats::default();
+        stats_of(&self.shared).await
+    }
+
+    /// A view for the admin listener.
+    pub fn observer(&self) -> RelayObserver {
+        RelayObserver {
+            shared: self.shared.clone(),
         }
-        rx.await.unwrap_or_default()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.shared.limits()
+    }
+
+    /// Replaces the limits. They apply from now on: new connections get the new rate and
+    /// hello limits, the matcher the new queue and offer limits, every chat the new idle
+    /// timeout at its next check. Nothing running is cut short by a lower connection cap.
+    pub async fn update_limits(&self, limits: Limits) -> Result<(), UpdateRevocationError> {
+        self.shared.set_limits(limits);
+        self.shared
+            .hub
+            .send(HubEvent::LimitsUpdated)
+            .await
+            .map_err(|_| UpdateRevocationError::ShuttingDown)
+    }
+
+    /// Replaces a hosted program's description — name, topics, languages, peer roles,
+    /// resources, wait limit — and, if `program.revocation_list` is not empty and newer,
+    /// its revocation list (revoked peers are taken offline at once). The id and root key
+    /// must stay the same. Returns whether anything changed.
+    pub async fn update_program(&self, program: ProgramConfig) -> Result<bool, ReloadError> {
+        let current = self
+            .shared
+            .program(&program.id)
+            .ok_or(ReloadError::UnknownProgram)?;
+        if current.root_public_key != program.root_public_key {
+            return Err(ReloadError::RootKeyChanged);
+        }
+        let mut changed = false;
+        if !program.revocation_list.is_empty() {
+            let before = self.shared.store.current(&program.id).map(|l| l.sequence);
+            let sequence = self
+                .update_revocation_list(&program.id, &program.revocation_list)
+                .await?;
+            changed |= before != Some(sequence);
+        }
+        let details_changed = current.name != program.name
+            || current.topics != program.topics
+            || current.languages != program.languages
+            || current.peer_roles != program.peer_roles
+            || current.resources != program.resources
+            || current.wait_limit != program.wait_limit;
+        if details_changed {
+            let id = program.id.clone();
+            let wait_limit = program.wait_limit;
+            self.shared.replace_program(program);
+            self.shared
+                .hub
+                .send(HubEvent::ProgramUpdated {
+                    program: id,
+                    wait_limit,
+                })
+                .await
+                .map_err(|_| UpdateRevocationError::ShuttingDown)?;
+        }
+        Ok(changed || details_changed)
+    }
+
+    /// Re-reads the TLS certificate and key files. New handshakes use them; open
+    /// connections are untouched. On error the old certificate stays. `Ok(false)`: no TLS.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.certs {
+            Some(certs) => certs.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Replaces `program`'s revocation list if `list` verifies and is newer; peers it revokes
@@ -206,17 +368,17 @@ impl RelayHandle {
     ) -> Result<u64, UpdateRevocationError> {
         let config = self
             .shared
-            .programs
-            .get(program)
+            .program(program)
             .ok_or(UpdateRevocationError::UnknownProgram)?;
         let (sequence, changed) = install_list(
-            config,
+            &config,
             &self.shared.store,
             self.shared.clock.now_unix(),
             list,
         )
         .map_err(|e| UpdateRevocationError::Rejected(e.code()))?;
         if changed {
+            record_sequence(&self.shared, program);
             let event = HubEvent::RevocationUpdated {
                 program: program.to_owned(),
             };
@@ -244,7 +406,7 @@ impl RelayHandle {
         let _ = tokio::time::timeout(deadline, chats.wait_for(|count| *count == 0)).await;
         let _ = self.shared.hub.send(HubEvent::CloseAll).await;
         self.shared.tracker.close();
-        let grace = self.shared.limits.shutdown_grace;
+        let grace = self.shared.limits().shutdown_grace;
         if tokio::time::timeout(grace, self.shared.tracker.wait())
             .await
             .is_err()

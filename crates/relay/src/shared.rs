@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, PoisonError, RwLock};
 
+use confidant_proto::ProgramInfo;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -13,11 +15,14 @@ use crate::clock::WallClock;
 use crate::config::{Limits, ProgramConfig};
 use crate::hub::HubEvent;
 use crate::revocation_store::RevocationStore;
+use crate::sources::SourceCounter;
 
-/// Shared, immutable-after-start context (plus a few atomics).
+/// Shared context. Programs and limits sit behind locks because an operator can reload
+/// them; every reader takes a copy (an `Arc` or a `Copy` struct) and never holds a lock
+/// across an await.
 pub(crate) struct Shared {
-    pub(crate) programs: HashMap<String, ProgramConfig>,
-    pub(crate) limits: Limits,
+    programs: RwLock<HashMap<String, Arc<ProgramConfig>>>,
+    limits: RwLock<Limits>,
     pub(crate) clock: WallClock,
     pub(crate) store: RevocationStore,
     pub(crate) hub: mpsc::Sender<HubEvent>,
@@ -33,9 +38,40 @@ pub(crate) struct Shared {
     pub(crate) live_connections: AtomicUsize,
     /// Next connection handle.
     pub(crate) next_conn: AtomicU64,
+    /// WebSocket connections per source, under a keyed hash.
+    pub(crate) sources: SourceCounter,
 }
 
 impl Shared {
+    /// A context; `hub` is the hub's inbox.
+    pub(crate) fn new(
+        programs: HashMap<String, ProgramConfig>,
+        limits: Limits,
+        clock: WallClock,
+        store: RevocationStore,
+        hub: mpsc::Sender<HubEvent>,
+    ) -> Self {
+        Self {
+            programs: RwLock::new(
+                programs
+                    .into_iter()
+                    .map(|(id, program)| (id, Arc::new(program)))
+                    .collect(),
+            ),
+            limits: RwLock::new(limits),
+            clock,
+            store,
+            hub,
+            epoch: Instant::now(),
+            draining: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            live_connections: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(1),
+            sources: SourceCounter::new(),
+        }
+    }
+
     /// Milliseconds since the relay started, on tokio's (pausable) clock.
     pub(crate) fn now_ms(&self) -> u64 {
         u64::try_from(
@@ -44,5 +80,50 @@ impl Shared {
                 .as_millis(),
         )
         .unwrap_or(u64::MAX)
+    }
+
+    /// The current limits (a copy).
+    pub(crate) fn limits(&self) -> Limits {
+        *self.limits.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the limits; new values apply to what happens next (new connections, new
+    /// seekers, the next timer), never retroactively.
+    pub(crate) fn set_limits(&self, limits: Limits) {
+        *self.limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
+    }
+
+    /// A hosted program.
+    pub(crate) fn program(&self, id: &str) -> Option<Arc<ProgramConfig>> {
+        self.programs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Every hosted program.
+    pub(crate) fn programs(&self) -> Vec<Arc<ProgramConfig>> {
+        self.programs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The public descriptions, sorted by id.
+    pub(crate) fn program_infos(&self) -> Vec<ProgramInfo> {
+        let mut infos: Vec<ProgramInfo> = self.programs().iter().map(|p| p.info()).collect();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        infos
+    }
+
+    /// Replaces a hosted program's description (same id and root key).
+    pub(crate) fn replace_program(&self, program: ProgramConfig) {
+        self.programs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(program.id.clone(), Arc::new(program));
     }
 }

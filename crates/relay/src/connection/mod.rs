@@ -68,8 +68,12 @@ enum Flow {
     Stop,
 }
 
-/// Keeps the live-connection count right however the task ends.
-pub(crate) struct ConnectionGuard(pub(crate) Arc<Shared>);
+/// Keeps the live-connection count (and the source's slot) right however the task ends.
+pub(crate) struct ConnectionGuard(
+    pub(crate) Arc<Shared>,
+    // Held only for its `Drop`, which gives the source's slot back.
+    #[allow(dead_code)] pub(crate) Option<crate::sources::SourceSlot>,
+);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
@@ -82,7 +86,8 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
     let (sink, mut stream) = socket.split();
     let kill = shared.hard_stop.child_token();
-    let capacity = shared.limits.chat_buffer_frames * usize::from(MAX_CAPACITY) + CONTROL_SLACK;
+    let limits = shared.limits();
+    let capacity = limits.chat_buffer_frames * usize::from(MAX_CAPACITY) + CONTROL_SLACK;
     let (outbox, rx) = Outbox::new(capacity, kill.clone());
     let writer = shared
         .tracker
@@ -97,12 +102,12 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
         outbox.error(ErrorCode::ShuttingDown);
         return;
     }
-    let hello_deadline = Instant::now() + shared.limits.hello_timeout;
+    let hello_deadline = Instant::now() + limits.hello_timeout;
     let mut driver = Driver {
         conn,
         bucket: TokenBucket::new(
-            shared.limits.frames_per_second,
-            shared.limits.frame_burst,
+            limits.frames_per_second,
+            limits.frame_burst,
             Instant::now().into_std(),
         ),
         shared: shared.clone(),
@@ -123,6 +128,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
             },
             () = kill.cancelled() => break,
             () = sleep_until(hello_deadline), if hello_pending => {
+                crate::metrics::rejection(ErrorCode::HelloTimeout);
                 outbox.error(ErrorCode::HelloTimeout);
                 break;
             }
@@ -131,6 +137,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
                     Some(Ok(message)) => driver.on_message(message).await,
                     Some(Err(error)) => {
                         if let Some(code) = read_error_code(error) {
+                            crate::metrics::rejection(code);
                             outbox.error(code);
                         }
                         Flow::Stop
@@ -200,6 +207,7 @@ impl Driver {
     /// Sends the error; stops if the catalogue says the connection closes.
     fn fail(&self, code: ErrorCode) -> Flow {
         tracing::debug!(code = code.as_str(), "refused frame");
+        crate::metrics::rejection(code);
         self.outbox.error(code);
         if code.is_fatal() {
             Flow::Stop
@@ -209,6 +217,7 @@ impl Driver {
     }
 
     async fn on_text(&mut self, bytes: &[u8]) -> Flow {
+        metrics::counter!(crate::metrics::CONTROL_FRAMES).increment(1);
         if bytes.len() > MAX_CONTROL_FRAME {
             return self.fail(ErrorCode::FrameTooLarge);
         }
@@ -259,7 +268,7 @@ impl Driver {
         if v != PROTOCOL_VERSION {
             return self.fail(ErrorCode::UnsupportedVersion);
         }
-        let Some(config) = self.shared.programs.get(&program) else {
+        let Some(config) = self.shared.program(&program) else {
             return self.fail(ErrorCode::UnknownProgram);
         };
         self.outbox.control(&RelayFrame::Welcome {
@@ -285,12 +294,12 @@ impl Driver {
     }
 
     async fn on_present(&mut self, issuer: &[u8], supporter: &[u8], list: &[u8]) -> Flow {
-        let Some(config) = self.shared.programs.get(&self.program) else {
+        let Some(config) = self.shared.program(&self.program) else {
             return self.fail(ErrorCode::InternalError);
         };
         let now = self.shared.clock.now_unix();
         let (peer, list_changed) =
-            match verify_presented(config, &self.shared.store, now, issuer, supporter, list) {
+            match verify_presented(&config, &self.shared.store, now, issuer, supporter, list) {
                 Ok(verified) => verified,
                 Err(error) => {
                     tracing::debug!(%error, "credential rejected");
@@ -357,13 +366,18 @@ impl Driver {
             return self.fail(ErrorCode::MalformedFrame);
         }
         let now_ms = self.shared.now_ms();
-        let grace = self.shared.limits.slow_reader_grace;
+        let grace = self.shared.limits().slow_reader_grace;
+        let length = frame.len();
         match route
             .link
             .forward_within(route.side, &route.partner, frame.freeze(), now_ms, grace)
             .await
         {
-            Ok(()) | Err(ForwardError::Ended) => Flow::Continue,
+            Ok(()) => {
+                crate::metrics::relayed(length);
+                Flow::Continue
+            }
+            Err(ForwardError::Ended) => Flow::Continue,
             Err(ForwardError::SlowReader | ForwardError::Full) => {
                 let event = HubEvent::SlowReader {
                     conn: self.conn,

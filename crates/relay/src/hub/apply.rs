@@ -29,15 +29,19 @@ impl Hub {
                     language,
                     expires_in,
                     ..
-                } => self.send(
-                    ConnId(offer.peer.0),
-                    &RelayFrame::Offer {
-                        offer: offer.number,
-                        topic,
-                        language,
-                        expires_in_ms: u32::try_from(expires_in.as_millis()).unwrap_or(u32::MAX),
-                    },
-                ),
+                } => {
+                    metrics::counter!(crate::metrics::OFFERS).increment(1);
+                    self.send(
+                        ConnId(offer.peer.0),
+                        &RelayFrame::Offer {
+                            offer: offer.number,
+                            topic,
+                            language,
+                            expires_in_ms: u32::try_from(expires_in.as_millis())
+                                .unwrap_or(u32::MAX),
+                        },
+                    );
+                }
                 Action::OfferWithdrawn { offer, reason } => self.send(
                     ConnId(offer.peer.0),
                     &RelayFrame::OfferWithdrawn {
@@ -45,12 +49,22 @@ impl Hub {
                         reason,
                     },
                 ),
-                Action::Matched { offer, seeker } => self.start_chat(offer, seeker),
+                Action::Matched { offer, seeker } => {
+                    let waited = self
+                        .seek_started
+                        .remove(&ConnId(seeker.0))
+                        .map(|since| since.elapsed());
+                    crate::metrics::matched(waited);
+                    self.start_chat(offer, seeker);
+                }
                 Action::NoPeer { seeker, reason } => {
+                    self.seek_started.remove(&ConnId(seeker.0));
+                    crate::metrics::no_peer(reason);
                     let resources = self.resources_of(ConnId(seeker.0));
                     self.send(ConnId(seeker.0), &RelayFrame::NoPeer { reason, resources });
                 }
                 Action::Cancelled { seeker } => {
+                    self.seek_started.remove(&ConnId(seeker.0));
                     self.send(ConnId(seeker.0), &RelayFrame::Cancelled {});
                 }
                 Action::AvailabilitySet {
@@ -80,8 +94,7 @@ impl Hub {
         match self.conns.get(&conn).map(|e| &e.kind) {
             Some(super::ConnKind::Seeker { program }) => self
                 .shared
-                .programs
-                .get(program)
+                .program(program)
                 .map(|p| p.resources.clone())
                 .unwrap_or_default(),
             _ => Vec::new(),

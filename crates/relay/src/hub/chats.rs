@@ -70,7 +70,7 @@ impl Hub {
         let chat_id = ChatId(self.next_chat_id);
         self.next_chat_id += 1;
         let link = Arc::new(ChatLink::new(
-            self.shared.limits.chat_buffer_frames,
+            self.shared.limits().chat_buffer_frames,
             self.shared.now_ms(),
         ));
         let seeker_chat = match self.conns.get_mut(&seeker_conn) {
@@ -181,6 +181,7 @@ impl Hub {
             }
         }
         tracing::debug!(kind = "chat_ended", reason = ?to_peer, "chat ended");
+        crate::metrics::chat_ended(to_seeker, chat.started.elapsed());
         let actions = self.matcher.chat_ended(
             SeekerId(chat.seeker.0.0),
             PeerId(chat.peer.0.0),
@@ -198,7 +199,7 @@ impl Hub {
     }
 
     fn chat_deadline(&self, chat: &Chat) -> Instant {
-        let limits = &self.shared.limits;
+        let limits = self.shared.limits();
         if chat.link.both_sent() {
             let last =
                 self.shared.epoch + std::time::Duration::from_millis(chat.link.last_activity_ms());

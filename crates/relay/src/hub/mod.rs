@@ -61,6 +61,13 @@ pub(crate) enum HubEvent {
     Disconnected { conn: ConnId },
     /// A newer revocation list was stored for `program`: re-check its peers.
     RevocationUpdated { program: String },
+    /// The operator changed the limits: refresh the matcher's copy.
+    LimitsUpdated,
+    /// The operator changed a program's description; the matcher needs its wait limit.
+    ProgramUpdated {
+        program: String,
+        wait_limit: Duration,
+    },
     /// Shutdown begins: tell every client the deadline.
     ShutdownNotice { deadline: Duration },
     /// Shutdown deadline reached: end every chat and close every connection.
@@ -117,16 +124,15 @@ pub(crate) struct Hub {
     next_chat_id: u64,
     /// Active chat count, watched by shutdown to stop waiting early.
     chat_count: watch::Sender<usize>,
+    /// When each waiting seeker sent `seek`, for the wait-time histogram only.
+    seek_started: HashMap<ConnId, Instant>,
 }
 
 impl Hub {
     /// A hub for `shared`'s programs.
     pub(crate) fn new(shared: Arc<Shared>, chat_count: watch::Sender<usize>) -> Self {
-        let mut matcher = Matcher::new(MatchConfig {
-            offer_timeout: shared.limits.offer_timeout,
-            max_queue: shared.limits.max_queue,
-        });
-        for program in shared.programs.values() {
+        let mut matcher = Matcher::new(match_config(&shared));
+        for program in shared.programs() {
             matcher.add_program(&program.id, program.wait_limit);
         }
         Self {
@@ -136,6 +142,7 @@ impl Hub {
             chats: HashMap::new(),
             next_chat_id: 1,
             chat_count,
+            seek_started: HashMap::new(),
         }
     }
 
@@ -220,6 +227,11 @@ impl Hub {
             }
             HubEvent::Disconnected { conn } => self.disconnected(conn, now),
             HubEvent::RevocationUpdated { program } => self.sweep_revoked(&program),
+            HubEvent::LimitsUpdated => self.matcher.set_config(match_config(&self.shared)),
+            HubEvent::ProgramUpdated {
+                program,
+                wait_limit,
+            } => self.matcher.set_wait_limit(&program, wait_limit),
             HubEvent::ShutdownNotice { deadline } => {
                 let deadline_ms = u32::try_from(deadline.as_millis()).unwrap_or(u32::MAX);
                 for entry in self.conns.values() {
@@ -237,7 +249,10 @@ impl Hub {
         let std_now = now.into_std();
         let result = match frame {
             ClientFrame::Seek { preferences } => match self.check_preferences(conn, &preferences) {
-                Ok(()) => self.matcher.seek(SeekerId(conn.0), preferences, std_now),
+                Ok(()) => {
+                    self.seek_started.insert(conn, now);
+                    self.matcher.seek(SeekerId(conn.0), preferences, std_now)
+                }
                 Err(code) => {
                     self.send_error(conn, code);
                     return;
@@ -297,7 +312,7 @@ impl Hub {
         let Some(ConnKind::Seeker { program }) = self.conns.get(&conn).map(|e| &e.kind) else {
             return Err(ErrorCode::InternalError);
         };
-        let Some(config) = self.shared.programs.get(program) else {
+        let Some(config) = self.shared.program(program) else {
             return Err(ErrorCode::InternalError);
         };
         let offered = |wanted: &Option<String>, list: &[String]| {
@@ -323,9 +338,9 @@ impl Hub {
         now: Instant,
     ) {
         // The list may have moved on between `present` and `prove`.
-        let valid = self.shared.programs.get(&program).is_some_and(|config| {
+        let valid = self.shared.program(&program).is_some_and(|config| {
             still_valid(
-                config,
+                &config,
                 &self.shared.store,
                 self.shared.clock.now_unix(),
                 &peer,
@@ -349,6 +364,7 @@ impl Hub {
     }
 
     fn disconnected(&mut self, conn: ConnId, now: Instant) {
+        self.seek_started.remove(&conn);
         let Some(entry) = self.conns.get(&conn) else {
             return;
         };
@@ -373,9 +389,10 @@ impl Hub {
 
     /// Re-checks every peer of `program` against its newest revocation list.
     fn sweep_revoked(&mut self, program: &str) {
-        let Some(config) = self.shared.programs.get(program) else {
+        let Some(config) = self.shared.program(program) else {
             return;
         };
+        let config = &*config;
         let now_unix = self.shared.clock.now_unix();
         let revoked: Vec<ConnId> = self
             .conns
@@ -391,6 +408,7 @@ impl Hub {
             .collect();
         for conn in revoked {
             tracing::info!(kind = "credential_revoked", "peer taken offline");
+            metrics::counter!(crate::metrics::PEERS_REVOKED).increment(1);
             let chat_ids: Vec<ChatId> = self
                 .conns
                 .get(&conn)
@@ -428,6 +446,7 @@ impl Hub {
     /// Queues an error; a fatal one also stops the connection's reader.
     fn send_error(&self, conn: ConnId, code: ErrorCode) {
         if let Some(entry) = self.conns.get(&conn) {
+            crate::metrics::rejection(code);
             entry.outbox.error(code);
             if code.is_fatal() {
                 entry.command(ConnCommand::Terminate);
@@ -449,5 +468,13 @@ impl Hub {
             active_chats: self.chats.len(),
             capacity_in_use: matching.active_chats,
         }
+    }
+}
+
+fn match_config(shared: &Shared) -> MatchConfig {
+    let limits = shared.limits();
+    MatchConfig {
+        offer_timeout: limits.offer_timeout,
+        max_queue: limits.max_queue,
     }
 }

@@ -144,6 +144,18 @@ impl Matcher {
         }
     }
 
+    /// Replaces the offer timeout and queue cap (for offers and seekers from now on).
+    pub fn set_config(&mut self, config: MatchConfig) {
+        self.config = config;
+    }
+
+    /// Changes a program's wait limit for seekers who start waiting from now on.
+    pub fn set_wait_limit(&mut self, program: &str, wait_limit: Duration) {
+        if let Some(state) = self.programs.get_mut(program) {
+            state.wait_limit = wait_limit;
+        }
+    }
+
     /// Hosts a program; matching never crosses programs.
     pub fn add_program(&mut self, program: &str, wait_limit: Duration) {
         self.programs.insert(

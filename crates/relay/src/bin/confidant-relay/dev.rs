@@ -1,5 +1,7 @@
-//! `--dev`: the seed's two programs with ephemeral keys made in memory at start-up. Nothing
-//! is written to disk; the keys die with the process.
+//! `--dev`: the seed's two programs with ephemeral keys made in memory at start-up, and a
+//! demo peer (a normal client over loopback) for each. Nothing is written to disk — except,
+//! only when `--dev-peer-credential-dir` asks, a test supporter's credential files for
+//! browser and CLI tests. The keys die with the process.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,7 +37,6 @@ pub(crate) struct DevProgram {
     /// The ephemeral issuing key.
     pub(crate) issuer: IssuingKey,
     /// Issuer certificate signed by `root`.
-    #[allow(dead_code)] // read by the demo peer hook once it is plugged in
     pub(crate) issuer_certificate: Vec<u8>,
     /// Revocation list (sequence 1, revokes nothing).
     pub(crate) revocation_list: Vec<u8>,
@@ -87,7 +88,7 @@ impl DevProgram {
     }
 
     /// The relay configuration for this program.
-    pub(crate) fn config(&self) -> ProgramConfig {
+    pub(crate) fn config(&self, wait_limit: Option<Duration>) -> ProgramConfig {
         ProgramConfig {
             id: self.id.to_owned(),
             name: self.name.to_owned(),
@@ -103,14 +104,13 @@ impl DevProgram {
                 phone: Some("613-562-5211".into()),
                 email: None,
             }],
-            wait_limit: confidant_proto::limits::DEFAULT_WAIT_LIMIT,
+            wait_limit: wait_limit.unwrap_or(confidant_proto::limits::DEFAULT_WAIT_LIMIT),
             revocation_list: self.revocation_list.clone(),
         }
     }
 
-    /// Signs a demo supporter certificate for `secret` (for the demo peer hook).
+    /// Signs a test supporter certificate for `secret` (`--dev-peer-credential-dir`).
     /// Returns the supporter certificate's wire bytes.
-    #[allow(dead_code)] // used by the demo peer hook once it is plugged in
     pub(crate) fn issue_supporter(
         &self,
         secret: &SupporterSecret,
@@ -137,17 +137,100 @@ impl DevProgram {
     }
 }
 
+/// Display name of the `--dev-peer-credential-dir` supporter.
+pub(crate) const TEST_PEER_NAME: &str = "Dev test peer (not a real person)";
+
+/// Writes a test supporter for `program` into `dir`: `supporter.key` (secret, mode 0600),
+/// `supporter.credential`, `revocation.list`, `root.pub` and `program` (its id). The
+/// files are the CLI's formats, so `confidant peer --key … --credential … --revocation …`
+/// works with them as they are.
+pub(crate) fn write_peer_credential(
+    program: &DevProgram,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    use confidant_client::credential_files::{
+        CREDENTIAL_LABEL, REVOCATION_LIST_LABEL, encode_labelled,
+    };
+    let secret = SupporterSecret::generate().map_err(|e| format!("key generation: {e:?}"))?;
+    let supporter = program
+        .issue_supporter(&secret, 1_000, TEST_PEER_NAME, "resident")
+        .map_err(|e| e.to_string())?;
+    let key_path = dir.join("supporter.key");
+    write_private(&key_path, secret.to_key_file().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    let files: [(&str, String); 4] = [
+        (
+            "supporter.credential",
+            encode_labelled(CREDENTIAL_LABEL, &[&program.issuer_certificate, &supporter]),
+        ),
+        (
+            "revocation.list",
+            encode_labelled(REVOCATION_LIST_LABEL, &[&program.revocation_list]),
+        ),
+        (
+            "root.pub",
+            confidant_crypto::keys::encode_root_public_key_file(&program.root.public()),
+        ),
+        ("program", format!("{}\n", program.id)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_private(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
 /// Tells the operator how to try the relay.
-pub(crate) fn print_banner(addr: SocketAddr, programs: &[DevProgram]) {
-    println!("confidant-relay --dev: listening on {addr} (ephemeral keys, memory only)");
-    println!("  programs:   http://{addr}/v1/programs");
+pub(crate) fn print_banner(
+    addr: SocketAddr,
+    admin: SocketAddr,
+    programs: &[DevProgram],
+    demo_peer: bool,
+) {
+    let first = programs.first().map_or("resident-peer-support", |p| p.id);
+    let ws = format!("ws://{addr}{}", confidant_proto::limits::WEBSOCKET_PATH);
     println!(
-        "  websocket:  ws://{addr}{}",
-        confidant_proto::limits::WEBSOCKET_PATH
+        "confidant-relay --dev: listening on {addr} (admin {admin}) — ephemeral keys, memory only"
     );
+    println!("  programs:   http://{addr}/v1/programs");
+    println!("  websocket:  {ws}");
     for program in programs {
         println!("  program {:<24} {}", program.id, program.name);
     }
-    println!("Try: curl http://{addr}/v1/programs");
+    if demo_peer {
+        println!(
+            "  demo peer:  online in every program (\"{}\")",
+            confidant_client::DEMO_DISPLAY_NAME
+        );
+    }
+    println!();
+    println!("Try it:");
+    println!("  in a browser:  http://{addr}/");
+    let relay_flag = if addr.to_string() == "127.0.0.1:8080" {
+        String::new()
+    } else {
+        format!(" --relay {ws}")
+    };
+    println!(
+        "  in a terminal: cargo run --release -p confidant-cli -- seek --program {first} --trust-relay-root-key{relay_flag}"
+    );
+    println!(
+        "                 (--trust-relay-root-key is for this demo only: it trusts the relay's word for the program key)"
+    );
+    println!("  health:        curl http://{admin}/readyz ; curl http://{admin}/metrics");
     println!("Stop with Ctrl-C (clients are told and given time to finish).");
 }

@@ -1,50 +1,69 @@
 //! `confidant-relay`: the relay binary. A thin shell over the `confidant_relay` library:
-//! parse flags, build the configuration, start, wait for Ctrl-C, shut down gracefully.
+//! read the settings (file < environment < flags), harden the process, start logging and
+//! metrics, bind the admin listener, start the relay, reload on SIGHUP or file change, and
+//! shut down gracefully on SIGTERM or Ctrl-C.
 #![forbid(unsafe_code)]
 
+mod args;
 mod dev;
+mod hardening;
+mod logging;
+mod reload;
+mod settings;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use clap::Parser;
-use confidant_relay::RelayConfig;
+use clap::Parser as _;
+use confidant_relay::admin::{self, AdminState};
+use confidant_relay::{RelayConfig, StartError};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
-/// How long clients get to finish when the relay is stopped.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+use args::Args;
+use settings::Settings;
 
-/// Command-line flags.
-#[derive(Debug, Parser)]
-#[command(
-    name = "confidant-relay",
-    version,
-    about = "Confidant relay: matches seekers with peer supporters and forwards ciphertext it cannot read"
-)]
-struct Args {
-    /// Development mode: ephemeral in-memory program keys for the seed's two programs.
-    #[arg(long)]
-    dev: bool,
-    /// Address to listen on.
-    #[arg(long, env = "CONFIDANT_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+/// Exit status for a configuration error (nothing was started).
+const EXIT_CONFIG: u8 = 2;
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
-    if !args.dev {
-        eprintln!(
-            "confidant-relay: only --dev is available yet (configuration files come later).\n\
-             Try: confidant-relay --dev"
-        );
-        return ExitCode::from(2);
+    if args.dev && args.config.is_some() {
+        eprintln!("confidant-relay: config: --dev brings its own programs; drop --config or --dev");
+        return ExitCode::from(EXIT_CONFIG);
     }
+    let settings = match settings::read_file(args.config.as_deref())
+        .and_then(|file| settings::resolve(&args, file, now_unix()))
+    {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("confidant-relay: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // Before any thread exists, so every thread inherits it.
+    let hardening = hardening::harden(settings.lock_memory);
+    logging::init(settings.log_format, settings.log_level.as_deref());
+    hardening::report(
+        &hardening,
+        args.dev,
+        settings.log_format == args::LogFormat::Text,
+    );
+    let prometheus = match install_metrics() {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("confidant-relay: cannot set up metrics: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,49 +74,175 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_dev(args.listen))
+    runtime.block_on(run(args, settings, prometheus))
 }
 
-async fn run_dev(listen: SocketAddr) -> ExitCode {
-    let programs = match dev::DevProgram::seed() {
-        Ok(programs) => programs,
+/// The Prometheus recorder, rendered by our admin route (no listener of its own).
+fn install_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    use confidant_relay::metrics::{CHAT_BUCKETS, CHAT_SECONDS, WAIT_BUCKETS, WAIT_SECONDS};
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(WAIT_SECONDS.to_owned()), WAIT_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(CHAT_SECONDS.to_owned()), CHAT_BUCKETS)?
+        .install_recorder()
+        .inspect(|_| confidant_relay::metrics::register())
+}
+
+async fn run(args: Args, settings: Settings, prometheus: PrometheusHandle) -> ExitCode {
+    let upkeep = prometheus.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    // The admin listener comes up first, so /readyz answers 503 while the relay starts.
+    let admin_state = AdminState::new(Some(prometheus));
+    admin_state.set_ready(false);
+    let admin_listener = match tokio::net::TcpListener::bind(settings.admin_listen).await {
+        Ok(listener) => listener,
         Err(error) => {
-            eprintln!("confidant-relay: cannot create dev keys: {error}");
+            eprintln!(
+                "confidant-relay: admin_listen: cannot listen on {}: {error}",
+                settings.admin_listen
+            );
             return ExitCode::FAILURE;
         }
     };
-    let config = RelayConfig::new(
-        listen,
-        programs.iter().map(dev::DevProgram::config).collect(),
-    );
+    let admin_addr = admin_listener.local_addr().unwrap_or(settings.admin_listen);
+    let admin_app = admin::router(admin_state.clone());
+    tokio::spawn(async move {
+        if axum::serve(admin_listener, admin_app).await.is_err() {
+            tracing::error!(kind = "admin_failed", "admin listener stopped");
+        }
+    });
+
+    let dev_programs = if args.dev {
+        match dev::DevProgram::seed() {
+            Ok(programs) => programs,
+            Err(error) => {
+                eprintln!("confidant-relay: cannot create dev keys: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let programs = if args.dev {
+        let wait = args.dev_wait_limit.map(Duration::from_secs);
+        dev_programs.iter().map(|p| p.config(wait)).collect()
+    } else {
+        settings.programs.clone()
+    };
+    let mut config = RelayConfig::new(settings.listen, programs);
+    config.limits = settings.limits;
+    config.tls = settings.tls.clone();
     let relay = match confidant_relay::start(config).await {
         Ok(relay) => relay,
         Err(error) => {
-            eprintln!("confidant-relay: {error}");
+            let key = match &error {
+                StartError::Bind(_) => "listen",
+                StartError::Tls(_) => "tls",
+                _ => "programs",
+            };
+            eprintln!("confidant-relay: {key}: {error}");
             return ExitCode::FAILURE;
         }
     };
+    admin_state.set_relay(relay.observer());
     let addr = relay.local_addr();
-    dev::print_banner(addr, &programs);
-    spawn_demo_peer(addr, &programs);
-    let _ = tokio::signal::ctrl_c().await;
-    eprintln!(
-        "confidant-relay: shutting down (clients get {}s)",
-        SHUTDOWN_DEADLINE.as_secs()
+    let demo_stop = CancellationToken::new();
+    if args.dev {
+        if let Some(dir) = &args.dev_peer_credential_dir {
+            let written = dev_programs
+                .first()
+                .ok_or_else(|| "no dev program".to_owned())
+                .and_then(|program| dev::write_peer_credential(program, dir));
+            if let Err(error) = written {
+                eprintln!("confidant-relay: --dev-peer-credential-dir: {error}");
+                relay.shutdown(Duration::ZERO).await;
+                return ExitCode::FAILURE;
+            }
+        }
+        let demo = !args.dev_no_demo_peer;
+        dev::print_banner(addr, admin_addr, &dev_programs, demo);
+        if demo {
+            spawn_demo_peer(addr, &dev_programs, &demo_stop);
+        }
+    } else {
+        println!("confidant-relay: listening on {addr} (admin {admin_addr})");
+    }
+    tracing::info!(
+        kind = "listening",
+        listen = %addr,
+        admin = %admin_addr,
+        tls = settings.tls.is_some(),
+        "listening"
     );
-    relay.shutdown(SHUTDOWN_DEADLINE).await;
+    admin_state.set_ready(true);
+
+    let deadline = settings.shutdown_deadline;
+    tokio::select! {
+        () = stop_signal() => {}
+        () = reload::run(&args, &relay, settings) => {}
+    }
+    admin_state.set_ready(false);
+    tracing::info!(
+        kind = "shutdown_requested",
+        deadline_secs = deadline.as_secs(),
+        "stopping: clients are told and get the deadline to finish"
+    );
+    relay.shutdown(deadline).await;
+    demo_stop.cancel();
     ExitCode::SUCCESS
 }
 
-// ===================================================================================
-// HOOK (lead): plug the in-process demo peer from the client crate in here.
-//
-// Each `DevProgram` holds its program's ephemeral root key, issuing key, issuer
-// certificate and current revocation list; `DevProgram::issue_supporter` signs a
-// supporter certificate for a freshly generated `SupporterSecret`. The demo peer is a
-// normal client of the relay over loopback at `ws://{addr}/v1/ws`.
-// ===================================================================================
-/// Starts an in-process demo peer for `--dev` (not yet wired: see the hook comment).
-fn spawn_demo_peer(addr: SocketAddr, programs: &[dev::DevProgram]) {
-    let _ = (addr, programs);
+/// SIGTERM (service managers, Kubernetes) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Starts one in-process demo peer per dev program: a normal client of the relay over
+/// loopback, labelled "not a real person" (the client crate refuses any other name).
+fn spawn_demo_peer(addr: SocketAddr, programs: &[dev::DevProgram], stop: &CancellationToken) {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("ws://{target}{}", confidant_proto::limits::WEBSOCKET_PATH);
+    for program in programs {
+        // A minute of slack for clock skew between "now" here and in the relay's checks.
+        let credential = match confidant_client::demo_credential(
+            &program.root,
+            program.id,
+            now_unix() - 60,
+            7,
+        ) {
+            Ok(credential) => credential,
+            Err(error) => {
+                tracing::warn!(kind = "demo_peer_failed", %error, "demo peer not started");
+                continue;
+            }
+        };
+        let url = url.clone();
+        let id = program.id;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let result =
+                confidant_client::run_demo_peer(&url, id, credential, stop.cancelled_owned()).await;
+            if let Err(error) = result {
+                tracing::info!(kind = "demo_peer_stopped", %error, "demo peer stopped");
+            }
+        });
+    }
 }

@@ -1,0 +1,114 @@
+//! Command-line flags. Each has a `CONFIDANT_…` environment variable; both override the
+//! config file. No flag has a clap default: an absent flag must let the file decide, so
+//! defaults live in `settings.rs` (and `docs/configuration.md`).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, ValueEnum};
+use serde::Deserialize;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "confidant-relay",
+    version,
+    about = "Confidant relay: matches seekers with peer supporters and forwards ciphertext it cannot read",
+    after_help = "Settings: config file < CONFIDANT_* environment < flags. See docs/configuration.md."
+)]
+pub(crate) struct Args {
+    /// The TOML configuration file.
+    #[arg(long, env = "CONFIDANT_CONFIG", value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    /// Development mode: the seed's two programs with ephemeral in-memory keys and a demo
+    /// peer; needs no configuration.
+    #[arg(long)]
+    pub(crate) dev: bool,
+    /// Public address (WebSocket and /v1/programs) [default: 127.0.0.1:8080].
+    #[arg(long, env = "CONFIDANT_LISTEN", value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// Admin address (/healthz, /readyz, /metrics) [default: 127.0.0.1:9090].
+    #[arg(long, env = "CONFIDANT_ADMIN_LISTEN", value_name = "ADDR")]
+    pub(crate) admin_listen: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "CONFIDANT_LOG_FORMAT", value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Log level: trace, debug, info, warn, error, off [default: RUST_LOG, else info].
+    #[arg(long, env = "CONFIDANT_LOG_LEVEL", value_name = "LEVEL")]
+    pub(crate) log_level: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key the relay serves wss:// itself.
+    #[arg(long, env = "CONFIDANT_TLS_CERT", value_name = "PATH")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CONFIDANT_TLS_KEY", value_name = "PATH")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Seconds clients get to finish their chats at shutdown [default: 10].
+    #[arg(long, env = "CONFIDANT_SHUTDOWN_DEADLINE", value_name = "SECS")]
+    pub(crate) shutdown_deadline: Option<u64>,
+    /// Seconds between checks of the config, revocation list and TLS files for changes;
+    /// 0: only on SIGHUP [default: 30].
+    #[arg(long, env = "CONFIDANT_RELOAD_INTERVAL", value_name = "SECS")]
+    pub(crate) reload_interval: Option<u64>,
+    /// Lock memory (mlockall) so nothing is swapped to disk; a failure only warns
+    /// [default: true].
+    #[arg(long, env = "CONFIDANT_LOCK_MEMORY", action = ArgAction::Set, value_name = "BOOL")]
+    pub(crate) lock_memory: Option<bool>,
+
+    /// Connections at once [default: 10000].
+    #[arg(long, env = "CONFIDANT_MAX_CONNECTIONS", value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+    /// WebSocket connections at once per source address; 0: no limit [default: 32].
+    #[arg(long, env = "CONFIDANT_MAX_CONNECTIONS_PER_SOURCE", value_name = "N")]
+    pub(crate) max_connections_per_source: Option<usize>,
+    /// Seekers waiting per program [default: 1000].
+    #[arg(long, env = "CONFIDANT_MAX_QUEUE", value_name = "N")]
+    pub(crate) max_queue: Option<usize>,
+    /// Sustained frames per second per connection [default: 50].
+    #[arg(long, env = "CONFIDANT_FRAMES_PER_SECOND", value_name = "N")]
+    pub(crate) frames_per_second: Option<u32>,
+    /// Frames a connection may send in a burst [default: 100].
+    #[arg(long, env = "CONFIDANT_FRAME_BURST", value_name = "N")]
+    pub(crate) frame_burst: Option<u32>,
+    /// Seconds to send hello (and finish a peer's proof) [default: protocol's].
+    #[arg(long, env = "CONFIDANT_HELLO_TIMEOUT", value_name = "SECS")]
+    pub(crate) hello_timeout: Option<u64>,
+    /// Seconds a peer has to answer an offer [default: protocol's].
+    #[arg(long, env = "CONFIDANT_OFFER_TIMEOUT", value_name = "SECS")]
+    pub(crate) offer_timeout: Option<u64>,
+    /// Seconds after a match for both sides' first data frame [default: protocol's].
+    #[arg(long, env = "CONFIDANT_CHAT_HANDSHAKE_TIMEOUT", value_name = "SECS")]
+    pub(crate) chat_handshake_timeout: Option<u64>,
+    /// Seconds without data before a chat ends [default: protocol's].
+    #[arg(long, env = "CONFIDANT_IDLE_TIMEOUT", value_name = "SECS")]
+    pub(crate) idle_timeout: Option<u64>,
+    /// Data frames queued towards one side of a chat [default: protocol's].
+    #[arg(long, env = "CONFIDANT_CHAT_BUFFER_FRAMES", value_name = "N")]
+    pub(crate) chat_buffer_frames: Option<usize>,
+    /// Milliseconds a sender waits for room before a chat ends as slow_reader [default: 2000].
+    #[arg(long, env = "CONFIDANT_SLOW_READER_GRACE_MS", value_name = "MS")]
+    pub(crate) slow_reader_grace_ms: Option<u64>,
+    /// Seconds to wait for tasks after the shutdown deadline [default: 2].
+    #[arg(long, env = "CONFIDANT_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub(crate) shutdown_grace: Option<u64>,
+
+    /// --dev: seconds a seeker waits before no_peer [default: protocol's].
+    #[arg(long, requires = "dev", value_name = "SECS")]
+    pub(crate) dev_wait_limit: Option<u64>,
+    /// --dev: do not start the in-process demo peer.
+    #[arg(long, requires = "dev")]
+    pub(crate) dev_no_demo_peer: bool,
+    /// --dev: write a test supporter's key, credential, revocation list and the program's
+    /// root public key into this (existing) directory, for browser and CLI tests. The only
+    /// thing the relay ever writes to disk, and only when asked.
+    #[arg(long, requires = "dev", value_name = "DIR")]
+    pub(crate) dev_peer_credential_dir: Option<PathBuf>,
+}

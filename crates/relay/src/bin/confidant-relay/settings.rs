@@ -1,0 +1,517 @@
+//! Settings: one TOML file (`--config`), then `CONFIDANT_…` environment variables, then
+//! flags — later wins. Everything is checked before the relay listens, and a bad value is
+//! reported once, naming its key (`programs[0].root_key: not 64 hex characters`).
+//!
+//! Every key is documented with its default in `docs/configuration.md`; keep them in step.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
+use confidant_proto::Resource;
+use confidant_relay::{Limits, ProgramConfig, TlsFiles};
+use serde::Deserialize;
+
+use crate::args::{Args, LogFormat};
+
+/// Default public address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default admin address.
+pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// Default time clients get to finish at shutdown.
+pub(crate) const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// Default interval between checks of the files for changes.
+pub(crate) const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A bad setting: the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub(crate) struct SettingError {
+    pub(crate) key: String,
+    pub(crate) message: String,
+}
+
+fn bad(key: impl Into<String>, message: impl Into<String>) -> SettingError {
+    SettingError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The file, as written. Unknown keys are errors (a typo must not silently do nothing).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    listen: Option<String>,
+    admin_listen: Option<String>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    shutdown_deadline_secs: Option<u64>,
+    reload_interval_secs: Option<u64>,
+    lock_memory: Option<bool>,
+    tls: Option<FileTls>,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    programs: Vec<FileProgram>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileLimits {
+    max_connections: Option<usize>,
+    max_connections_per_source: Option<usize>,
+    max_queue: Option<usize>,
+    frames_per_second: Option<u32>,
+    frame_burst: Option<u32>,
+    hello_timeout_secs: Option<u64>,
+    offer_timeout_secs: Option<u64>,
+    chat_handshake_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    chat_buffer_frames: Option<usize>,
+    slow_reader_grace_ms: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProgram {
+    id: String,
+    name: String,
+    root_key: String,
+    revocation_list: Option<PathBuf>,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    languages: Vec<String>,
+    #[serde(default)]
+    peer_roles: Vec<String>,
+    #[serde(default)]
+    resources: Vec<FileResource>,
+    wait_limit_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileResource {
+    title: String,
+    url: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+/// Everything the binary runs with, checked.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) admin_listen: SocketAddr,
+    pub(crate) log_format: LogFormat,
+    /// `None`: `RUST_LOG` or the default decides.
+    pub(crate) log_level: Option<String>,
+    pub(crate) shutdown_deadline: Duration,
+    /// `Duration::ZERO`: no polling (SIGHUP only).
+    pub(crate) reload_interval: Duration,
+    pub(crate) lock_memory: bool,
+    pub(crate) tls: Option<TlsFiles>,
+    pub(crate) limits: Limits,
+    pub(crate) programs: Vec<ProgramConfig>,
+    /// Files whose change triggers a reload (the config file, lists, TLS files).
+    pub(crate) watched: Vec<PathBuf>,
+}
+
+/// Reads and parses the config file (no file: all defaults).
+pub(crate) fn read_file(path: Option<&Path>) -> Result<FileConfig, SettingError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        bad(
+            "config",
+            format!("{}: {}", path.display(), e.to_string().trim_end()),
+        )
+    })
+}
+
+/// Merges file, environment and flags (clap already put environment under flags) and
+/// checks every value. `dev`: programs come from `--dev`, so none are required here.
+pub(crate) fn resolve(
+    args: &Args,
+    file: FileConfig,
+    now_unix: u64,
+) -> Result<Settings, SettingError> {
+    let listen = address(
+        "listen",
+        args.listen.as_deref(),
+        file.listen.as_deref(),
+        DEFAULT_LISTEN,
+    )?;
+    let admin_listen = address(
+        "admin_listen",
+        args.admin_listen.as_deref(),
+        file.admin_listen.as_deref(),
+        DEFAULT_ADMIN_LISTEN,
+    )?;
+    let log_format = args
+        .log_format
+        .or(file.log_format)
+        .unwrap_or(LogFormat::Text);
+    let log_level = args.log_level.clone().or(file.log_level);
+    if let Some(level) = &log_level
+        && !["trace", "debug", "info", "warn", "error", "off"].contains(&level.as_str())
+    {
+        return Err(bad(
+            "log_level",
+            "expected one of trace, debug, info, warn, error, off",
+        ));
+    }
+    let shutdown_deadline = args
+        .shutdown_deadline
+        .or(file.shutdown_deadline_secs)
+        .map_or(DEFAULT_SHUTDOWN_DEADLINE, Duration::from_secs);
+    let reload_interval = args
+        .reload_interval
+        .or(file.reload_interval_secs)
+        .map_or(DEFAULT_RELOAD_INTERVAL, Duration::from_secs);
+    let lock_memory = args.lock_memory.or(file.lock_memory).unwrap_or(true);
+    let (file_cert, file_key) = match file.tls {
+        Some(tls) => (tls.cert, tls.key),
+        None => (None, None),
+    };
+    let cert = args.tls_cert.clone().or(file_cert);
+    let key = args.tls_key.clone().or(file_key);
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err(bad("tls.key", "required when tls.cert is set")),
+        (None, Some(_)) => return Err(bad("tls.cert", "required when tls.key is set")),
+    };
+    let limits = limits(args, &file.limits)?;
+    let mut watched = Vec::new();
+    if let Some(config) = &args.config {
+        watched.push(config.clone());
+    }
+    if let Some(tls) = &tls {
+        watched.push(tls.cert.clone());
+        watched.push(tls.key.clone());
+    }
+    let mut programs = Vec::with_capacity(file.programs.len());
+    for (index, program) in file.programs.into_iter().enumerate() {
+        let key = format!("programs[{index}]");
+        if let Some(list) = &program.revocation_list {
+            watched.push(list.clone());
+        }
+        let config = self::program(&key, program, now_unix)?;
+        if let Some(other) = programs
+            .iter()
+            .position(|p: &ProgramConfig| p.id == config.id)
+        {
+            return Err(bad(
+                format!("{key}.id"),
+                format!("\"{}\" is already used by programs[{other}]", config.id),
+            ));
+        }
+        programs.push(config);
+    }
+    if programs.is_empty() && !args.dev {
+        return Err(bad(
+            "programs",
+            "no program configured: add a [[programs]] table (or run with --dev to try the relay)",
+        ));
+    }
+    Ok(Settings {
+        listen,
+        admin_listen,
+        log_format,
+        log_level,
+        shutdown_deadline,
+        reload_interval,
+        lock_memory,
+        tls,
+        limits,
+        programs,
+        watched,
+    })
+}
+
+fn address(
+    key: &str,
+    flag: Option<&str>,
+    file: Option<&str>,
+    default: &str,
+) -> Result<SocketAddr, SettingError> {
+    let text = flag.or(file).unwrap_or(default);
+    text.parse().map_err(|_| {
+        bad(
+            key,
+            format!("\"{text}\" is not an address:port such as {default}"),
+        )
+    })
+}
+
+fn limits(args: &Args, file: &FileLimits) -> Result<Limits, SettingError> {
+    let defaults = Limits::default();
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+        flag.or(file).map_or(default, Duration::from_secs)
+    };
+    let limits = Limits {
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.max_connections),
+        max_connections_per_source: args
+            .max_connections_per_source
+            .or(file.max_connections_per_source)
+            .unwrap_or(defaults.max_connections_per_source),
+        max_queue: args
+            .max_queue
+            .or(file.max_queue)
+            .unwrap_or(defaults.max_queue),
+        frames_per_second: args
+            .frames_per_second
+            .or(file.frames_per_second)
+            .unwrap_or(defaults.frames_per_second),
+        frame_burst: args
+            .frame_burst
+            .or(file.frame_burst)
+            .unwrap_or(defaults.frame_burst),
+        hello_timeout: secs(
+            args.hello_timeout,
+            file.hello_timeout_secs,
+            defaults.hello_timeout,
+        ),
+        offer_timeout: secs(
+            args.offer_timeout,
+            file.offer_timeout_secs,
+            defaults.offer_timeout,
+        ),
+        chat_handshake_timeout: secs(
+            args.chat_handshake_timeout,
+            file.chat_handshake_timeout_secs,
+            defaults.chat_handshake_timeout,
+        ),
+        idle_timeout: secs(
+            args.idle_timeout,
+            file.idle_timeout_secs,
+            defaults.idle_timeout,
+        ),
+        chat_buffer_frames: args
+            .chat_buffer_frames
+            .or(file.chat_buffer_frames)
+            .unwrap_or(defaults.chat_buffer_frames),
+        slow_reader_grace: args
+            .slow_reader_grace_ms
+            .or(file.slow_reader_grace_ms)
+            .map_or(defaults.slow_reader_grace, Duration::from_millis),
+        shutdown_grace: secs(
+            args.shutdown_grace,
+            file.shutdown_grace_secs,
+            defaults.shutdown_grace,
+        ),
+    };
+    let positive = [
+        ("limits.max_connections", limits.max_connections == 0),
+        ("limits.max_queue", limits.max_queue == 0),
+        ("limits.frames_per_second", limits.frames_per_second == 0),
+        ("limits.frame_burst", limits.frame_burst == 0),
+        ("limits.hello_timeout_secs", limits.hello_timeout.is_zero()),
+        ("limits.offer_timeout_secs", limits.offer_timeout.is_zero()),
+        (
+            "limits.chat_handshake_timeout_secs",
+            limits.chat_handshake_timeout.is_zero(),
+        ),
+        ("limits.idle_timeout_secs", limits.idle_timeout.is_zero()),
+        ("limits.chat_buffer_frames", limits.chat_buffer_frames == 0),
+    ];
+    for (key, zero) in positive {
+        if zero {
+            return Err(bad(key, "must be greater than 0"));
+        }
+    }
+    Ok(limits)
+}
+
+/// A protocol tag: 1–64 of `a-z`, `0-9`, `-`.
+fn is_tag(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn program(key: &str, program: FileProgram, now_unix: u64) -> Result<ProgramConfig, SettingError> {
+    if !is_tag(&program.id) {
+        return Err(bad(
+            format!("{key}.id"),
+            "must be 1-64 characters of a-z, 0-9 and -",
+        ));
+    }
+    if program.name.trim().is_empty() {
+        return Err(bad(format!("{key}.name"), "must not be empty"));
+    }
+    for (field, tags) in [
+        ("topics", &program.topics),
+        ("languages", &program.languages),
+        ("peer_roles", &program.peer_roles),
+    ] {
+        if let Some((index, _)) = tags.iter().enumerate().find(|(_, tag)| !is_tag(tag)) {
+            return Err(bad(
+                format!("{key}.{field}[{index}]"),
+                "must be 1-64 characters of a-z, 0-9 and -",
+            ));
+        }
+    }
+    let root_public_key = root_key(&format!("{key}.root_key"), &program.root_key)?;
+    let revocation_list = match &program.revocation_list {
+        Some(path) => {
+            let list_key = format!("{key}.revocation_list");
+            let bytes = read_revocation_list(path).map_err(|message| bad(&list_key, message))?;
+            confidant_crypto::verify_revocation_list(
+                &root_public_key,
+                &program.id,
+                &bytes,
+                now_unix,
+                0,
+            )
+            .map_err(|e| {
+                bad(
+                    &list_key,
+                    format!(
+                        "{} does not verify for this program and root key ({})",
+                        path.display(),
+                        e.code()
+                    ),
+                )
+            })?;
+            bytes
+        }
+        None => Vec::new(),
+    };
+    let mut resources = Vec::with_capacity(program.resources.len());
+    for (index, resource) in program.resources.into_iter().enumerate() {
+        if resource.title.trim().is_empty() {
+            return Err(bad(
+                format!("{key}.resources[{index}].title"),
+                "must not be empty",
+            ));
+        }
+        if resource.url.is_none() && resource.phone.is_none() && resource.email.is_none() {
+            return Err(bad(
+                format!("{key}.resources[{index}]"),
+                "needs at least one of url, phone, email",
+            ));
+        }
+        resources.push(Resource {
+            title: resource.title,
+            url: resource.url,
+            phone: resource.phone,
+            email: resource.email,
+        });
+    }
+    let wait_limit = match program.wait_limit_secs {
+        Some(0) => {
+            return Err(bad(
+                format!("{key}.wait_limit_secs"),
+                "must be greater than 0",
+            ));
+        }
+        Some(secs) if secs > 24 * 60 * 60 => {
+            return Err(bad(
+                format!("{key}.wait_limit_secs"),
+                "must be at most 86400 (a day)",
+            ));
+        }
+        Some(secs) => Duration::from_secs(secs),
+        None => confidant_proto::limits::DEFAULT_WAIT_LIMIT,
+    };
+    Ok(ProgramConfig {
+        id: program.id,
+        name: program.name,
+        root_public_key,
+        topics: program.topics,
+        languages: program.languages,
+        peer_roles: program.peer_roles,
+        resources,
+        wait_limit,
+        revocation_list,
+    })
+}
+
+/// 64 hex digits, or the path of a `confidant-root-public-key-v1` file (or of a file
+/// holding the 64 hex digits).
+fn root_key(key: &str, value: &str) -> Result<[u8; 32], SettingError> {
+    let value = value.trim();
+    if let Some(bytes) = parse_hex32(value) {
+        return Ok(bytes);
+    }
+    let path = Path::new(value);
+    if !value.contains('/') && !path.exists() {
+        return Err(bad(
+            key,
+            "not 64 hex characters (nor the path of a root public key file)",
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))?;
+    if let Some(bytes) = parse_hex32(text.trim()) {
+        return Ok(bytes);
+    }
+    confidant_crypto::keys::decode_root_public_key_file(&text).map_err(|_| {
+        bad(
+            key,
+            format!(
+                "{} is neither 64 hex characters nor a confidant-root-public-key-v1 file",
+                path.display()
+            ),
+        )
+    })
+}
+
+fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0_u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        let digits = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(digits, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Reads a `confidant-revocation-list-v1` file (from `confidant admin revoke`).
+pub(crate) fn read_revocation_list(path: &Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    decode_single(REVOCATION_LIST_LABEL, &text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_keys() {
+        assert_eq!(parse_hex32(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_hex32(&"ab".repeat(31)), None);
+        assert_eq!(parse_hex32(&"zz".repeat(32)), None);
+        assert!(root_key("k", "1234").is_err());
+    }
+
+    #[test]
+    fn tags() {
+        assert!(is_tag("resident-peer-support"));
+        assert!(!is_tag("Resident"));
+        assert!(!is_tag(""));
+    }
+}

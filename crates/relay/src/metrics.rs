@@ -1,0 +1,226 @@
+//! The relay's metrics: aggregate figures only.
+//!
+//! Every metric is a count, a gauge or a duration histogram over the whole relay. Labels
+//! come from closed sets the relay defines (error codes, end reasons, no-peer reasons) —
+//! never an address, chat number, key, program member or anything a client chose. The
+//! recorder is installed by the binary; without one (library tests) these calls are no-ops.
+//!
+//! The names here are the contract with `deploy/grafana-dashboard.json`; a test scrapes the
+//! real binary and checks every name the dashboard queries.
+
+use std::time::Duration;
+
+use confidant_proto::{ChatEndReason, ErrorCode, NoPeerReason};
+
+use crate::stats::RelayStats;
+
+/// Gauge: WebSocket connections open.
+pub const CONNECTIONS: &str = "confidant_connections";
+/// Gauge: chats running.
+pub const CHATS_ACTIVE: &str = "confidant_chats_active";
+/// Gauge: seekers waiting, all programs.
+pub const QUEUE_LENGTH: &str = "confidant_queue_length";
+/// Gauge: peers available for a new chat.
+pub const PEERS_AVAILABLE: &str = "confidant_peers_available";
+/// Gauge: offers waiting for a peer's answer.
+pub const OFFERS_OPEN: &str = "confidant_offers_open";
+/// Gauge: 1 when `/readyz` answers 200.
+pub const READY: &str = "confidant_ready";
+/// Counter: WebSocket connections accepted.
+pub const CONNECTIONS_ACCEPTED: &str = "confidant_connections_accepted_total";
+/// Counter: offers made to peers.
+pub const OFFERS: &str = "confidant_offers_total";
+/// Counter: chats started (seeker matched with a peer).
+pub const MATCHES: &str = "confidant_matches_total";
+/// Counter: seekers told `no_peer`, by reason.
+pub const NO_PEER: &str = "confidant_no_peer_total";
+/// Counter: chats ended, by the reason the seeker was given.
+pub const CHATS_ENDED: &str = "confidant_chats_ended_total";
+/// Histogram: seconds from `seek` to `matched`.
+pub const WAIT_SECONDS: &str = "confidant_wait_seconds";
+/// Histogram: seconds a chat lasted.
+pub const CHAT_SECONDS: &str = "confidant_chat_duration_seconds";
+/// Counter: data frames forwarded.
+pub const FRAMES_RELAYED: &str = "confidant_frames_relayed_total";
+/// Counter: data frame bytes forwarded (ciphertext, headers included).
+pub const BYTES_RELAYED: &str = "confidant_bytes_relayed_total";
+/// Counter: control frames received from clients.
+pub const CONTROL_FRAMES: &str = "confidant_control_frames_total";
+/// Counter: `error` frames and refusals, by error code.
+pub const REJECTIONS: &str = "confidant_rejections_total";
+/// Counter: frames refused by the per-connection rate limiter.
+pub const RATE_LIMITED: &str = "confidant_rate_limited_total";
+/// Counter: connections refused by the per-source limit.
+pub const SOURCE_LIMITED: &str = "confidant_source_limited_total";
+/// Counter: peers taken offline by a revocation list.
+pub const PEERS_REVOKED: &str = "confidant_peers_revoked_total";
+/// Counter: configuration reloads, by result (`ok`, `error`).
+pub const RELOADS: &str = "confidant_reloads_total";
+/// Gauge: newest revocation list sequence, by program id (an operator-configured name).
+pub const REVOCATION_SEQUENCE: &str = "confidant_revocation_list_sequence";
+
+/// Histogram buckets (seconds) for waits: a few seconds up to the longest wait limit.
+pub const WAIT_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+/// Histogram buckets (seconds) for chat lengths: a minute up to a few hours.
+pub const CHAT_BUCKETS: &[f64] = &[
+    10.0, 60.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
+];
+
+/// Every metric name, for documentation and tests.
+pub const ALL: &[&str] = &[
+    CONNECTIONS,
+    CHATS_ACTIVE,
+    QUEUE_LENGTH,
+    PEERS_AVAILABLE,
+    OFFERS_OPEN,
+    READY,
+    CONNECTIONS_ACCEPTED,
+    OFFERS,
+    MATCHES,
+    NO_PEER,
+    CHATS_ENDED,
+    WAIT_SECONDS,
+    CHAT_SECONDS,
+    FRAMES_RELAYED,
+    BYTES_RELAYED,
+    CONTROL_FRAMES,
+    REJECTIONS,
+    RATE_LIMITED,
+    SOURCE_LIMITED,
+    PEERS_REVOKED,
+    RELOADS,
+    REVOCATION_SEQUENCE,
+];
+
+/// Describes every metric and makes the unlabelled ones appear at zero from the start, so
+/// dashboards and alerts see a series before the first event. Call after installing a
+/// recorder.
+pub fn register() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS, "WebSocket connections open");
+    describe_gauge!(CHATS_ACTIVE, "Chats running");
+    describe_gauge!(QUEUE_LENGTH, "Seekers waiting for a peer, all programs");
+    describe_gauge!(PEERS_AVAILABLE, "Peers available for a new chat");
+    describe_gauge!(OFFERS_OPEN, "Offers waiting for a peer's answer");
+    describe_gauge!(READY, "1 when the relay accepts connections (readyz 200)");
+    describe_counter!(CONNECTIONS_ACCEPTED, "WebSocket connections accepted");
+    describe_counter!(OFFERS, "Offers made to peers");
+    describe_counter!(MATCHES, "Chats started");
+    describe_counter!(NO_PEER, "Seekers told no_peer, by reason");
+    describe_counter!(CHATS_ENDED, "Chats ended, by reason");
+    describe_histogram!(
+        WAIT_SECONDS,
+        metrics::Unit::Seconds,
+        "Wait from seek to match"
+    );
+    describe_histogram!(CHAT_SECONDS, metrics::Unit::Seconds, "Chat duration");
+    describe_counter!(FRAMES_RELAYED, "Data frames forwarded");
+    describe_counter!(
+        BYTES_RELAYED,
+        metrics::Unit::Bytes,
+        "Data frame bytes forwarded"
+    );
+    describe_counter!(CONTROL_FRAMES, "Control frames received");
+    describe_counter!(REJECTIONS, "Error frames and refusals, by error code");
+    describe_counter!(
+        RATE_LIMITED,
+        "Frames refused by the per-connection rate limit"
+    );
+    describe_counter!(
+        SOURCE_LIMITED,
+        "Connections refused by the per-source limit"
+    );
+    describe_counter!(PEERS_REVOKED, "Peers taken offline by a revocation list");
+    describe_counter!(RELOADS, "Configuration reloads, by result");
+    describe_gauge!(
+        REVOCATION_SEQUENCE,
+        "Newest revocation list sequence, by program"
+    );
+    for name in [
+        CONNECTIONS_ACCEPTED,
+        OFFERS,
+        MATCHES,
+        FRAMES_RELAYED,
+        BYTES_RELAYED,
+        CONTROL_FRAMES,
+        RATE_LIMITED,
+        SOURCE_LIMITED,
+        PEERS_REVOKED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for (name, label, value) in [
+        (NO_PEER, "reason", "wait_limit"),
+        (CHATS_ENDED, "reason", "ended"),
+        (REJECTIONS, "code", "rate_limited"),
+        (RELOADS, "result", "ok"),
+    ] {
+        metrics::counter!(name, label => value).increment(0);
+    }
+    set_gauges(&RelayStats::default());
+    metrics::gauge!(READY).set(0.0);
+    let _ = metrics::histogram!(WAIT_SECONDS);
+    let _ = metrics::histogram!(CHAT_SECONDS);
+}
+
+/// Sets the gauges from a stats snapshot (done at scrape time, so gauges are exact).
+pub(crate) fn set_gauges(stats: &RelayStats) {
+    let set = |name: &'static str, value: usize| {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        metrics::gauge!(name).set(value as f64);
+    };
+    set(CONNECTIONS, stats.connections);
+    set(CHATS_ACTIVE, stats.active_chats);
+    set(QUEUE_LENGTH, stats.queued_seekers);
+    set(PEERS_AVAILABLE, stats.available_peers);
+    set(OFFERS_OPEN, stats.open_offers);
+}
+
+/// Counts an `error` frame or refusal.
+pub(crate) fn rejection(code: ErrorCode) {
+    metrics::counter!(REJECTIONS, "code" => code.as_str()).increment(1);
+    if code == ErrorCode::RateLimited {
+        metrics::counter!(RATE_LIMITED).increment(1);
+    }
+}
+
+/// Counts a forwarded data frame of `bytes` bytes.
+pub(crate) fn relayed(bytes: usize) {
+    metrics::counter!(FRAMES_RELAYED).increment(1);
+    metrics::counter!(BYTES_RELAYED).increment(u64::try_from(bytes).unwrap_or(u64::MAX));
+}
+
+/// Counts a chat's end and records its length.
+pub(crate) fn chat_ended(reason: ChatEndReason, lasted: Duration) {
+    let reason = match reason {
+        ChatEndReason::Ended => "ended",
+        ChatEndReason::PartnerEnded => "partner_ended",
+        ChatEndReason::Blocked => "blocked",
+        ChatEndReason::PartnerLeft => "partner_left",
+        ChatEndReason::HandshakeTimeout => "handshake_timeout",
+        ChatEndReason::IdleTimeout => "idle_timeout",
+        ChatEndReason::SlowReader => "slow_reader",
+        ChatEndReason::Shutdown => "shutdown",
+        ChatEndReason::Revoked => "revoked",
+    };
+    metrics::counter!(CHATS_ENDED, "reason" => reason).increment(1);
+    metrics::histogram!(CHAT_SECONDS).record(lasted.as_secs_f64());
+}
+
+/// Records a seeker's wait until matched.
+pub(crate) fn matched(waited: Option<Duration>) {
+    metrics::counter!(MATCHES).increment(1);
+    if let Some(waited) = waited {
+        metrics::histogram!(WAIT_SECONDS).record(waited.as_secs_f64());
+    }
+}
+
+/// Counts a `no_peer`.
+pub(crate) fn no_peer(reason: NoPeerReason) {
+    let reason = match reason {
+        NoPeerReason::NoneOnline => "none_online",
+        NoPeerReason::WaitLimit => "wait_limit",
+        NoPeerReason::QueueFull => "queue_full",
+    };
+    metrics::counter!(NO_PEER, "reason" => reason).increment(1);
+}
