@@ -8,7 +8,9 @@
 // Test helpers panic with a message on failure: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub mod abuse_support;
 pub mod client;
+pub mod cluster_support;
 pub mod fixtures;
 pub mod ops_support;
 pub mod relay;

@@ -60,8 +60,11 @@ pub(crate) struct ChatLink {
     sent: [AtomicBool; 2],
     last_activity_ms: AtomicU64,
     buffer_frames: usize,
-    /// Woken whenever a writer delivers a frame of this chat: room may have appeared.
+    /// Woken when a writer delivers a frame of this chat while a sender waits for room.
     room: Notify,
+    /// Senders waiting for room: `delivered` only wakes `room` when this is non-zero, so
+    /// the common case (room available) costs no lock per frame.
+    waiting: AtomicUsize,
 }
 
 impl ChatLink {
@@ -74,27 +77,30 @@ impl ChatLink {
             last_activity_ms: AtomicU64::new(now_ms),
             buffer_frames,
             room: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
-    /// Queues `frame` (header already rewritten) towards `to`, or says why not.
-    pub(crate) fn forward(
+    /// Queues `frame` (header already rewritten) towards `to`, or says why not. A frame
+    /// refused as `Full` comes back, so the caller can wait for room without a copy.
+    pub(crate) fn try_forward(
         self: &std::sync::Arc<Self>,
         from: Side,
         to: &Outbox,
         frame: Bytes,
         now_ms: u64,
-    ) -> Result<(), ForwardError> {
+    ) -> Result<(), (ForwardError, Option<Bytes>)> {
         let ended = self
             .ended
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *ended {
-            return Err(ForwardError::Ended);
+            return Err((ForwardError::Ended, None));
         }
         let queued = self.counter(from.other());
-        if queued.load(Ordering::Acquire) >= self.buffer_frames {
-            return Err(ForwardError::Full);
+        // SeqCst: see `delivered` (a waiting sender must not miss the room it makes).
+        if queued.load(Ordering::SeqCst) >= self.buffer_frames {
+            return Err((ForwardError::Full, Some(frame)));
         }
         queued.fetch_add(1, Ordering::AcqRel);
         let item = Outbound::Data {
@@ -104,7 +110,7 @@ impl ChatLink {
         };
         if !to.push_data(item) {
             queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(ForwardError::SlowReader);
+            return Err((ForwardError::SlowReader, None));
         }
         drop(ended);
         if let Some(flag) = self.sent.get(from.index()) {
@@ -118,11 +124,15 @@ impl ChatLink {
     pub(crate) fn delivered(&self, to: Side) {
         let counter = self.counter(to);
         // Never below zero, even if a writer reports twice.
-        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-        self.room.notify_waiters();
+        let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        // Pairs with the SeqCst increment in `forward_within`: a sender that registered
+        // before this decrement is seen here; one that registers after sees the room.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
+        }
     }
 
-    /// Forwards like [`Self::forward`], but when the partner's chat buffer is full waits up
+    /// Forwards like [`Self::try_forward`], but when the partner's chat buffer is full waits up
     /// to `grace` for its writer to make room. Still full after that: `SlowReader`.
     pub(crate) async fn forward_within(
         self: &std::sync::Arc<Self>,
@@ -132,21 +142,30 @@ impl ChatLink {
         now_ms: u64,
         grace: std::time::Duration,
     ) -> Result<(), ForwardError> {
+        // Fast path: room now, no waiting and no timer.
+        let mut frame = match self.try_forward(from, to, frame, now_ms) {
+            Err((ForwardError::Full, Some(frame))) => frame,
+            other => return other.map_err(|(error, _)| error),
+        };
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
             let notified = self.room.notified();
             tokio::pin!(notified);
             // Register before checking, so a delivery in between is not missed.
             notified.as_mut().enable();
-            match self.forward(from, to, frame.clone(), now_ms) {
-                Err(ForwardError::Full) => {
+            match self.try_forward(from, to, frame, now_ms) {
+                Err((ForwardError::Full, Some(back))) => {
+                    frame = back;
                     if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                        return Err(ForwardError::SlowReader);
+                        break Err(ForwardError::SlowReader);
                     }
                 }
-                other => return other,
+                other => break other.map_err(|(error, _)| error),
             }
-        }
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 
     /// Ends the chat, running `tell` (which queues `chat_ended` to both sides) under the lock.

@@ -25,6 +25,9 @@ pub struct RelayConfig {
     pub clock: WallClock,
     /// Serve TLS (`wss://`) with these PEM files; `None`: plain (behind a TLS proxy).
     pub tls: Option<TlsFiles>,
+    /// Scale-out: join other nodes through this NATS broker; `None` (the default): a single
+    /// node that needs nothing else.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// A PEM certificate chain and its private key, re-read on [`crate::RelayHandle::reload_tls`].
@@ -45,6 +48,7 @@ impl RelayConfig {
             limits: Limits::default(),
             clock: WallClock::system(),
             tls: None,
+            cluster: None,
         }
     }
 }

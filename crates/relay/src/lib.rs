@@ -11,6 +11,7 @@
 //! - `server` — routes, WebSocket limits, [`RelayHandle`] (reloads) and shutdown.
 //! - `listener` / `tls` / `sources` — accept loop, built-in TLS with certificate reload,
 //!   connections per source under a rotating keyed hash (addresses are never kept).
+//! - [`cluster`] — scale-out: several nodes joined by a NATS core broker (off by default).
 //! - [`admin`] / [`metrics`] — `/healthz`, `/readyz`, Prometheus `/metrics`: aggregates only.
 //!
 //! Invariants: the relay never holds a chat's Noise state (enforced by `clippy.toml`), never
@@ -24,9 +25,12 @@
 pub mod admin;
 mod chat_link;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 mod connection;
 mod credentials;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hub;
 mod listener;
 pub mod matching;
@@ -41,6 +45,7 @@ mod tls;
 pub mod web_assets;
 
 pub use clock::WallClock;
+pub use cluster::ClusterConfig;
 pub use config::{Limits, ProgramConfig, RelayConfig, TlsFiles};
 pub use server::{
     RelayHandle, RelayObserver, ReloadError, StartError, UpdateRevocationError, start,

@@ -6,8 +6,8 @@
 //! always polls before the socket (`biased` select): the hub sends `AddChat` before it
 //! queues `matched`, so by the time a client can send data on a new chat, the route is here.
 
-mod rate_limit;
-mod state;
+pub(crate) mod rate_limit;
+pub(crate) mod state;
 mod writer;
 
 use std::collections::HashMap;
@@ -36,6 +36,8 @@ use state::{Admit, Phase};
 
 /// How long a finished connection waits for its writer to flush the last frames.
 const WRITER_LINGER: Duration = Duration::from_secs(5);
+/// How long a finished connection keeps discarding input so its last frames arrive.
+const DRAIN_LINGER: Duration = Duration::from_secs(1);
 
 /// Where data frames of one chat go.
 #[derive(Clone, Debug)]
@@ -54,7 +56,8 @@ pub(crate) struct Route {
 #[derive(Debug)]
 pub(crate) enum ConnCommand {
     /// A chat started: route its data frames.
-    AddChat(ChatNumber, Route),
+    /// (Boxed: this enum sizes the slots of every connection's command channel.)
+    AddChat(ChatNumber, Box<Route>),
     /// A chat ended: forget its route.
     RemoveChat(ChatNumber),
     /// The hub queued a fatal error or close: stop reading.
@@ -117,17 +120,21 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
         routes: HashMap::new(),
         challenge: None,
     };
+    // Created once: a `sleep_until` in the `select!` below would build a timer entry on every
+    // loop turn (every frame), even with its branch disabled.
+    let hello_timer = sleep_until(hello_deadline);
+    tokio::pin!(hello_timer);
     loop {
         let hello_pending = driver.phase.hello_pending();
         tokio::select! {
             biased;
             command = commands.recv() => match command {
-                Some(ConnCommand::AddChat(chat, route)) => { driver.routes.insert(chat, route); }
+                Some(ConnCommand::AddChat(chat, route)) => { driver.routes.insert(chat, *route); }
                 Some(ConnCommand::RemoveChat(chat)) => { driver.routes.remove(&chat); }
                 Some(ConnCommand::Terminate) | None => break,
             },
             () = kill.cancelled() => break,
-            () = sleep_until(hello_deadline), if hello_pending => {
+            () = &mut hello_timer, if hello_pending => {
                 crate::metrics::rejection(ErrorCode::HelloTimeout);
                 outbox.error(ErrorCode::HelloTimeout);
                 break;
@@ -154,6 +161,16 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     outbox.finish();
     drop(driver);
     drop(outbox);
+    // Lingering close: while the writer sends the last frames (an `error`, the close frame),
+    // keep reading and discarding what the client still sends, for a bounded time. Closing
+    // a socket with unread input makes the kernel send a reset, which destroys the error
+    // and close code the client should see (a flood cut off mid-burst never learned it was
+    // rate-limited). A client that is gone, or answers the close, ends this at once.
+    let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+    tokio::select! {
+        () = kill.cancelled() => {}
+        _ = tokio::time::timeout(DRAIN_LINGER, drain) => {}
+    }
     if tokio::time::timeout(WRITER_LINGER, writer).await.is_err() {
         kill.cancel();
     }
@@ -180,7 +197,9 @@ struct Driver {
     program: String,
     routes: HashMap<ChatNumber, Route>,
     bucket: TokenBucket,
-    challenge: Option<(PossessionChallenge, VerifiedPeer)>,
+    /// Boxed: only a peer between `present` and `prove` holds it (about 1 KiB); inline, every
+    /// connection's task would carry its size for its whole life.
+    challenge: Option<Box<(PossessionChallenge, VerifiedPeer)>>,
 }
 
 impl Driver {
@@ -190,16 +209,26 @@ impl Driver {
                 if !self.bucket.take(Instant::now().into_std()) {
                     return self.fail(ErrorCode::RateLimited);
                 }
-                self.on_text(text.as_bytes()).await
+                // Boxed: control frames are rare next to data frames, and inline this future
+                // (credential checks, hub sends) would size every connection's task.
+                Box::pin(self.on_text(text.as_bytes())).await
             }
             Message::Binary(bytes) => {
+                let now = Instant::now();
+                if !self.bucket.take(now.into_std()) {
+                    return self.fail(ErrorCode::RateLimited);
+                }
+                self.on_binary(bytes, now).await
+            }
+            // Pings are answered by the WebSocket layer; pongs need nothing. Both are frames
+            // and cost a token like any other: otherwise a ping flood makes the relay read
+            // and answer at line rate forever (tests/tests/abuse_relay.rs).
+            Message::Ping(_) | Message::Pong(_) => {
                 if !self.bucket.take(Instant::now().into_std()) {
                     return self.fail(ErrorCode::RateLimited);
                 }
-                self.on_binary(bytes).await
+                Flow::Continue
             }
-            // Pings are answered by the WebSocket layer; pongs need nothing.
-            Message::Ping(_) | Message::Pong(_) => Flow::Continue,
             Message::Close(_) => Flow::Stop,
         }
     }
@@ -317,7 +346,7 @@ impl Driver {
                 Ok(pair) => pair,
                 Err(_) => return self.fail(ErrorCode::CredentialRejected),
             };
-        self.challenge = Some((challenge, peer));
+        self.challenge = Some(Box::new((challenge, peer)));
         self.phase = Phase::PeerAwaitProof;
         self.outbox.control(&RelayFrame::Challenge {
             challenge: message.into(),
@@ -326,7 +355,7 @@ impl Driver {
     }
 
     async fn on_prove(&mut self, answer: &[u8]) -> Flow {
-        let Some((challenge, peer)) = self.challenge.take() else {
+        let Some((challenge, peer)) = self.challenge.take().map(|boxed| *boxed) else {
             return self.fail(ErrorCode::UnexpectedFrame);
         };
         if challenge.verify(answer).is_err() {
@@ -347,7 +376,7 @@ impl Driver {
         Flow::Continue
     }
 
-    async fn on_binary(&mut self, bytes: Bytes) -> Flow {
+    async fn on_binary(&mut self, bytes: Bytes, now: Instant) -> Flow {
         if !self.phase.data_allowed() {
             return self.fail(ErrorCode::UnexpectedFrame);
         }
@@ -365,14 +394,26 @@ impl Driver {
         if DataFrame::rewrite_chat(&mut frame, route.partner_chat).is_err() {
             return self.fail(ErrorCode::MalformedFrame);
         }
-        let now_ms = self.shared.now_ms();
-        let grace = self.shared.limits().slow_reader_grace;
+        let now_ms = u64::try_from(now.saturating_duration_since(self.shared.epoch).as_millis())
+            .unwrap_or(u64::MAX);
         let length = frame.len();
-        match route
-            .link
-            .forward_within(route.side, &route.partner, frame.freeze(), now_ms, grace)
-            .await
-        {
+        // Fast path: room in the partner's buffer (the usual case) needs no waiting, no timer
+        // and no limits lookup; only a full buffer waits up to the slow-reader grace.
+        let forwarded =
+            match route
+                .link
+                .try_forward(route.side, &route.partner, frame.freeze(), now_ms)
+            {
+                Err((ForwardError::Full, Some(frame))) => {
+                    let grace = self.shared.limits().slow_reader_grace;
+                    route
+                        .link
+                        .forward_within(route.side, &route.partner, frame, now_ms, grace)
+                        .await
+                }
+                other => other.map_err(|(error, _)| error),
+            };
+        match forwarded {
             Ok(()) => {
                 crate::metrics::relayed(length);
                 Flow::Continue

@@ -92,23 +92,23 @@ impl Hub {
         if let Some(entry) = self.conns.get(&seeker_conn) {
             entry.command(ConnCommand::AddChat(
                 seeker_chat,
-                Route {
+                Box::new(Route {
                     link: link.clone(),
                     side: Side::Seeker,
                     partner: peer_outbox,
                     partner_chat: peer_chat,
-                },
+                }),
             ));
         }
         if let Some(entry) = self.conns.get(&peer_conn) {
             entry.command(ConnCommand::AddChat(
                 peer_chat,
-                Route {
+                Box::new(Route {
                     link: link.clone(),
                     side: Side::Peer,
                     partner: seeker_outbox,
                     partner_chat: seeker_chat,
-                },
+                }),
             ));
             entry.send(&RelayFrame::ChatStarted {
                 chat: peer_chat,

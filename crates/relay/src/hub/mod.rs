@@ -13,6 +13,7 @@
 
 mod apply;
 mod chats;
+mod remote;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::outbox::Outbox;
 use crate::shared::Shared;
 use crate::stats::RelayStats;
 use chats::{Chat, ChatId};
+pub(crate) use remote::ClusterEvent;
 
 /// A connection's handle, unique for the relay's life. Also its matcher handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,6 +76,8 @@ pub(crate) enum HubEvent {
     CloseAll,
     /// Aggregate figures.
     Stats(oneshot::Sender<RelayStats>),
+    /// Scale-out: from the cluster module (`hub/remote.rs`).
+    Cluster(ClusterEvent),
 }
 
 /// What the hub knows about a connection.
@@ -242,6 +246,7 @@ impl Hub {
             HubEvent::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
+            HubEvent::Cluster(event) => self.on_cluster(event, now),
         }
     }
 
@@ -369,6 +374,14 @@ impl Hub {
             return;
         };
         let chat_ids: Vec<ChatId> = entry.chats.values().copied().collect();
+        // The matcher forgets the leaver first: ending its chats below frees its capacity,
+        // and a matcher that still knew the peer would hand it the next queued seeker — a
+        // `matched` with a connection that is gone, and a chat left in the table.
+        let actions = match &entry.kind {
+            ConnKind::Seeker { .. } => self.matcher.seeker_left(SeekerId(conn.0), now.into_std()),
+            ConnKind::Peer { .. } => self.matcher.peer_left(PeerId(conn.0), now.into_std()),
+            ConnKind::Pending => Vec::new(),
+        };
         for chat_id in chat_ids {
             // The leaver is gone; only the partner hears the reason.
             self.end_chat(
@@ -377,13 +390,7 @@ impl Hub {
                 ChatEndReason::PartnerLeft,
             );
         }
-        let actions = match self.conns.remove(&conn).map(|e| e.kind) {
-            Some(ConnKind::Seeker { .. }) => {
-                self.matcher.seeker_left(SeekerId(conn.0), now.into_std())
-            }
-            Some(ConnKind::Peer { .. }) => self.matcher.peer_left(PeerId(conn.0), now.into_std()),
-            _ => Vec::new(),
-        };
+        self.conns.remove(&conn);
         self.apply(actions);
     }
 
@@ -414,6 +421,11 @@ impl Hub {
                 .get(&conn)
                 .map(|e| e.chats.values().copied().collect())
                 .unwrap_or_default();
+            // Out of the matcher before its chats end (which frees its capacity): a revoked
+            // peer must not be handed the next queued seeker on its way out.
+            let actions = self
+                .matcher
+                .peer_left(PeerId(conn.0), Instant::now().into_std());
             for chat_id in chat_ids {
                 self.end_chat(chat_id, ChatEndReason::Revoked, ChatEndReason::Revoked);
             }
@@ -421,9 +433,6 @@ impl Hub {
             if let Some(entry) = self.conns.remove(&conn) {
                 entry.command(ConnCommand::Terminate);
             }
-            let actions = self
-                .matcher
-                .peer_left(PeerId(conn.0), Instant::now().into_std());
             self.apply(actions);
         }
     }

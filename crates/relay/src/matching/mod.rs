@@ -108,6 +108,9 @@ struct SeekerRecord {
     state: SeekerState,
     /// Peers never to be offered this seeker's connection again.
     excluded: HashSet<PeerId>,
+    /// A seeker waiting on another node, offered here to one peer (`remote_offer`): never in
+    /// a queue; when its offer ends without a match it is told `Cancelled` (scale-out).
+    remote: bool,
 }
 
 enum SeekerState {
@@ -179,6 +182,7 @@ impl Matcher {
                 program: program.to_owned(),
                 state: SeekerState::Idle,
                 excluded: HashSet::new(),
+                remote: false,
             },
         );
         Ok(())
@@ -312,6 +316,15 @@ impl Matcher {
             if let Some(waiting) = self.waiting_mut(offer.seeker) {
                 waiting.offer = None;
             }
+            if let Some(seeker) = self.seekers.get_mut(&offer.seeker)
+                && seeker.remote
+                && matches!(seeker.state, SeekerState::Waiting(_))
+            {
+                seeker.state = SeekerState::Idle;
+                actions.push(Action::Cancelled {
+                    seeker: offer.seeker,
+                });
+            }
         }
         self.dispatch(&record.program, now, &mut actions);
         self.refresh_queued(&record.program, &mut actions);
@@ -360,8 +373,7 @@ impl Matcher {
             .remove(&number)
             .ok_or(MatchError::UnknownOffer)?;
         let program_id = record.program.clone();
-        self.release_offer(open.seeker, peer);
-        let mut actions = Vec::new();
+        let mut actions: Vec<Action> = self.release_offer(open.seeker, peer).into_iter().collect();
         self.dispatch(&program_id, now, &mut actions);
         self.refresh_queued(&program_id, &mut actions);
         Ok(actions)
@@ -404,7 +416,7 @@ impl Matcher {
                 offer: OfferKey { peer, number },
                 reason: OfferWithdrawnReason::Timeout,
             });
-            self.release_offer(seeker, peer);
+            actions.extend(self.release_offer(seeker, peer));
         }
         let mut waited_out = Vec::new();
         for program in self.programs.values() {
@@ -449,6 +461,130 @@ impl Matcher {
         offers.chain(waits).min()
     }
 
+    /// Scale-out, on the peer's node: another node asks to offer one of its waiting seekers
+    /// to this node's `peer`. This node is the only one that grants that peer's capacity, so
+    /// the reservation is atomic here. `seeker` is a fresh handle for the remote seeker; it
+    /// never enters a queue. Returns the `Offer` (or, for an auto-accepting peer, `Matched`);
+    /// `NotAvailable` if the peer has no room, does not fit, or already had this seeker.
+    pub fn remote_offer(
+        &mut self,
+        seeker: SeekerId,
+        peer: PeerId,
+        preferences: SeekPreferences,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
+        let record = self.peers.get(&peer).ok_or(MatchError::UnknownParty)?;
+        if !record.has_room() || !record.fits(&preferences) {
+            return Err(MatchError::NotAvailable);
+        }
+        let program = record.program.clone();
+        let wait_limit = self
+            .programs
+            .get(&program)
+            .map(|p| p.wait_limit)
+            .ok_or(MatchError::UnknownProgram)?;
+        self.seekers.insert(
+            seeker,
+            SeekerRecord {
+                program,
+                state: SeekerState::Waiting(Waiting {
+                    preferences: preferences.clone(),
+                    since: now,
+                    deadline: now + wait_limit,
+                    offer: None,
+                    last_sent: None,
+                }),
+                excluded: HashSet::new(),
+                remote: true,
+            },
+        );
+        let Some(peer_record) = self.peers.get_mut(&peer) else {
+            return Err(MatchError::UnknownParty);
+        };
+        let number = peer_record.allocate_offer_number();
+        peer_record.idle_since = now;
+        let offer = OfferKey { peer, number };
+        let mut actions = Vec::new();
+        if peer_record.availability.auto_accept {
+            self.make_match(offer, seeker, now, &mut actions);
+            return Ok(actions);
+        }
+        peer_record.offers.insert(
+            number,
+            OpenOffer {
+                seeker,
+                deadline: now + self.config.offer_timeout,
+            },
+        );
+        if let Some(waiting) = self.waiting_mut(seeker) {
+            waiting.offer = Some(offer);
+        }
+        actions.push(Action::Offer {
+            offer,
+            seeker,
+            topic: preferences.topic,
+            language: preferences.language,
+            expires_in: self.config.offer_timeout,
+        });
+        Ok(actions)
+    }
+
+    /// Scale-out, on the seeker's node: the peer's node refused to reserve capacity for this
+    /// offer (another node got there first). The offer ends without excluding the peer; the
+    /// seeker keeps its place. The driver marks the remote peer away until its next presence.
+    pub fn offer_refused(
+        &mut self,
+        peer: PeerId,
+        number: u32,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
+        let record = self.peers.get_mut(&peer).ok_or(MatchError::UnknownParty)?;
+        let open = record
+            .offers
+            .remove(&number)
+            .ok_or(MatchError::UnknownOffer)?;
+        let program_id = record.program.clone();
+        if let Some(waiting) = self.waiting_mut(open.seeker) {
+            waiting.offer = None;
+        }
+        let mut actions = Vec::new();
+        self.dispatch(&program_id, now, &mut actions);
+        self.refresh_queued(&program_id, &mut actions);
+        Ok(actions)
+    }
+
+    /// A peer's availability and load as the matcher holds them (scale-out presence).
+    pub fn peer_state(&self, peer: PeerId) -> Option<(PeerAvailability, usize)> {
+        self.peers
+            .get(&peer)
+            .map(|record| (record.availability.clone(), record.load()))
+    }
+
+    /// Per program: seekers waiting and how long the first has waited (scale-out presence:
+    /// the queue heads other nodes compare against).
+    pub fn queue_heads(&self, now: Instant) -> Vec<(String, usize, Duration)> {
+        let mut heads: Vec<(String, usize, Duration)> = self
+            .programs
+            .iter()
+            .map(|(id, program)| {
+                let oldest = program
+                    .queue
+                    .iter()
+                    .filter_map(|seeker| match self.seekers.get(seeker).map(|r| &r.state) {
+                        Some(SeekerState::Waiting(waiting)) => {
+                            Some(now.saturating_duration_since(waiting.since))
+                        }
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or_default();
+                (id.clone(), program.queue.len(), oldest)
+            })
+            .collect();
+        heads.sort();
+        heads
+    }
+
     /// Aggregate figures for the relay's stats.
     pub fn stats(&self) -> MatchStats {
         MatchStats {
@@ -471,13 +607,18 @@ impl Matcher {
     }
 
     /// An offer to `peer` ended without a match: the seeker waits on, never offered to `peer` again.
-    fn release_offer(&mut self, seeker: SeekerId, peer: PeerId) {
-        if let Some(record) = self.seekers.get_mut(&seeker) {
-            record.excluded.insert(peer);
-            if let SeekerState::Waiting(waiting) = &mut record.state {
-                waiting.offer = None;
+    /// A remote seeker (scale-out) is done here instead: it goes idle and its node is told.
+    fn release_offer(&mut self, seeker: SeekerId, peer: PeerId) -> Option<Action> {
+        let record = self.seekers.get_mut(&seeker)?;
+        record.excluded.insert(peer);
+        if let SeekerState::Waiting(waiting) = &mut record.state {
+            waiting.offer = None;
+            if record.remote {
+                record.state = SeekerState::Idle;
+                return Some(Action::Cancelled { seeker });
             }
         }
+        None
     }
 
     /// Takes a waiting seeker out of its queue (withdrawing an open offer) and makes it idle.

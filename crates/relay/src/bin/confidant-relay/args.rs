@@ -51,6 +51,9 @@ pub(crate) struct Args {
     /// TLS private key (PEM).
     #[arg(long, env = "CONFIDANT_TLS_KEY", value_name = "PATH")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Scale-out: NATS broker to join other nodes through (e.g. nats://nats:4222).
+    #[arg(long, env = "CONFIDANT_CLUSTER_NATS_URL", value_name = "URL")]
+    pub(crate) cluster_nats_url: Option<String>,
     /// Seconds clients get to finish their chats at shutdown [default: 10].
     #[arg(long, env = "CONFIDANT_SHUTDOWN_DEADLINE", value_name = "SECS")]
     pub(crate) shutdown_deadline: Option<u64>,

@@ -136,6 +136,7 @@ async fn run(args: Args, settings: Settings, prometheus: PrometheusHandle) -> Ex
     let mut config = RelayConfig::new(settings.listen, programs);
     config.limits = settings.limits;
     config.tls = settings.tls.clone();
+    config.cluster = settings.cluster.clone();
     let relay = match confidant_relay::start(config).await {
         Ok(relay) => relay,
         Err(error) => {

@@ -51,6 +51,7 @@ pub(crate) struct FileConfig {
     reload_interval_secs: Option<u64>,
     lock_memory: Option<bool>,
     tls: Option<FileTls>,
+    cluster: Option<FileCluster>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -62,6 +63,77 @@ pub(crate) struct FileConfig {
 struct FileTls {
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+}
+
+/// `[cluster]`: scale-out through a NATS broker (docs/scale-out.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCluster {
+    nats_url: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    tls_ca: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    require_tls: Option<bool>,
+    subject_prefix: Option<String>,
+    heartbeat_ms: Option<u64>,
+    node_ttl_ms: Option<u64>,
+}
+
+fn cluster(
+    url: Option<String>,
+    file: Option<FileCluster>,
+) -> Result<Option<confidant_relay::ClusterConfig>, SettingError> {
+    let file = file.unwrap_or_default();
+    let Some(url) = url.or(file.nats_url) else {
+        return Ok(None);
+    };
+    let mut config = confidant_relay::ClusterConfig::new(url);
+    config.user_password = match (file.user, file.password) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (None, None) => None,
+        _ => return Err(bad("cluster.password", "user and password go together")),
+    };
+    config.token = file.token;
+    config.tls_ca = file.tls_ca;
+    config.tls_client = match (file.tls_cert, file.tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err(bad("cluster.tls_key", "tls_cert and tls_key go together")),
+    };
+    config.require_tls = file.require_tls.unwrap_or(false);
+    if let Some(prefix) = file.subject_prefix {
+        let valid = !prefix.is_empty()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(bad(
+                "cluster.subject_prefix",
+                "use a-z, A-Z, 0-9, - and _ only",
+            ));
+        }
+        config.subject_prefix = prefix;
+    }
+    if let Some(ms) = file.heartbeat_ms {
+        if !(50..=60_000).contains(&ms) {
+            return Err(bad("cluster.heartbeat_ms", "must be 50..=60000"));
+        }
+        config.heartbeat = Duration::from_millis(ms);
+    }
+    config.node_ttl = match file.node_ttl_ms {
+        Some(ms) => Duration::from_millis(ms),
+        None => config.heartbeat * 3,
+    };
+    if config.node_ttl < config.heartbeat * 2 {
+        return Err(bad(
+            "cluster.node_ttl_ms",
+            "must be at least twice heartbeat_ms",
+        ));
+    }
+    Ok(Some(config))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +193,8 @@ pub(crate) struct Settings {
     pub(crate) reload_interval: Duration,
     pub(crate) lock_memory: bool,
     pub(crate) tls: Option<TlsFiles>,
+    /// Scale-out; `None`: a single node.
+    pub(crate) cluster: Option<confidant_relay::ClusterConfig>,
     pub(crate) limits: Limits,
     pub(crate) programs: Vec<ProgramConfig>,
     /// Files whose change triggers a reload (the config file, lists, TLS files).
@@ -196,6 +270,7 @@ pub(crate) fn resolve(
         (None, Some(_)) => return Err(bad("tls.cert", "required when tls.key is set")),
     };
     let limits = limits(args, &file.limits)?;
+    let cluster = cluster(args.cluster_nats_url.clone(), file.cluster)?;
     let mut watched = Vec::new();
     if let Some(config) = &args.config {
         watched.push(config.clone());
@@ -237,6 +312,7 @@ pub(crate) fn resolve(
         reload_interval,
         lock_memory,
         tls,
+        cluster,
         limits,
         programs,
         watched,

@@ -1,0 +1,145 @@
+//! Programs and supporter credentials made on the spot, as a program administrator would
+//! hold them: root key, issuing key and certificate, revocation list, supporter certificates.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use confidant_crypto::{
+    IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
+};
+use confidant_proto::ClientFrame;
+
+use crate::Result;
+
+const DAY: u64 = 24 * 60 * 60;
+
+/// The current Unix time.
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A program with its keys.
+pub(crate) struct Program {
+    pub(crate) id: String,
+    pub(crate) root_public: [u8; 32],
+    issuer: IssuingKey,
+    issuer_certificate: Vec<u8>,
+    pub(crate) revocation_list: Vec<u8>,
+    next_serial: u64,
+}
+
+/// What a peer client holds.
+pub(crate) struct Credential {
+    pub(crate) secret: SupporterSecret,
+    pub(crate) issuer_certificate: Vec<u8>,
+    pub(crate) supporter_certificate: Vec<u8>,
+    pub(crate) revocation_list: Vec<u8>,
+}
+
+impl Program {
+    /// A fresh program whose revocation list (sequence 1) revokes nothing.
+    pub(crate) fn new(id: &str) -> Result<Self> {
+        let root = RootKey::generate().map_err(|e| format!("root key: {e:?}"))?;
+        let issuer = IssuingKey::generate().map_err(|e| format!("issuing key: {e:?}"))?;
+        let now = now_unix();
+        let issuer_certificate =
+            IssuerCertificate::new(id, issuer.public(), now - DAY, now + 365 * DAY)
+                .sign(&root)
+                .map_err(|e| format!("issuer certificate: {e:?}"))?;
+        let list = RevocationList {
+            program: id.to_owned(),
+            sequence: 1,
+            issued_at: now,
+            next_update: now + 7 * DAY,
+            revoked_serials: Vec::new(),
+            revoked_issuers: Vec::new(),
+        };
+        let revocation_list = list
+            .sign(&root)
+            .map_err(|e| format!("revocation list: {e:?}"))?;
+        Ok(Self {
+            id: id.to_owned(),
+            root_public: root.public(),
+            issuer,
+            issuer_certificate,
+            revocation_list,
+            next_serial: 1,
+        })
+    }
+
+    /// A valid supporter credential with a fresh X25519 key.
+    pub(crate) fn supporter(&mut self) -> Result<Credential> {
+        let secret = SupporterSecret::generate().map_err(|e| format!("secret: {e:?}"))?;
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let now = now_unix();
+        let certificate = SupporterCertificate {
+            program: self.id.clone(),
+            issuer_key_id: self.issuer.key_id(),
+            serial,
+            x25519_public: secret.public(),
+            display_name: format!("Bench Peer {serial}"),
+            role: "resident".into(),
+            department: "Emergency Medicine".into(),
+            topics: vec![],
+            languages: vec!["en".into()],
+            not_before: now - DAY,
+            not_after: now + 30 * DAY,
+        };
+        Ok(Credential {
+            supporter_certificate: certificate
+                .sign(&self.issuer)
+                .map_err(|e| format!("supporter certificate: {e:?}"))?,
+            issuer_certificate: self.issuer_certificate.clone(),
+            revocation_list: self.revocation_list.clone(),
+            secret,
+        })
+    }
+
+    /// How the child relay learns the program: `id:root_hex:revocation_list_hex`.
+    pub(crate) fn to_arg(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.id,
+            hex(&self.root_public),
+            hex(&self.revocation_list)
+        )
+    }
+}
+
+impl Credential {
+    /// The `present` frame.
+    pub(crate) fn present_frame(&self) -> ClientFrame {
+        ClientFrame::Present {
+            issuer_certificate: self.issuer_certificate.clone().into(),
+            supporter_certificate: self.supporter_certificate.clone().into(),
+            revocation_list: self.revocation_list.clone().into(),
+        }
+    }
+}
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// Parses lowercase or uppercase hex.
+pub(crate) fn unhex(text: &str) -> Result<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return Err("odd hex length".into());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            let pair = text.get(i..i + 2).ok_or("bad hex")?;
+            u8::from_str_radix(pair, 16).map_err(|e| e.into())
+        })
+        .collect()
+}

@@ -1,0 +1,135 @@
+//! Scale-out: several relay nodes joined by a NATS core broker (memory only: pub/sub and
+//! request/reply, never JetStream), so a seeker on one node can be matched with a peer on
+//! any node. The design, guarantees and failure behaviour are in `docs/scale-out.md`.
+//!
+//! - `node` — the task per node: broker connection, presence (heartbeat) in and out, the
+//!   inbox (capacity reservations), node-death and broker-loss detection.
+//! - `virtual_conn` — a party on another node, seen by the hub as an ordinary connection
+//!   (outbox + commands); this module turns what the hub queues for it into broker
+//!   messages and broker messages into hub events. The matching core is unchanged apart
+//!   from `Matcher::remote_offer` / `offer_refused` (the peer's node grants capacity).
+//! - `wire` — subjects and messages: random tokens only.
+//!
+//! Without `cluster.nats_url` none of this runs and the relay is a single node.
+
+mod node;
+mod virtual_conn;
+mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::shared::Shared;
+
+/// Gauge: 1 while this node is connected to the broker.
+pub const BROKER_CONNECTED: &str = "confidant_cluster_broker_connected";
+/// Counter: broker disconnections seen.
+pub const BROKER_DISCONNECTS: &str = "confidant_cluster_broker_disconnects_total";
+/// Gauge: other nodes heard from within the presence TTL.
+pub const NODES: &str = "confidant_cluster_nodes";
+/// Gauge: peers on other nodes this node may offer its seekers to.
+pub const REMOTE_PEERS: &str = "confidant_cluster_remote_peers";
+/// Gauge: chats this node carries whose partner is on another node.
+pub const CROSS_NODE_CHATS: &str = "confidant_cluster_cross_node_chats";
+/// Counter: capacity reservations asked of other nodes, by result (`granted`, `refused`,
+/// `error`).
+pub const RESERVATIONS: &str = "confidant_cluster_reservations_total";
+/// Counter: cross-node data frames, by direction (`out`, `in`).
+pub const CROSS_NODE_FRAMES: &str = "confidant_cluster_frames_total";
+/// Counter: nodes declared gone (presence TTL passed).
+pub const NODES_LOST: &str = "confidant_cluster_nodes_lost_total";
+
+/// Every cluster metric name.
+pub const ALL_METRICS: &[&str] = &[
+    BROKER_CONNECTED,
+    BROKER_DISCONNECTS,
+    NODES,
+    REMOTE_PEERS,
+    CROSS_NODE_CHATS,
+    RESERVATIONS,
+    CROSS_NODE_FRAMES,
+    NODES_LOST,
+];
+
+/// How a node joins the others. `nats_url` is the one setting that turns scale-out on.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// e.g. `nats://nats:4222` or `tls://nats:4222`.
+    pub nats_url: String,
+    /// User and password for the broker.
+    pub user_password: Option<(String, String)>,
+    /// Token for the broker.
+    pub token: Option<String>,
+    /// CA to trust for the broker's certificate (implies TLS).
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS with the broker.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// Refuse a broker connection without TLS.
+    pub require_tls: bool,
+    /// Subject prefix, so several clusters may share one broker.
+    pub subject_prefix: String,
+    /// How often presence (the heartbeat) is sent.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is gone: its peers leave, its chats end.
+    pub node_ttl: Duration,
+    /// How long a capacity reservation may take before it counts as refused.
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    // Never print the broker's password or token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("nats_url", &self.nats_url)
+            .field("user", &self.user_password.as_ref().map(|(user, _)| user))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_client", &self.tls_client)
+            .field("require_tls", &self.require_tls)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("heartbeat", &self.heartbeat)
+            .field("node_ttl", &self.node_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterConfig {
+    /// Defaults: 1 s heartbeat, 3 s TTL, 2 s reservation timeout, prefix `confidant`.
+    pub fn new(nats_url: impl Into<String>) -> Self {
+        Self {
+            nats_url: nats_url.into(),
+            user_password: None,
+            token: None,
+            tls_ca: None,
+            tls_client: None,
+            require_tls: false,
+            subject_prefix: "confidant".to_owned(),
+            heartbeat: Duration::from_secs(1),
+            node_ttl: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Starts the node task; it runs until `stop` fires. Never fails: a broker that cannot be
+/// reached is retried for ever while the node serves its own seekers and peers.
+pub(crate) fn spawn(config: ClusterConfig, shared: Arc<Shared>, stop: CancellationToken) {
+    tokio::spawn(node::run(config, shared, stop));
+}
+
+/// A fresh random token: 128 bits, hex. Subjects are made of these only.
+pub(crate) fn token() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: fall back to something unique in this process (not secret).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(head) = bytes.get_mut(..8) {
+            head.copy_from_slice(&n.to_le_bytes());
+        }
+    }
+    crate::config::hex(&bytes)
+}

@@ -1,0 +1,466 @@
+//! The task per node: one broker connection, presence in and out (which is also the
+//! heartbeat), the inbox where other nodes ask for capacity, and failure detection — a node
+//! not heard from within the TTL is gone, and losing the broker makes every other node gone
+//! at once (each node then serves its own seekers and peers until the broker returns).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use confidant_proto::SeekPreferences;
+use futures_util::StreamExt as _;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::virtual_conn::{self, Context, Ingress, Registry};
+use super::wire::{self, NodeMessage, PeerPresence, Presence, ReserveReply};
+use super::{ClusterConfig, token};
+use crate::credentials::{install_list, verify_presented};
+use crate::hub::{ClusterEvent, ConnId, HubEvent};
+use crate::shared::Shared;
+
+/// A remote peer this node knows, by its token.
+struct KnownPeer {
+    ingress: mpsc::Sender<Ingress>,
+    gone: CancellationToken,
+}
+
+/// Another node as heard.
+struct KnownNode {
+    last_seen: Instant,
+    peers: HashMap<String, KnownPeer>,
+}
+
+struct Node {
+    ctx: Context,
+    config: ClusterConfig,
+    nodes: HashMap<String, KnownNode>,
+    /// Local peer connection → its random token (and back), refreshed each heartbeat.
+    local_tokens: HashMap<ConnId, String>,
+    local_by_token: HashMap<String, (ConnId, String)>,
+}
+
+fn connect_options(
+    config: &ClusterConfig,
+    events: mpsc::UnboundedSender<async_nats::Event>,
+) -> async_nats::ConnectOptions {
+    let mut options = async_nats::ConnectOptions::new()
+        .name("confidant-relay")
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(2))
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis(u64::try_from(attempts).unwrap_or(10).saturating_mul(100))
+                .min(Duration::from_secs(1))
+        })
+        .request_timeout(Some(config.request_timeout))
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(event);
+            }
+        });
+    if let Some((user, password)) = &config.user_password {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &config.token {
+        options = options.token(token.clone());
+    }
+    if let Some(ca) = &config.tls_ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &config.tls_client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    options.require_tls(config.require_tls)
+}
+
+pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: CancellationToken) {
+    let me = token();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    metrics::gauge!(super::BROKER_CONNECTED).set(0.0);
+    let client = match connect_options(&config, events_tx)
+        .connect(config.nats_url.as_str())
+        .await
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(kind = "cluster_failed", %error, "cluster: cannot use the broker; serving as a single node");
+            return;
+        }
+    };
+    let prefix = config.subject_prefix.clone();
+    let subscriptions = async {
+        Ok::<_, async_nats::SubscribeError>((
+            client.subscribe(wire::presence_subject(&prefix)).await?,
+            client.subscribe(wire::inbox_subject(&prefix, &me)).await?,
+            client.subscribe(format!("{prefix}.chat.{me}.*")).await?,
+        ))
+    };
+    let (mut presence, mut inbox, mut chats) = match subscriptions.await {
+        Ok(subs) => subs,
+        Err(error) => {
+            tracing::error!(kind = "cluster_failed", %error, "cluster: cannot subscribe; serving as a single node");
+            return;
+        }
+    };
+    tracing::info!(kind = "cluster_started", "cluster: node joined the broker");
+    let mut node = Node {
+        ctx: Context {
+            shared,
+            client: client.clone(),
+            registry: Arc::new(Registry::default()),
+            prefix,
+            me,
+            request_timeout: config.request_timeout,
+        },
+        config,
+        nodes: HashMap::new(),
+        local_tokens: HashMap::new(),
+        local_by_token: HashMap::new(),
+    };
+    let mut heartbeat = tokio::time::interval(node.config.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(event) = events.recv() => node.on_broker_event(event),
+            Some(message) = presence.next() => {
+                if let Ok(p) = serde_json::from_slice::<Presence>(&message.payload) {
+                    node.on_presence(p).await;
+                }
+            }
+            Some(message) = inbox.next() => node.on_inbox(message).await,
+            Some(message) = chats.next() => node.on_chat(message),
+            _ = heartbeat.tick() => node.on_heartbeat().await,
+        }
+    }
+    node.ctx.registry.node_gone(None);
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+impl Node {
+    fn on_broker_event(&mut self, event: async_nats::Event) {
+        match event {
+            async_nats::Event::Connected => {
+                tracing::info!(
+                    kind = "cluster_broker_connected",
+                    "cluster: broker connected"
+                );
+                metrics::gauge!(super::BROKER_CONNECTED).set(1.0);
+            }
+            async_nats::Event::Disconnected => {
+                // Cross-node chats cannot move now, and frames may already be lost: end them
+                // all at once rather than let a gap reach a client; keep serving locally.
+                tracing::warn!(
+                    kind = "cluster_broker_lost",
+                    "cluster: broker lost; serving locally"
+                );
+                metrics::gauge!(super::BROKER_CONNECTED).set(0.0);
+                metrics::counter!(super::BROKER_DISCONNECTS).increment(1);
+                self.forget_all_nodes();
+            }
+            _ => {}
+        }
+    }
+
+    fn forget_all_nodes(&mut self) {
+        for (_, known) in self.nodes.drain() {
+            for peer in known.peers.values() {
+                peer.gone.cancel();
+            }
+        }
+        self.ctx.registry.node_gone(None);
+        self.update_gauges();
+    }
+
+    fn update_gauges(&self) {
+        #[allow(clippy::cast_precision_loss)] // small counts
+        {
+            metrics::gauge!(super::NODES).set(self.nodes.len() as f64);
+            let peers: usize = self.nodes.values().map(|n| n.peers.len()).sum();
+            metrics::gauge!(super::REMOTE_PEERS).set(peers as f64);
+        }
+    }
+
+    async fn on_heartbeat(&mut self) {
+        let now = Instant::now();
+        let ttl = self.config.node_ttl;
+        let dead: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| now.saturating_duration_since(n.last_seen) > ttl)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            tracing::warn!(
+                kind = "cluster_node_lost",
+                "cluster: a node stopped answering"
+            );
+            metrics::counter!(super::NODES_LOST).increment(1);
+            if let Some(known) = self.nodes.remove(&id) {
+                for peer in known.peers.values() {
+                    peer.gone.cancel();
+                }
+            }
+            self.ctx.registry.node_gone(Some(&id));
+        }
+        self.update_gauges();
+        if self.ctx.client.connection_state() != async_nats::connection::State::Connected {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        if self
+            .ctx
+            .shared
+            .hub
+            .send(HubEvent::Cluster(ClusterEvent::Presence(tx)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let Ok(snapshot) = rx.await else {
+            return;
+        };
+        let mut peers = Vec::new();
+        let mut live = HashMap::new();
+        for peer in snapshot.peers {
+            if self.ctx.registry.is_virtual(peer.conn) {
+                continue;
+            }
+            let token = self
+                .local_tokens
+                .get(&peer.conn)
+                .cloned()
+                .unwrap_or_else(token);
+            live.insert(peer.conn, (token.clone(), peer.program.clone()));
+            peers.push(PeerPresence {
+                token,
+                program: peer.program,
+                issuer_certificate: peer.issuer_certificate.into(),
+                supporter_certificate: peer.supporter_certificate.into(),
+                available: peer.available,
+                free: peer.free,
+                topics: peer.topics,
+                languages: peer.languages,
+            });
+        }
+        self.local_tokens = live
+            .iter()
+            .map(|(conn, (token, _))| (*conn, token.clone()))
+            .collect();
+        self.local_by_token = live
+            .into_iter()
+            .map(|(conn, (token, program))| (token, (conn, program)))
+            .collect();
+        let shared = &self.ctx.shared;
+        let lists = shared
+            .programs()
+            .iter()
+            .filter_map(|p| {
+                shared
+                    .store
+                    .current(&p.id)
+                    .map(|list| (p.id.clone(), list.bytes.to_vec().into()))
+            })
+            .collect();
+        let presence = Presence {
+            node: self.ctx.me.clone(),
+            draining: shared.draining.is_cancelled(),
+            peers,
+            lists,
+            heads: snapshot.heads,
+        };
+        let payload = serde_json::to_vec(&presence).unwrap_or_default();
+        let subject = wire::presence_subject(&self.ctx.prefix);
+        if let Err(error) = self.ctx.client.publish(subject, payload.into()).await {
+            tracing::debug!(%error, "cluster: presence not sent");
+        }
+    }
+
+    async fn on_presence(&mut self, presence: Presence) {
+        if presence.node == self.ctx.me {
+            return;
+        }
+        let shared = self.ctx.shared.clone();
+        let now_unix = shared.clock.now_unix();
+        for (program, list) in &presence.lists {
+            if let Some(config) = shared.program(program)
+                && let Ok((_, true)) =
+                    install_list(&config, &shared.store, now_unix, list.as_bytes())
+            {
+                let _ = shared
+                    .hub
+                    .send(HubEvent::RevocationUpdated {
+                        program: program.clone(),
+                    })
+                    .await;
+            }
+        }
+        let known = self
+            .nodes
+            .entry(presence.node.clone())
+            .or_insert_with(|| KnownNode {
+                last_seen: Instant::now(),
+                peers: HashMap::new(),
+            });
+        known.last_seen = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        for peer in presence.peers {
+            let Some(config) = shared.program(&peer.program) else {
+                continue;
+            };
+            seen.insert(peer.token.clone());
+            let update = Ingress::Presence {
+                peer: peer.clone(),
+                draining: presence.draining,
+            };
+            if let Some(existing) = known.peers.get(&peer.token)
+                && !existing.ingress.is_closed()
+            {
+                let _ = existing.ingress.try_send(update);
+                continue;
+            }
+            // A peer we have not seen: check its certificate ourselves (never trust the
+            // other node for that), then it becomes a virtual connection here.
+            let Ok((verified, _)) = verify_presented(
+                &config,
+                &shared.store,
+                now_unix,
+                peer.issuer_certificate.as_bytes(),
+                peer.supporter_certificate.as_bytes(),
+                &[],
+            ) else {
+                continue;
+            };
+            let Some((spawned, run)) =
+                virtual_conn::open(&self.ctx, &presence.node, Some(peer.token.clone()), None).await
+            else {
+                continue;
+            };
+            let registered = HubEvent::PeerVerified {
+                conn: spawned.conn,
+                program: peer.program.clone(),
+                peer: Box::new(verified),
+            };
+            let _ = shared.hub.send(registered).await;
+            shared.tracker.spawn(run);
+            let _ = spawned.ingress.try_send(update);
+            known.peers.insert(
+                peer.token.clone(),
+                KnownPeer {
+                    ingress: spawned.ingress,
+                    gone: spawned.gone,
+                },
+            );
+        }
+        known.peers.retain(|token, peer| {
+            let keep = seen.contains(token);
+            if !keep {
+                peer.gone.cancel();
+            }
+            keep
+        });
+        self.update_gauges();
+    }
+
+    async fn on_inbox(&mut self, message: async_nats::Message) {
+        let Ok(parsed) = serde_json::from_slice::<NodeMessage>(&message.payload) else {
+            return;
+        };
+        match parsed {
+            NodeMessage::Reserve {
+                offer,
+                from,
+                peer,
+                topic,
+                language,
+                peer_role,
+                ..
+            } => {
+                let granted = self
+                    .reserve(offer, from, peer, topic, language, peer_role)
+                    .await;
+                if let Some(reply) = message.reply {
+                    let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
+                    let _ = self.ctx.client.publish(reply, payload.into()).await;
+                }
+            }
+            NodeMessage::Withdraw { ref offer }
+            | NodeMessage::Matched { ref offer, .. }
+            | NodeMessage::Declined { ref offer } => {
+                if let Some(to) = self.ctx.registry.find(offer) {
+                    let _ = to.try_send(Ingress::Message(parsed.clone()));
+                }
+            }
+        }
+    }
+
+    /// The peer's node: grant one unit of `peer`'s capacity to a seeker of node `from`, or not.
+    async fn reserve(
+        &mut self,
+        offer: String,
+        from: String,
+        peer: String,
+        topic: Option<String>,
+        language: Option<String>,
+        peer_role: Option<String>,
+    ) -> bool {
+        if self.ctx.shared.draining.is_cancelled() {
+            return false;
+        }
+        let Some((peer_conn, program)) = self.local_by_token.get(&peer).cloned() else {
+            return false;
+        };
+        let Some((spawned, run)) = virtual_conn::open(&self.ctx, &from, None, Some(offer)).await
+        else {
+            return false;
+        };
+        let shared = self.ctx.shared.clone();
+        let _ = shared
+            .hub
+            .send(HubEvent::SeekerJoined {
+                conn: spawned.conn,
+                program,
+            })
+            .await;
+        let (tx, rx) = oneshot::channel();
+        let event = ClusterEvent::RemoteOffer {
+            conn: spawned.conn,
+            peer: peer_conn,
+            preferences: SeekPreferences {
+                topic,
+                language,
+                peer_role,
+            },
+            reply: tx,
+        };
+        let _ = shared.hub.send(HubEvent::Cluster(event)).await;
+        shared.tracker.spawn(run);
+        let granted = rx.await.unwrap_or(false);
+        if !granted {
+            spawned.gone.cancel();
+        }
+        granted
+    }
+
+    fn on_chat(&self, message: async_nats::Message) {
+        let Some(chat) = message.subject.rsplit('.').next() else {
+            return;
+        };
+        if let Some(to) = self.ctx.registry.find(chat) {
+            let ingress = Ingress::Chat {
+                chat: chat.to_owned(),
+                payload: message.payload,
+            };
+            if to.try_send(ingress).is_err() {
+                tracing::debug!(
+                    kind = "cluster_ingress_full",
+                    "cluster: chat ingress full; frame dropped"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! A party on another node, as the hub sees it: a connection with an outbox and a command
+//! channel. This task plays the part a WebSocket task plays for a local client — it holds
+//! the chat routes, forwards incoming data with the same bounded `ChatLink` path, and turns
+//! what the hub queues on the outbox into broker messages.
+//!
+//! Two kinds:
+//! - **remote peer** (on the seeker's node): `offer` → a capacity reservation asked of the
+//!   peer's node; `offer_withdrawn` → `withdraw`; `chat_started` binds the chat token the
+//!   peer's node chose; data and `chat_ended` go to the chat subject.
+//! - **remote seeker** (on the peer's node): one per reservation; `matched` → `matched` to
+//!   the seeker's node with a fresh chat token; `cancelled` (the offer ended unmatched) →
+//!   `declined`; data and `chat_ended` go to the chat subject.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use confidant_proto::limits::MAX_CAPACITY;
+use confidant_proto::{
+    Availability, ChatEndReason, ChatNumber, ClientFrame, DataFrame, RelayFrame,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::wire::{self, ChatPayload, NodeMessage, PeerPresence, ReserveReply};
+use crate::connection::{ConnCommand, Route};
+use crate::hub::{ClusterEvent, ConnId, HubEvent};
+use crate::outbox::Outbound;
+use crate::shared::Shared;
+
+/// What the node task hands a virtual connection.
+#[derive(Debug)]
+pub(crate) enum Ingress {
+    /// A message to this party's node inbox about one of its offers.
+    Message(NodeMessage),
+    /// A chat-subject payload for chat token `chat`.
+    Chat { chat: String, payload: bytes::Bytes },
+    /// Fresh presence of the remote peer.
+    Presence { peer: PeerPresence, draining: bool },
+}
+
+/// Where virtual connections are found by token (offer references and chat tokens), and
+/// which remote node each belongs to (to end them all when it is gone).
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) tokens: std::sync::Mutex<HashMap<String, mpsc::Sender<Ingress>>>,
+    /// Virtual connection → (remote node, "gone" signal).
+    pub(crate) members: std::sync::Mutex<HashMap<ConnId, (String, CancellationToken)>>,
+}
+
+impl Registry {
+    pub(crate) fn bind(&self, token: &str, to: &mpsc::Sender<Ingress>) {
+        lock(&self.tokens).insert(token.to_owned(), to.clone());
+    }
+
+    pub(crate) fn unbind(&self, token: &str) {
+        lock(&self.tokens).remove(token);
+    }
+
+    pub(crate) fn find(&self, token: &str) -> Option<mpsc::Sender<Ingress>> {
+        lock(&self.tokens).get(token).cloned()
+    }
+
+    pub(crate) fn is_virtual(&self, conn: ConnId) -> bool {
+        lock(&self.members).contains_key(&conn)
+    }
+
+    /// Signals every virtual connection of `node` (or of every node) that it is gone.
+    pub(crate) fn node_gone(&self, node: Option<&str>) {
+        for (owner, gone) in lock(&self.members).values() {
+            if node.is_none_or(|n| n == owner) {
+                gone.cancel();
+            }
+        }
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Context every virtual connection shares.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) client: async_nats::Client,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) prefix: String,
+    pub(crate) me: String,
+    pub(crate) request_timeout: std::time::Duration,
+}
+
+/// Per-kind state (one per task, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Kind {
+    RemotePeer {
+        token: String,
+        last: Option<(PeerPresence, bool)>,
+        /// Marked full after a refused reservation, until the next presence.
+        refused: bool,
+        /// Offer number → reference sent to the peer's node.
+        offers: HashMap<u32, String>,
+        /// Offer accepted on the peer's node, waiting for our `chat_started`: chat token.
+        accepted: HashMap<u32, String>,
+    },
+    RemoteSeeker {
+        offer: String,
+    },
+}
+
+/// One virtual connection's task state.
+pub(crate) struct VirtualConn {
+    ctx: Context,
+    conn: ConnId,
+    node: String,
+    kind: Kind,
+    routes: HashMap<ChatNumber, Route>,
+    chat_of_token: HashMap<String, ChatNumber>,
+    token_of_chat: HashMap<ChatNumber, String>,
+    remote_ended: HashSet<ChatNumber>,
+    ingress_tx: mpsc::Sender<Ingress>,
+}
+
+/// The channels a new virtual connection needs; `Connected` has been sent with the other
+/// halves when this is returned.
+pub(crate) struct Spawned {
+    pub(crate) conn: ConnId,
+    pub(crate) ingress: mpsc::Sender<Ingress>,
+    pub(crate) gone: CancellationToken,
+}
+
+/// Registers a virtual connection with the hub (`Connected`) and starts its task. The
+/// caller sends the kind-specific registration (`SeekerJoined`/`PeerVerified`) next, before
+/// anything reaches the task.
+pub(crate) async fn open(
+    ctx: &Context,
+    node: &str,
+    remote_peer_token: Option<String>,
+    offer: Option<String>,
+) -> Option<(Spawned, impl Future<Output = ()> + use<>)> {
+    let shared = &ctx.shared;
+    let conn = ConnId(
+        shared
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    );
+    let kill = shared.hard_stop.child_token();
+    let capacity = shared.limits().chat_buffer_frames * usize::from(MAX_CAPACITY)
+        + crate::outbox::CONTROL_SLACK;
+    let (outbox, outbox_rx) = crate::outbox::Outbox::new(capacity, kill.clone());
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (ingress_tx, ingress_rx) = mpsc::channel(capacity);
+    let gone = CancellationToken::new();
+    lock(&ctx.registry.members).insert(conn, (node.to_owned(), gone.clone()));
+    let connected = HubEvent::Connected {
+        conn,
+        outbox,
+        commands: commands_tx,
+    };
+    if shared.hub.send(connected).await.is_err() {
+        lock(&ctx.registry.members).remove(&conn);
+        return None;
+    }
+    let kind = match (remote_peer_token, offer) {
+        (Some(token), _) => Kind::RemotePeer {
+            token,
+            last: None,
+            refused: false,
+            offers: HashMap::new(),
+            accepted: HashMap::new(),
+        },
+        (None, Some(offer)) => {
+            ctx.registry.bind(&offer, &ingress_tx);
+            Kind::RemoteSeeker { offer }
+        }
+        (None, None) => return None,
+    };
+    let task = VirtualConn {
+        ctx: ctx.clone(),
+        conn,
+        node: node.to_owned(),
+        kind,
+        routes: HashMap::new(),
+        chat_of_token: HashMap::new(),
+        token_of_chat: HashMap::new(),
+        remote_ended: HashSet::new(),
+        ingress_tx: ingress_tx.clone(),
+    };
+    let run = task.run(outbox_rx, commands_rx, ingress_rx, gone.clone(), kill);
+    Some((
+        Spawned {
+            conn,
+            ingress: ingress_tx,
+            gone,
+        },
+        run,
+    ))
+}
+
+/// Whether the task goes on.
+enum Flow {
+    Continue,
+    Stop,
+    /// The hub removed a chat's route: its `chat_ended` may still be queued on the outbox.
+    RemoveChat(ChatNumber),
+}
+
+impl VirtualConn {
+    async fn run(
+        mut self,
+        mut outbox: mpsc::Receiver<Outbound>,
+        mut commands: mpsc::UnboundedReceiver<ConnCommand>,
+        mut ingress: mpsc::Receiver<Ingress>,
+        gone: CancellationToken,
+        kill: CancellationToken,
+    ) {
+        loop {
+            let flow = tokio::select! {
+                biased;
+                () = kill.cancelled() => Flow::Stop,
+                () = gone.cancelled() => Flow::Stop,
+                command = commands.recv() => match command {
+                    Some(ConnCommand::AddChat(chat, route)) => {
+                        self.routes.insert(chat, *route);
+                        Flow::Continue
+                    }
+                    Some(ConnCommand::RemoveChat(chat)) => Flow::RemoveChat(chat),
+                    Some(ConnCommand::Terminate) | None => Flow::Stop,
+                },
+                item = outbox.recv() => match item {
+                    Some(item) => self.on_outbound(item).await,
+                    None => Flow::Stop,
+                },
+                message = ingress.recv() => match message {
+                    Some(message) => self.on_ingress(message).await,
+                    None => Flow::Stop,
+                },
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Stop => break,
+                Flow::RemoveChat(chat) => {
+                    // The `chat_ended` was queued before the command: send it first.
+                    while let Ok(item) = outbox.try_recv() {
+                        let _ = self.on_outbound(item).await;
+                    }
+                    self.routes.remove(&chat);
+                    self.forget_chat(chat);
+                    if matches!(self.kind, Kind::RemoteSeeker { .. }) {
+                        // One chat per remote seeker: done.
+                        break;
+                    }
+                }
+            }
+        }
+        // Whatever is still queued to the remote side (a `chat_ended` from the same event
+        // that stopped us) goes out before we leave.
+        while let Ok(item) = outbox.try_recv() {
+            let _ = self.on_outbound(item).await;
+        }
+        self.close().await;
+    }
+
+    async fn close(&mut self) {
+        lock(&self.ctx.registry.members).remove(&self.conn);
+        for token in self.chat_of_token.keys() {
+            self.ctx.registry.unbind(token);
+        }
+        match &self.kind {
+            Kind::RemotePeer { offers, .. } => {
+                for offer in offers.values() {
+                    self.ctx.registry.unbind(offer);
+                }
+            }
+            Kind::RemoteSeeker { offer } => self.ctx.registry.unbind(offer),
+        }
+        let _ = self
+            .ctx
+            .shared
+            .hub
+            .send(HubEvent::Disconnected { conn: self.conn })
+            .await;
+    }
+
+    fn forget_chat(&mut self, chat: ChatNumber) {
+        if let Some(token) = self.token_of_chat.remove(&chat) {
+            self.chat_of_token.remove(&token);
+            self.ctx.registry.unbind(&token);
+            metrics::gauge!(super::CROSS_NODE_CHATS).decrement(1.0);
+        }
+        self.remote_ended.remove(&chat);
+    }
+
+    fn bind_chat(&mut self, chat: ChatNumber, token: String) {
+        self.ctx.registry.bind(&token, &self.ingress_tx);
+        self.chat_of_token.insert(token.clone(), chat);
+        self.token_of_chat.insert(chat, token);
+        metrics::gauge!(super::CROSS_NODE_CHATS).increment(1.0);
+    }
+
+    async fn publish(&self, subject: String, payload: bytes::Bytes) {
+        if let Err(error) = self.ctx.client.publish(subject, payload).await {
+            tracing::debug!(%error, "cluster publish failed");
+        }
+    }
+
+    async fn to_node(&self, message: &NodeMessage) {
+        let subject = wire::inbox_subject(&self.ctx.prefix, &self.node);
+        let payload = serde_json::to_vec(message).unwrap_or_default();
+        self.publish(subject, payload.into()).await;
+    }
+
+    async fn hub(&self, event: HubEvent) {
+        let _ = self.ctx.shared.hub.send(event).await;
+    }
+
+    /// Something the hub queued for this party.
+    async fn on_outbound(&mut self, item: Outbound) -> Flow {
+        match item {
+            Outbound::Data { frame, link, to } => {
+                let chat = DataFrame::decode(&frame).map(|f| f.chat);
+                if let Some(token) = chat.ok().and_then(|c| self.token_of_chat.get(&c)) {
+                    let subject = wire::chat_subject(&self.ctx.prefix, &self.node, token);
+                    self.publish(subject, wire::encode_data(&frame)).await;
+                    metrics::counter!(super::CROSS_NODE_FRAMES, "direction" => "out").increment(1);
+                }
+                link.delivered(to);
+                Flow::Continue
+            }
+            Outbound::Control(json) => match serde_json::from_str::<RelayFrame>(&json) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(_) => Flow::Continue,
+            },
+            Outbound::Close(_) | Outbound::Finish => Flow::Stop,
+        }
+    }
+
+    async fn on_frame(&mut self, frame: RelayFrame) -> Flow {
+        match frame {
+            RelayFrame::ChatEnded { chat, reason } => {
+                if let Some(token) = self.token_of_chat.get(&chat).cloned()
+                    && !self.remote_ended.contains(&chat)
+                {
+                    let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &token);
+                    self.publish(subject, wire::encode_end(reason)).await;
+                }
+                Flow::Continue
+            }
+            RelayFrame::Offer {
+                offer,
+                topic,
+                language,
+                ..
+            } => {
+                self.reserve(offer, topic, language).await;
+                Flow::Continue
+            }
+            RelayFrame::OfferWithdrawn { offer, .. } => {
+                if let Kind::RemotePeer { offers, .. } = &mut self.kind
+                    && let Some(reference) = offers.remove(&offer)
+                {
+                    self.ctx.registry.unbind(&reference);
+                    self.to_node(&NodeMessage::Withdraw { offer: reference })
+                        .await;
+                }
+                Flow::Continue
+            }
+            RelayFrame::ChatStarted { chat, offer } => {
+                if let Kind::RemotePeer { accepted, .. } = &mut self.kind
+                    && let Some(token) = accepted.remove(&offer)
+                {
+                    self.bind_chat(chat, token);
+                }
+                Flow::Continue
+            }
+            RelayFrame::Matched { chat, .. } => {
+                // The peer's node: our local peer accepted this remote seeker.
+                if let Kind::RemoteSeeker { offer } = &self.kind {
+                    let offer = offer.clone();
+                    let token = super::token();
+                    // Bound before the seeker's node hears of it: its data can follow at once.
+                    self.bind_chat(chat, token.clone());
+                    self.to_node(&NodeMessage::Matched { offer, chat: token })
+                        .await;
+                }
+                Flow::Continue
+            }
+            RelayFrame::Cancelled {} => {
+                // The peer's node: the offer ended without a match (declined, timed out, or
+                // the peer left). The seeker's node offers its seeker elsewhere.
+                if let Kind::RemoteSeeker { offer } = &self.kind {
+                    let offer = offer.clone();
+                    self.to_node(&NodeMessage::Declined { offer }).await;
+                    return Flow::Stop;
+                }
+                Flow::Continue
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    /// The seeker's node: ask the peer's node to reserve capacity for offer `number`.
+    async fn reserve(&mut self, number: u32, topic: Option<String>, language: Option<String>) {
+        let Kind::RemotePeer { token, offers, .. } = &mut self.kind else {
+            return;
+        };
+        let reference = super::token();
+        offers.insert(number, reference.clone());
+        let message = NodeMessage::Reserve {
+            offer: reference.clone(),
+            from: self.ctx.me.clone(),
+            peer: token.clone(),
+            topic,
+            language,
+            peer_role: None,
+            waited_ms: 0,
+        };
+        self.ctx.registry.bind(&reference, &self.ingress_tx);
+        let client = self.ctx.client.clone();
+        let subject = wire::inbox_subject(&self.ctx.prefix, &self.node);
+        let timeout = self.ctx.request_timeout;
+        let back = self.ingress_tx.clone();
+        // The answer comes back through our own ingress, so this task never waits on it.
+        tokio::spawn(async move {
+            let payload = serde_json::to_vec(&message).unwrap_or_default();
+            let answer =
+                tokio::time::timeout(timeout, client.request(subject, payload.into())).await;
+            let granted = match answer {
+                Ok(Ok(reply)) => serde_json::from_slice::<ReserveReply>(&reply.payload)
+                    .map(|r| r.granted)
+                    .unwrap_or(false),
+                _ => {
+                    metrics::counter!(super::RESERVATIONS, "result" => "error").increment(1);
+                    false
+                }
+            };
+            if granted {
+                metrics::counter!(super::RESERVATIONS, "result" => "granted").increment(1);
+            } else {
+                metrics::counter!(super::RESERVATIONS, "result" => "refused").increment(1);
+                let _ = back
+                    .send(Ingress::Message(NodeMessage::Declined {
+                        offer: format!("refused:{reference}"),
+                    }))
+                    .await;
+            }
+        });
+    }
+
+    async fn on_ingress(&mut self, message: Ingress) -> Flow {
+        match message {
+            Ingress::Presence { peer, draining } => {
+                if let Kind::RemotePeer { last, refused, .. } = &mut self.kind {
+                    *last = Some((peer, draining));
+                    *refused = false;
+                }
+                self.send_availability().await;
+                Flow::Continue
+            }
+            Ingress::Message(message) => self.on_message(message).await,
+            Ingress::Chat { chat, payload } => {
+                let Some(number) = self.chat_of_token.get(&chat).copied() else {
+                    return Flow::Continue;
+                };
+                match wire::decode_chat(&payload) {
+                    Some(ChatPayload::Data(frame)) => self.forward(number, frame).await,
+                    Some(ChatPayload::End(reason)) => {
+                        self.remote_ended.insert(number);
+                        self.hub(HubEvent::Cluster(ClusterEvent::RemoteEnded {
+                            conn: self.conn,
+                            chat: number,
+                            reason,
+                        }))
+                        .await;
+                    }
+                    None => {}
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: NodeMessage) -> Flow {
+        match message {
+            NodeMessage::Matched { offer, chat } => {
+                let Kind::RemotePeer {
+                    offers, accepted, ..
+                } = &mut self.kind
+                else {
+                    return Flow::Continue;
+                };
+                let number = offers
+                    .iter()
+                    .find(|(_, r)| **r == offer)
+                    .map(|(number, _)| *number);
+                self.ctx.registry.unbind(&offer);
+                match number {
+                    Some(number) => {
+                        offers.remove(&number);
+                        accepted.insert(number, chat);
+                        self.hub(HubEvent::Frame {
+                            conn: self.conn,
+                            frame: ClientFrame::Accept { offer: number },
+                        })
+                        .await;
+                    }
+                    None => {
+                        // We withdrew it meanwhile: the chat on the peer's node must end.
+                        let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &chat);
+                        self.publish(subject, wire::encode_end(ChatEndReason::PartnerLeft))
+                            .await;
+                    }
+                }
+                Flow::Continue
+            }
+            NodeMessage::Declined { offer } => {
+                let (reference, refused_by_node) = match offer.strip_prefix("refused:") {
+                    Some(reference) => (reference.to_owned(), true),
+                    None => (offer, false),
+                };
+                let Kind::RemotePeer {
+                    offers, refused, ..
+                } = &mut self.kind
+                else {
+                    return Flow::Continue;
+                };
+                let Some(number) = offers
+                    .iter()
+                    .find(|(_, r)| **r == reference)
+                    .map(|(number, _)| *number)
+                else {
+                    return Flow::Continue;
+                };
+                offers.remove(&number);
+                self.ctx.registry.unbind(&reference);
+                if refused_by_node {
+                    // Someone else got the capacity: not a decline, no exclusion. Full until
+                    // the next presence says otherwise.
+                    *refused = true;
+                    self.send_availability().await;
+                    self.hub(HubEvent::Cluster(ClusterEvent::OfferRefused {
+                        conn: self.conn,
+                        offer: number,
+                    }))
+                    .await;
+                } else {
+                    self.hub(HubEvent::Frame {
+                        conn: self.conn,
+                        frame: ClientFrame::Decline { offer: number },
+                    })
+                    .await;
+                }
+                Flow::Continue
+            }
+            // The seeker's node withdrew its offer: this remote seeker leaves.
+            NodeMessage::Withdraw { .. } => Flow::Stop,
+            NodeMessage::Reserve { .. } => Flow::Continue,
+        }
+    }
+
+    /// The remote peer's availability as this node's matcher should see it: available only
+    /// while its own node reports free capacity; our own chats and offers with it on top,
+    /// since the matcher counts those against the capacity it is given.
+    async fn send_availability(&self) {
+        let Kind::RemotePeer {
+            last: Some((peer, draining)),
+            refused,
+            offers,
+            accepted,
+            ..
+        } = &self.kind
+        else {
+            return;
+        };
+        let ours = self.routes.len() + offers.len() + accepted.len();
+        let capacity = (usize::from(peer.free) + ours).clamp(1, usize::from(MAX_CAPACITY));
+        let status = if peer.available && peer.free > 0 && !*refused && !*draining {
+            Availability::Available
+        } else {
+            Availability::Away
+        };
+        let frame = ClientFrame::SetAvailability {
+            status,
+            capacity: u16::try_from(capacity).unwrap_or(MAX_CAPACITY),
+            topics: peer.topics.clone(),
+            languages: peer.languages.clone(),
+            auto_accept: false,
+        };
+        self.hub(HubEvent::Frame {
+            conn: self.conn,
+            frame,
+        })
+        .await;
+    }
+
+    /// A data frame from the remote side into the local partner's outbox, through the
+    /// chat's link exactly as a local connection forwards.
+    async fn forward(&mut self, chat: ChatNumber, frame: bytes::Bytes) {
+        let Some(route) = self.routes.get(&chat) else {
+            return;
+        };
+        let mut frame = BytesMut::from(frame.as_ref());
+        if DataFrame::rewrite_chat(&mut frame, route.partner_chat).is_err() {
+            return;
+        }
+        metrics::counter!(super::CROSS_NODE_FRAMES, "direction" => "in").increment(1);
+        let now_ms = self.ctx.shared.now_ms();
+        let grace = self.ctx.shared.limits().slow_reader_grace;
+        let result = route
+            .link
+            .forward_within(route.side, &route.partner, frame.freeze(), now_ms, grace)
+            .await;
+        if matches!(
+            result,
+            Err(crate::chat_link::ForwardError::SlowReader | crate::chat_link::ForwardError::Full)
+        ) {
+            self.hub(HubEvent::SlowReader {
+                conn: self.conn,
+                chat,
+            })
+            .await;
+        }
+    }
+}

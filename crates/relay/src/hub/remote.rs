@@ -1,0 +1,152 @@
+//! Scale-out hooks: what the cluster module (`crate::cluster`) asks of the hub.
+//!
+//! A party on another node is a *virtual connection* here: it has a `ConnId`, an outbox
+//! and a command channel like any WebSocket, and is registered with the ordinary
+//! `Connected` / `SeekerJoined` / `PeerVerified` / `Frame` / `Disconnected` events; the
+//! cluster module drives it and turns what the hub queues on its outbox into broker
+//! messages. The hub itself only needs the few events below.
+
+use confidant_proto::{Availability, ChatEndReason, ChatNumber, SeekPreferences};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{ConnId, ConnKind, Hub};
+use crate::matching::{PeerId, SeekerId};
+
+/// What the cluster module tells the hub.
+#[derive(Debug)]
+pub(crate) enum ClusterEvent {
+    /// Another node asks to offer one of its seekers (registered here as the virtual
+    /// seeker `conn`) to the local peer `peer`. Answered with whether capacity was granted.
+    RemoteOffer {
+        conn: ConnId,
+        peer: ConnId,
+        preferences: SeekPreferences,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The peer's node refused to reserve capacity for offer `offer` of virtual peer `conn`.
+    OfferRefused { conn: ConnId, offer: u32 },
+    /// The remote side of `chat` on virtual connection `conn` ended it; `reason` is what the
+    /// local side is told.
+    RemoteEnded {
+        conn: ConnId,
+        chat: ChatNumber,
+        reason: ChatEndReason,
+    },
+    /// The local peers and queue heads, for the next presence message.
+    Presence(oneshot::Sender<PresenceSnapshot>),
+}
+
+/// One local, verified peer as other nodes need to know it.
+#[derive(Debug)]
+pub(crate) struct LocalPeer {
+    pub(crate) conn: ConnId,
+    pub(crate) program: String,
+    pub(crate) issuer_certificate: Vec<u8>,
+    pub(crate) supporter_certificate: Vec<u8>,
+    pub(crate) available: bool,
+    /// Capacity not taken by chats or open offers.
+    pub(crate) free: u16,
+    pub(crate) topics: Vec<String>,
+    pub(crate) languages: Vec<String>,
+}
+
+/// The hub's view for one presence message. No identifiers: connection handles stay on
+/// this node (the cluster module maps them to random tokens).
+#[derive(Debug, Default)]
+pub(crate) struct PresenceSnapshot {
+    pub(crate) peers: Vec<LocalPeer>,
+    /// Per program: seekers waiting and the longest wait, in milliseconds.
+    pub(crate) heads: Vec<(String, usize, u64)>,
+}
+
+impl Hub {
+    pub(super) fn on_cluster(&mut self, event: ClusterEvent, now: Instant) {
+        let std_now = now.into_std();
+        match event {
+            ClusterEvent::RemoteOffer {
+                conn,
+                peer,
+                preferences,
+                reply,
+            } => {
+                let result = self.matcher.remote_offer(
+                    SeekerId(conn.0),
+                    PeerId(peer.0),
+                    preferences,
+                    std_now,
+                );
+                match result {
+                    Ok(actions) => {
+                        let _ = reply.send(true);
+                        self.apply(actions);
+                    }
+                    Err(_) => {
+                        let _ = reply.send(false);
+                    }
+                }
+            }
+            ClusterEvent::OfferRefused { conn, offer } => {
+                if let Ok(actions) = self.matcher.offer_refused(PeerId(conn.0), offer, std_now) {
+                    self.apply(actions);
+                }
+            }
+            ClusterEvent::RemoteEnded { conn, chat, reason } => {
+                if let Some(chat_id) = self.chat_of(conn, chat) {
+                    // The remote side already knows; what it is sent back is dropped.
+                    self.end_chat_one_side(chat_id, conn, reason);
+                }
+            }
+            ClusterEvent::Presence(reply) => {
+                let _ = reply.send(self.presence_snapshot(std_now));
+            }
+        }
+    }
+
+    fn end_chat_one_side(&mut self, chat_id: super::ChatId, remote: ConnId, reason: ChatEndReason) {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return;
+        };
+        if chat.seeker.0 == remote {
+            self.end_chat(chat_id, ChatEndReason::PartnerLeft, reason);
+        } else {
+            self.end_chat(chat_id, reason, ChatEndReason::PartnerLeft);
+        }
+    }
+
+    fn presence_snapshot(&self, now: std::time::Instant) -> PresenceSnapshot {
+        let mut peers = Vec::new();
+        for (conn, entry) in &self.conns {
+            let ConnKind::Peer { program, peer } = &entry.kind else {
+                continue;
+            };
+            let Some((availability, load)) = self.matcher.peer_state(PeerId(conn.0)) else {
+                continue;
+            };
+            let capacity = usize::from(availability.capacity);
+            peers.push(LocalPeer {
+                conn: *conn,
+                program: program.clone(),
+                issuer_certificate: peer.issuer_certificate.clone(),
+                supporter_certificate: peer.supporter_certificate.clone(),
+                available: availability.status == Availability::Available,
+                free: u16::try_from(capacity.saturating_sub(load)).unwrap_or(u16::MAX),
+                topics: availability.topics,
+                languages: availability.languages,
+            });
+        }
+        let heads = self
+            .matcher
+            .queue_heads(now)
+            .into_iter()
+            .map(|(program, waiting, oldest)| {
+                (
+                    program,
+                    waiting,
+                    u64::try_from(oldest.as_millis()).unwrap_or(u64::MAX),
+                )
+            })
+            .collect();
+        PresenceSnapshot { peers, heads }
+    }
+}

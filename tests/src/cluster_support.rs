@@ -1,0 +1,198 @@
+//! Scale-out harness: a real `nats-server` on a free loopback port (memory only: no
+//! JetStream, no store), and relay nodes joined through it.
+//!
+//! Tests call [`NatsServer::start`] first; when the binary is missing it prints a loud
+//! `SKIPPED` line and returns `None` (install with `apt-get install -y nats-server`, which
+//! `scripts/install-test-deps` does).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use confidant_client::{AvailabilitySettings, Peer, PeerOptions, Seeker, SeekerOptions};
+use confidant_relay::{ClusterConfig, Limits, ProgramConfig, RelayConfig, RelayStats};
+
+use crate::{ProgramFixture, SupporterCredential, TestRelay, WAIT};
+
+/// Heartbeat the tests run with; the node TTL is [`TEST_TTL`].
+pub const TEST_HEARTBEAT: Duration = Duration::from_millis(200);
+/// A node not heard from for this long is gone.
+pub const TEST_TTL: Duration = Duration::from_millis(800);
+
+/// Where the Debian package puts the broker.
+pub fn nats_server_binary() -> Option<PathBuf> {
+    let candidates = ["/usr/sbin/nats-server", "/usr/bin/nats-server"];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("nats-server"))
+                    .find(|p| p.exists())
+            })
+        })
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `nats-server` child process on loopback; killed on drop.
+pub struct NatsServer {
+    binary: PathBuf,
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+}
+
+impl NatsServer {
+    /// Starts a broker on a free port, or prints `SKIPPED` and returns `None`.
+    pub async fn start(test: &str) -> Option<Self> {
+        let Some(binary) = nats_server_binary() else {
+            eprintln!(
+                "SKIPPED {test}: nats-server not installed (apt-get install -y nats-server; scripts/install-test-deps)"
+            );
+            return None;
+        };
+        let mut server = Self {
+            binary,
+            child: None,
+            port: free_port(),
+        };
+        server.run().await;
+        Some(server)
+    }
+
+    async fn run(&mut self) {
+        // Core NATS only: no `-js` (JetStream), no store directory, monitoring off.
+        let child = Command::new(&self.binary)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-m", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server never listened"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.run().await;
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The cluster settings tests use: fast heartbeat and TTL.
+pub fn test_cluster(url: &str) -> ClusterConfig {
+    let mut cluster = ClusterConfig::new(url);
+    cluster.heartbeat = TEST_HEARTBEAT;
+    cluster.node_ttl = TEST_TTL;
+    cluster.request_timeout = Duration::from_secs(1);
+    cluster
+}
+
+/// An in-process relay node joined to `url`.
+pub async fn start_node(programs: Vec<ProgramConfig>, limits: Limits, url: &str) -> TestRelay {
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().expect("addr"), programs);
+    config.limits = limits;
+    config.cluster = Some(test_cluster(url));
+    TestRelay::start_with(config).await
+}
+
+/// Waits until `relay`'s stats pass `check` (bounded by `within`).
+pub async fn wait_for(
+    relay: &TestRelay,
+    within: Duration,
+    check: impl Fn(&RelayStats) -> bool,
+) -> RelayStats {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let stats = relay.stats().await;
+        if check(&stats) {
+            return stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stats never reached the expected state: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A connected, verified peer with the given capacity (availability set and confirmed).
+pub async fn peer_on(
+    relay: &TestRelay,
+    program: &str,
+    credential: &SupporterCredential,
+    capacity: u16,
+    auto_accept: bool,
+) -> Peer {
+    let mut peer = Peer::connect(
+        &relay.ws_url(),
+        program,
+        credential.peer_credential(),
+        PeerOptions::default(),
+    )
+    .await
+    .expect("peer connects");
+    peer.set_availability(AvailabilitySettings {
+        capacity,
+        auto_accept,
+        ..AvailabilitySettings::default()
+    })
+    .await
+    .expect("availability");
+    crate::sdk_support::peer_until(&mut peer, |e| {
+        matches!(e, confidant_client::PeerEvent::AvailabilitySet { .. }).then_some(())
+    })
+    .await;
+    peer
+}
+
+/// A connected seeker.
+pub async fn seeker_on(relay: &TestRelay, program: &str, fixture: &ProgramFixture) -> Seeker {
+    Seeker::connect(
+        &relay.ws_url(),
+        program,
+        fixture.root.public(),
+        SeekerOptions::default(),
+    )
+    .await
+    .expect("seeker connects")
+}
