@@ -238,15 +238,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Checks a matching tag: 1–64 bytes of `a-z`, `0-9` and `-`, the same rule as the wire
-/// protocol's tags (`confidant_proto`), so what a certificate says can be matched on.
+/// Checks a matching tag with the wire protocol's own rule ([`confidant_proto::is_tag`]),
+/// so what a certificate says can be matched on.
 pub(crate) fn check_tag(tag: &str) -> Result<(), CodecError> {
-    let well_formed = !tag.is_empty()
-        && tag.len() <= 64
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if well_formed {
+    if confidant_proto::is_tag(tag) {
         Ok(())
     } else {
         Err(CodecError::NotATag)

@@ -215,14 +215,19 @@ impl ClientFrame {
     }
 }
 
-/// A tag is short, non-empty, lowercase ASCII letters, digits and `-`.
-pub(crate) fn check_tag(field: &'static str, tag: &str) -> Result<(), DecodeError> {
-    let well_formed = !tag.is_empty()
+/// Whether `tag` is a protocol tag: 1 to [`MAX_TAG_LEN`] bytes of `a-z`, `0-9` and `-`.
+/// Topics, languages, roles and program ids are tags, here and in certificates.
+pub fn is_tag(tag: &str) -> bool {
+    !tag.is_empty()
         && tag.len() <= MAX_TAG_LEN
         && tag
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if well_formed {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A tag field, or the typed error naming it.
+pub(crate) fn check_tag(field: &'static str, tag: &str) -> Result<(), DecodeError> {
+    if is_tag(tag) {
         Ok(())
     } else {
         Err(DecodeError::Invalid {

@@ -16,7 +16,7 @@ pub mod program;
 pub mod relay_frame;
 
 pub use base64_bytes::Base64Bytes;
-pub use client_frame::{Availability, ClientFrame, Role, SeekPreferences};
+pub use client_frame::{Availability, ClientFrame, Role, SeekPreferences, is_tag};
 pub use data_frame::{ChatNumber, DataFrame};
 pub use decode_error::DecodeError;
 pub use error_code::ErrorCode;
