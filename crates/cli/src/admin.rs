@@ -20,7 +20,7 @@ use confidant_crypto::{
     verify_revocation_list,
 };
 
-use crate::args::AdminCommand;
+use crate::args::{AdminCommand, SignArgs};
 use crate::cli_error::CliError;
 use crate::files::{
     read_secret, read_text, replace_public, sibling, write_public_new, write_secret,
@@ -39,31 +39,7 @@ pub(crate) fn run(command: AdminCommand) -> Result<(), CliError> {
             out,
             cert_out,
         } => issue(&root, &program, days, &out, cert_out),
-        AdminCommand::Sign {
-            issuer,
-            issuer_cert,
-            request,
-            name,
-            role,
-            department,
-            topics,
-            languages,
-            days,
-            serial,
-            out,
-        } => sign(&SignArgs {
-            issuer,
-            issuer_cert,
-            request,
-            name,
-            role,
-            department,
-            topics,
-            languages,
-            days,
-            serial,
-            out,
-        }),
+        AdminCommand::Sign(args) => sign(&args),
         AdminCommand::Revoke {
             root,
             program,
@@ -177,20 +153,6 @@ fn issue(
     );
     println!("Issuing key id: {}", hex::encode(&issuing.key_id()));
     Ok(())
-}
-
-struct SignArgs {
-    issuer: PathBuf,
-    issuer_cert: Option<PathBuf>,
-    request: String,
-    name: String,
-    role: String,
-    department: String,
-    topics: Vec<String>,
-    languages: Vec<String>,
-    days: u64,
-    serial: u64,
-    out: PathBuf,
 }
 
 fn sign(args: &SignArgs) -> Result<(), CliError> {

@@ -30,9 +30,9 @@ pub enum Command {
     },
 }
 
-/// `confidant seek`.
+/// Where `seek` and `peer` connect.
 #[derive(Debug, Args)]
-pub struct SeekArgs {
+pub struct ConnectionArgs {
     /// The relay's WebSocket URL.
     #[arg(
         long,
@@ -43,6 +43,14 @@ pub struct SeekArgs {
     /// The program id, e.g. resident-peer-support.
     #[arg(long)]
     pub program: String,
+}
+
+/// `confidant seek`.
+#[derive(Debug, Args)]
+pub struct SeekArgs {
+    /// The relay and the program.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// The program's root public key: 64 hex digits, or a file holding them (or a
     /// `root.pub` file from `confidant admin init`).
     #[arg(long, conflicts_with = "trust_relay_root_key")]
@@ -68,16 +76,9 @@ pub struct SeekArgs {
 /// `confidant peer`.
 #[derive(Debug, Args)]
 pub struct PeerArgs {
-    /// The relay's WebSocket URL.
-    #[arg(
-        long,
-        default_value = "ws://127.0.0.1:8080/v1/ws",
-        env = "CONFIDANT_RELAY"
-    )]
-    pub relay: String,
-    /// The program id.
-    #[arg(long)]
-    pub program: String,
+    /// The relay and the program.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// The supporter key file from `confidant keygen`.
     #[arg(long)]
     pub key: PathBuf,
@@ -143,41 +144,7 @@ pub enum AdminCommand {
         cert_out: Option<PathBuf>,
     },
     /// Sign a supporter's key request into a credential.
-    Sign {
-        /// The issuing secret key.
-        #[arg(long)]
-        issuer: PathBuf,
-        /// The issuer certificate (default: beside `--issuer`, extension `.cert`).
-        #[arg(long)]
-        issuer_cert: Option<PathBuf>,
-        /// The supporter's public key: a key request file, 64 hex digits, or base64.
-        #[arg(long)]
-        request: String,
-        /// Display name shown to seekers.
-        #[arg(long)]
-        name: String,
-        /// Role tag, e.g. resident.
-        #[arg(long)]
-        role: String,
-        /// Department (seekers may ask to avoid their own).
-        #[arg(long)]
-        department: String,
-        /// Topic tags, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        topics: Vec<String>,
-        /// Language tags, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "en")]
-        languages: Vec<String>,
-        /// Validity in days (capped at the issuer certificate's expiry).
-        #[arg(long, default_value_t = 30)]
-        days: u64,
-        /// Program-wide unique serial number (revocation names it).
-        #[arg(long)]
-        serial: u64,
-        /// Where to write the credential file.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Sign(SignArgs),
     /// Revoke serials and/or issuing keys by writing the next signed revocation list.
     /// There is no separate publish step: this writes the signed list that peers present
     /// and the relay reloads. With no `--serial`/`--issuer-key-id` it creates the first
@@ -202,4 +169,42 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 7)]
         days: u64,
     },
+}
+
+/// `confidant admin sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The issuing secret key.
+    #[arg(long)]
+    pub issuer: PathBuf,
+    /// The issuer certificate (default: beside `--issuer`, extension `.cert`).
+    #[arg(long)]
+    pub issuer_cert: Option<PathBuf>,
+    /// The supporter's public key: a key request file, 64 hex digits, or base64.
+    #[arg(long)]
+    pub request: String,
+    /// Display name shown to seekers.
+    #[arg(long)]
+    pub name: String,
+    /// Role tag, e.g. resident.
+    #[arg(long)]
+    pub role: String,
+    /// Department (seekers may ask to avoid their own).
+    #[arg(long)]
+    pub department: String,
+    /// Topic tags, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub topics: Vec<String>,
+    /// Language tags, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "en")]
+    pub languages: Vec<String>,
+    /// Validity in days (capped at the issuer certificate's expiry).
+    #[arg(long, default_value_t = 30)]
+    pub days: u64,
+    /// Program-wide unique serial number (revocation names it).
+    #[arg(long)]
+    pub serial: u64,
+    /// Where to write the credential file.
+    #[arg(long)]
+    pub out: PathBuf,
 }

@@ -10,6 +10,7 @@
 mod admin;
 mod args;
 mod cli_error;
+mod console;
 mod files;
 mod hex;
 mod keygen;

@@ -8,20 +8,21 @@
 use std::collections::BTreeMap;
 
 use confidant_client::{
-    Availability, AvailabilitySettings, ChatNumber, ClientError, EndReason, Peer, PeerCredential,
-    PeerEvent, PeerOptions, ResourceCard,
+    Availability, AvailabilitySettings, ChatNumber, EndReason, Peer, PeerCredential, PeerEvent,
+    PeerOptions, ResourceCard,
 };
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::args::PeerArgs;
 use crate::cli_error::CliError;
+use crate::console::{disconnected, line_or_quit};
 use crate::seek_command::print_card;
 
 pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
     let credential = PeerCredential::from_files(&args.key, &args.credential, &args.revocation)?;
     let mut peer = Peer::connect(
-        &args.relay,
-        &args.program,
+        &args.connection.relay,
+        &args.connection.program,
         credential,
         PeerOptions::default(),
     )
@@ -96,20 +97,12 @@ pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
                     }
                     PeerEvent::ShuttingDown { .. } => println!("[the relay is shutting down]"),
                     PeerEvent::RelayError { code, message } => println!("[relay: {code}: {message}]"),
-                    PeerEvent::Disconnected(error) => {
-                        return match error {
-                            ClientError::Shutdown => Ok(()),
-                            other => Err(other.into()),
-                        };
-                    }
+                    PeerEvent::Disconnected(error) => return disconnected(error),
                     _ => {}
                 }
             }
             line = lines.next_line() => {
-                let line = match line {
-                    Ok(Some(line)) => line,
-                    Ok(None) | Err(_) => "/quit".to_owned(),
-                };
+                let line = line_or_quit(line);
                 match handle_line(&peer, line.trim(), &chats, &resources, &settings).await {
                     Ok(true) => {}
                     Ok(false) => return Ok(()),

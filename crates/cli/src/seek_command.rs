@@ -5,19 +5,22 @@
 //! read.
 
 use confidant_client::{
-    ClientError, EndReason, NoPeerReason, Resource, ResourceCard, SeekPreferences, Seeker,
-    SeekerEvent, SeekerOptions,
+    EndReason, NoPeerReason, Resource, ResourceCard, SeekPreferences, Seeker, SeekerEvent,
+    SeekerOptions,
 };
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::args::SeekArgs;
 use crate::cli_error::CliError;
+use crate::console::{disconnected, line_or_quit};
 use crate::root_key;
 
 pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
     let root_key = match (&args.root_key, args.trust_relay_root_key) {
         (Some(value), _) => root_key::from_argument(value)?,
-        (None, true) => root_key::from_relay(&args.relay, &args.program).await?,
+        (None, true) => {
+            root_key::from_relay(&args.connection.relay, &args.connection.program).await?
+        }
         (None, false) => {
             return Err(CliError::Invalid(
                 "--root-key is required: the program's root public key (64 hex digits or a root.pub file). For the --dev demo relay only, --trust-relay-root-key takes it from the relay.".to_owned(),
@@ -28,7 +31,13 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
         avoid_department: args.avoid_department.clone(),
         ..SeekerOptions::default()
     };
-    let mut seeker = Seeker::connect(&args.relay, &args.program, root_key, options).await?;
+    let mut seeker = Seeker::connect(
+        &args.connection.relay,
+        &args.connection.program,
+        root_key,
+        options,
+    )
+    .await?;
     println!("Connected to {}.", seeker.program().name);
     println!("Peer support never replaces professional help. Type /quit at any time.");
     seeker
@@ -94,21 +103,12 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
                     }
                     SeekerEvent::ShuttingDown { .. } => println!("[the relay is shutting down]"),
                     SeekerEvent::RelayError { code, message } => println!("[relay: {code}: {message}]"),
-                    SeekerEvent::Disconnected(error) => {
-                        return match error {
-                            ClientError::Shutdown => Ok(()),
-                            other => Err(other.into()),
-                        };
-                    }
+                    SeekerEvent::Disconnected(error) => return disconnected(error),
                     _ => {}
                 }
             }
             line = lines.next_line() => {
-                let line = match line {
-                    Ok(Some(line)) => line,
-                    // End of input: leave cleanly.
-                    Ok(None) | Err(_) => "/quit".to_owned(),
-                };
+                let line = line_or_quit(line);
                 let line = line.trim();
                 match line {
                     "" => {}

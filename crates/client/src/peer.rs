@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use confidant_crypto::{ResourceCard, answer_possession_challenge};
 use confidant_proto::{Availability, ChatNumber, ClientFrame, ProgramInfo, RelayFrame, Role};
-use tokio::sync::{mpsc, oneshot};
 
-use crate::connection::{Connection, Incoming};
-use crate::driver::flush;
+use crate::connection::Connection;
+use crate::driver::{Commands, Core, Driver};
 use crate::error::ClientError;
 use crate::outbox::Outbox;
 use crate::peer_core::{PeerCommand, PeerCore};
@@ -58,21 +57,15 @@ impl Default for AvailabilitySettings {
     }
 }
 
-type Envelope = (PeerCommand, oneshot::Sender<Result<u64, ClientError>>);
-
 /// A cloneable handle for peer actions.
 #[derive(Debug, Clone)]
 pub struct PeerHandle {
-    commands: mpsc::UnboundedSender<Envelope>,
+    commands: Commands<PeerCommand>,
 }
 
 impl PeerHandle {
     async fn call(&self, command: PeerCommand) -> Result<u64, ClientError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send((command, reply))
-            .map_err(|_| ClientError::Shutdown)?;
-        answer.await.map_err(|_| ClientError::Shutdown)?
+        self.commands.call(command).await
     }
 
     /// Goes available or away (an `AvailabilitySet` event confirms).
@@ -147,11 +140,10 @@ impl PeerHandle {
 /// A connected, verified peer supporter.
 #[derive(Debug)]
 pub struct Peer {
+    driver: Driver<PeerEvent>,
     handle: PeerHandle,
-    events: mpsc::UnboundedReceiver<PeerEvent>,
     program: ProgramInfo,
     display_name: String,
-    shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl std::ops::Deref for Peer {
@@ -204,18 +196,12 @@ impl Peer {
             other => return Err(unexpected(other)),
         };
         let core = PeerCore::new(secret, supporter_certificate);
-        let (command_tx, command_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        tokio::spawn(drive(connection, core, command_rx, event_tx, shutdown_rx));
+        let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {
-            handle: PeerHandle {
-                commands: command_tx,
-            },
-            events: event_rx,
+            driver,
+            handle: PeerHandle { commands },
             program: program_info,
             display_name,
-            shutdown: Some(shutdown_tx),
         })
     }
 
@@ -233,7 +219,7 @@ impl Peer {
 
     /// The next event, or `None` once the connection is gone (after `Disconnected`).
     pub async fn next_event(&mut self) -> Option<PeerEvent> {
-        self.events.recv().await
+        self.driver.next_event().await
     }
 
     /// A cloneable handle for actions.
@@ -244,61 +230,36 @@ impl Peer {
 
     /// Closes the connection; open chats end at the relay as `partner_left`.
     pub fn close(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.driver.close();
     }
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
+impl Core for PeerCore {
+    type Command = PeerCommand;
+    type Event = PeerEvent;
 
-async fn drive(
-    mut connection: Connection,
-    mut core: PeerCore,
-    mut commands: mpsc::UnboundedReceiver<Envelope>,
-    events: mpsc::UnboundedSender<PeerEvent>,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    let mut out = Outbox::default();
-    let end_error = loop {
-        tokio::select! {
-            incoming = connection.recv() => match incoming {
-                Ok(Incoming::Control(frame)) => core.on_frame(frame, &mut out),
-                Ok(Incoming::Data { chat, payload }) => core.on_data(chat, &payload, &mut out),
-                Err(error) => break error,
-            },
-            command = commands.recv() => {
-                let Some((command, reply)) = command else {
-                    break ClientError::Shutdown;
-                };
-                // Answer only after the frames went out, so a send failure reaches the
-                // caller and a caller that then closes cannot overtake its own frames.
-                let answer = core.on_command(command, &mut out);
-                let flushed = flush(Some(&mut connection), &mut out, &events).await;
-                match (answer, flushed) {
-                    (answer, Ok(())) => {
-                        let _ = reply.send(answer);
-                    }
-                    (_, Err(error)) => {
-                        let _ = reply.send(Err(error.clone()));
-                        break error;
-                    }
-                }
-                continue;
-            }
-            _ = &mut shutdown => break ClientError::Shutdown,
-        }
-        if let Err(error) = flush(Some(&mut connection), &mut out, &events).await {
-            break error;
-        }
-    };
-    tracing::debug!(chats = core.chat_count(), "peer connection ended");
-    core.on_disconnect(&end_error, &mut out);
-    let _ = flush(None, &mut out, &events).await;
-    let _ = events.send(PeerEvent::Disconnected(end_error));
-    connection.close().await;
+    fn on_frame(&mut self, frame: RelayFrame, out: &mut Outbox<PeerEvent>) {
+        PeerCore::on_frame(self, frame, out);
+    }
+
+    fn on_data(&mut self, chat: ChatNumber, payload: &[u8], out: &mut Outbox<PeerEvent>) {
+        PeerCore::on_data(self, chat, payload, out);
+    }
+
+    fn on_command(
+        &mut self,
+        command: PeerCommand,
+        out: &mut Outbox<PeerEvent>,
+    ) -> Result<u64, ClientError> {
+        PeerCore::on_command(self, command, out)
+    }
+
+    fn on_disconnect(&mut self, error: &ClientError, out: &mut Outbox<PeerEvent>) {
+        tracing::debug!(chats = self.chat_count(), "peer connection ended");
+        PeerCore::on_disconnect(self, error, out);
+    }
+
+    fn disconnected(error: ClientError) -> PeerEvent {
+        PeerEvent::Disconnected(error)
+    }
 }

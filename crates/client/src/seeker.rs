@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confidant_crypto::ResourceCard;
-use confidant_proto::{ProgramInfo, Role, SeekPreferences};
-use tokio::sync::{mpsc, oneshot};
+use confidant_proto::{ChatNumber, ProgramInfo, RelayFrame, Role, SeekPreferences};
 
 use crate::clock::{Clock, SystemClock};
-use crate::connection::{Connection, Incoming};
-use crate::driver::flush;
+use crate::connection::Connection;
+use crate::driver::{Commands, Core, Driver};
 use crate::error::ClientError;
 use crate::outbox::Outbox;
 use crate::revocation_memory::RevocationMemory;
@@ -47,23 +46,16 @@ impl Default for SeekerOptions {
     }
 }
 
-/// A command with its reply slot.
-type Envelope = (SeekerCommand, oneshot::Sender<Result<u64, ClientError>>);
-
 /// A cheap, cloneable handle for seeker actions (e.g. to hand to a UI task) while another
 /// task reads events.
 #[derive(Debug, Clone)]
 pub struct SeekerHandle {
-    commands: mpsc::UnboundedSender<Envelope>,
+    commands: Commands<SeekerCommand>,
 }
 
 impl SeekerHandle {
     async fn call(&self, command: SeekerCommand) -> Result<u64, ClientError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send((command, reply))
-            .map_err(|_| ClientError::Shutdown)?;
-        answer.await.map_err(|_| ClientError::Shutdown)?
+        self.commands.call(command).await
     }
 
     /// Asks for a peer. Events: `Queued` …, then `Matched`, `NoPeer` or `Cancelled`.
@@ -106,10 +98,9 @@ impl SeekerHandle {
 /// A connected seeker.
 #[derive(Debug)]
 pub struct Seeker {
+    driver: Driver<SeekerEvent>,
     handle: SeekerHandle,
-    events: mpsc::UnboundedReceiver<SeekerEvent>,
     program: ProgramInfo,
-    shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl std::ops::Deref for Seeker {
@@ -144,19 +135,11 @@ impl Seeker {
             revocation_memory: options.revocation_memory,
             avoid_department: options.avoid_department,
         });
-        let (command_tx, command_rx) = mpsc::unbounded_channel();
-        // Unbounded so a slow app can never deadlock the driver against its own commands;
-        // the relay's per-chat buffer bounds what can pile up.
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        tokio::spawn(drive(connection, core, command_rx, event_tx, shutdown_rx));
+        let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {
-            handle: SeekerHandle {
-                commands: command_tx,
-            },
-            events: event_rx,
+            driver,
+            handle: SeekerHandle { commands },
             program: program_info,
-            shutdown: Some(shutdown_tx),
         })
     }
 
@@ -169,7 +152,7 @@ impl Seeker {
 
     /// The next event, or `None` once the connection is gone (after `Disconnected`).
     pub async fn next_event(&mut self) -> Option<SeekerEvent> {
-        self.events.recv().await
+        self.driver.next_event().await
     }
 
     /// A cloneable handle for actions.
@@ -181,61 +164,35 @@ impl Seeker {
     /// Closes the connection (a chat in progress ends at the relay as `partner_left`;
     /// call [`SeekerHandle::end`] first for a clean ending).
     pub fn close(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.driver.close();
     }
 }
 
-impl Drop for Seeker {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
+impl Core for SeekerCore {
+    type Command = SeekerCommand;
+    type Event = SeekerEvent;
 
-async fn drive(
-    mut connection: Connection,
-    mut core: SeekerCore,
-    mut commands: mpsc::UnboundedReceiver<Envelope>,
-    events: mpsc::UnboundedSender<SeekerEvent>,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    let mut out = Outbox::default();
-    let end_error = loop {
-        tokio::select! {
-            incoming = connection.recv() => match incoming {
-                Ok(Incoming::Control(frame)) => core.on_frame(frame, &mut out),
-                Ok(Incoming::Data { chat, payload }) => core.on_data(chat, &payload, &mut out),
-                Err(error) => break error,
-            },
-            command = commands.recv() => {
-                let Some((command, reply)) = command else {
-                    // Every handle is gone: nobody can act or listen any more.
-                    break ClientError::Shutdown;
-                };
-                // Answer only after the frames went out, so a send failure reaches the
-                // caller and a caller that then closes cannot overtake its own frames.
-                let answer = core.on_command(command, &mut out);
-                let flushed = flush(Some(&mut connection), &mut out, &events).await;
-                match (answer, flushed) {
-                    (answer, Ok(())) => {
-                        let _ = reply.send(answer);
-                    }
-                    (_, Err(error)) => {
-                        let _ = reply.send(Err(error.clone()));
-                        break error;
-                    }
-                }
-                continue;
-            }
-            _ = &mut shutdown => break ClientError::Shutdown,
-        }
-        if let Err(error) = flush(Some(&mut connection), &mut out, &events).await {
-            break error;
-        }
-    };
-    core.on_disconnect(&end_error, &mut out);
-    let _ = flush(None, &mut out, &events).await;
-    let _ = events.send(SeekerEvent::Disconnected(end_error));
-    connection.close().await;
+    fn on_frame(&mut self, frame: RelayFrame, out: &mut Outbox<SeekerEvent>) {
+        SeekerCore::on_frame(self, frame, out);
+    }
+
+    fn on_data(&mut self, chat: ChatNumber, payload: &[u8], out: &mut Outbox<SeekerEvent>) {
+        SeekerCore::on_data(self, chat, payload, out);
+    }
+
+    fn on_command(
+        &mut self,
+        command: SeekerCommand,
+        out: &mut Outbox<SeekerEvent>,
+    ) -> Result<u64, ClientError> {
+        SeekerCore::on_command(self, command, out)
+    }
+
+    fn on_disconnect(&mut self, error: &ClientError, out: &mut Outbox<SeekerEvent>) {
+        SeekerCore::on_disconnect(self, error, out);
+    }
+
+    fn disconnected(error: ClientError) -> SeekerEvent {
+        SeekerEvent::Disconnected(error)
+    }
 }
