@@ -42,6 +42,18 @@ function freePort() {
  * /v1/programs answers (and, when `waitForDemo`, when the demo peer is online).
  */
 export async function startRelay(extra = []) {
+  // freePort() closes its probe before the relay binds, so another process (or the next
+  // relay's probe) can take the port in between: try again on "Address already in use".
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRelayOnce(extra);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(String(e && e.message))) throw e;
+    }
+  }
+}
+
+async function startRelayOnce(extra) {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   // The admin listener (metrics) gets its own free port too, so relays can run side by side.

@@ -413,7 +413,10 @@ function renderTabs() {
   const el = $('#chats');
   if (!el) return;
   const focusedId = document.activeElement && document.activeElement.id;
+  // Every record from the seeker re-renders the panel: keep what the peer was typing and
+  // the resource card they had picked (a read receipt must not undo their choice).
   const draft = $('#peer-message') ? $('#peer-message').value : '';
+  const picked = $('#share-resource') ? $('#share-resource').value : '';
   const draftChat = state.activeChat;
   clear(el);
   if (!state.chats.size) {
@@ -449,6 +452,8 @@ function renderTabs() {
   el.append(tabs, renderPanel(state.chats.get(state.activeChat)));
   const input = $('#peer-message');
   if (input && draftChat === state.activeChat) input.value = draft;
+  const share = $('#share-resource');
+  if (share && !share.disabled && draftChat === state.activeChat) share.value = picked;
   if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
 }
 
@@ -522,6 +527,7 @@ function renderPanel(c) {
     if (r.url) card.url = r.url;
     if (r.phone) card.phone = r.phone;
     if (sendRecord(c, { type: 'resource', resource: card })) {
+      share.value = '';
       c.messages.push({ kind: 'resource', resource: card, mine: true });
       renderTabs();
     }

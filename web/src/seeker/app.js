@@ -180,7 +180,7 @@ function renderChat() {
   const header = h(
     'div',
     { class: 'peer-card', id: 'peer-card' },
-    h('p', { class: 'peer-name' }, h('span', { id: 'peer-name' }, peer.displayName), peer.role ? h('span', { class: 'peer-role', id: 'peer-role' }, ` · ${peer.role}`) : null),
+    h('h1', { class: 'peer-name' }, h('span', { id: 'peer-name' }, peer.displayName), peer.role ? h('span', { class: 'peer-role', id: 'peer-role' }, ` · ${peer.role}`) : null),
     h('p', { class: 'verified' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verified', { program: state.program.name })),
     peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
   );
@@ -554,6 +554,9 @@ function dropChat() {
 function finish(kind, { resources, detail } = {}) {
   closeConnection();
   dropChat();
+  // The hidden chat view still holds the conversation's text: drop it with the keys.
+  clear(views.chat);
+  clear(views.queue);
   state.phase = 'ended';
   state.queue = null;
   state.ended = { kind, resources, detail };
