@@ -97,3 +97,71 @@ async fn seeker_on_a_chats_with_peer_on_b() {
     })
     .await;
 }
+
+/// A seeker on B stops reading while a peer on A floods: B's node cannot take the frames
+/// off the broker (NATS core has no back-pressure), so the chat ends as `slow_reader` on
+/// both sides — long before B's (deliberately long) slow-reader grace — and the seeker,
+/// reading at last, finds only its own chat's frames, then the end: never a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_flood_into_a_stalled_reader_ends_as_slow_reader() {
+    use confidant_proto::limits::MAX_NOISE_MESSAGE;
+    use confidant_proto::{ChatEndReason, RelayFrame};
+    use confidant_tests::Received;
+    use confidant_tests::ops_support::{peer_at, seeker_at};
+
+    let Some(nats) = NatsServer::start("cross_node_flood_into_a_stalled_reader").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let mut limits = test_limits();
+    limits.frames_per_second = 1_000_000;
+    limits.frame_burst = 1_000_000;
+    let a = start_node(vec![fixture.program_config()], limits, &nats.url()).await;
+    // B's grace is far longer than the test takes: only the overflow can end the chat.
+    let grace = Duration::from_secs(60);
+    limits.slow_reader_grace = grace;
+    let b = start_node(vec![fixture.program_config()], limits, &nats.url()).await;
+    let credential = fixture.supporter();
+    let mut peer = peer_at(&a.ws_url(), PROGRAM, &credential).await;
+    peer.available(1, false).await;
+    wait_for(&b, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let mut seeker = seeker_at(&b.ws_url(), PROGRAM).await;
+    seeker.seek(SeekPreferences::default()).await;
+    let offer = peer.offer().await;
+    let p_chat = peer.accept(offer).await;
+    let s_chat = seeker.matched().await;
+
+    let started = Instant::now();
+    let frame = vec![1_u8; MAX_NOISE_MESSAGE];
+    let writer = tokio::spawn(async move {
+        for _ in 0..2_000 {
+            peer.send_data(p_chat, &frame).await;
+        }
+        peer
+    });
+    let mut peer = tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .expect("the flood is never blocked for long")
+        .unwrap();
+    assert_eq!(peer.chat_ended().await.1, ChatEndReason::SlowReader);
+    let told = started.elapsed();
+    eprintln!("cross-node flood into a stalled reader: peer told slow_reader after {told:?}");
+    assert!(told < grace / 2, "{told:?}");
+    let mut frames = 0_usize;
+    loop {
+        match seeker.recv().await {
+            Received::Data(bytes) => {
+                assert_eq!(bytes[..4], s_chat.0.to_be_bytes());
+                frames += 1;
+            }
+            Received::Frame(RelayFrame::ChatEnded { reason, .. }) => {
+                assert_eq!(reason, ChatEndReason::SlowReader);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    eprintln!("the seeker read {frames} frames, then chat_ended{{slow_reader}}");
+    wait_for(&a, Duration::from_secs(5), |s| s.active_chats == 0).await;
+    wait_for(&b, Duration::from_secs(5), |s| s.active_chats == 0).await;
+}

@@ -193,3 +193,106 @@ async fn broker_restart_mid_chat_local_goes_on_and_cluster_rejoins() {
         rejoin.elapsed()
     );
 }
+
+/// Starts node B as the real binary, joined to `url`, with a short shutdown deadline.
+fn start_binary_node(url: &str, fixture: &ProgramFixture, dir: &std::path::Path) -> RelayProcess {
+    let extra = format!(
+        "shutdown_deadline_secs = 2\n[cluster]\nnats_url = \"{url}\"\nheartbeat_ms = {}\nnode_ttl_ms = {}\n",
+        TEST_HEARTBEAT.as_millis(),
+        TEST_TTL.as_millis()
+    );
+    let config = write_config(dir, fixture, &extra, "Help line");
+    RelayProcess::start(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--lock-memory",
+            "false",
+        ],
+        &[],
+    )
+}
+
+/// A rolling restart of one node: SIGTERM to B (the real binary) drains it — its presence
+/// says `draining`, so A stops offering B's peer (which still has free capacity) to new
+/// seekers, while the cross-node chat B carries goes on until the deadline and then ends
+/// as `shutdown` on both sides; B exits 0. The replacement B' starts, the peer reconnects
+/// to it, and the seeker who queued on A meanwhile is matched across to B'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_drains_then_the_new_node_takes_over() {
+    use confidant_proto::{ChatEndReason, RelayFrame};
+    use confidant_tests::ops_support::{peer_at, seeker_at};
+
+    let Some(nats) = NatsServer::start("rolling_restart_drains").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let a = start_node(vec![fixture.program_config()], test_limits(), &nats.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = start_binary_node(&nats.url(), &fixture, dir.path());
+    let credential = fixture.supporter();
+    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
+    // Capacity 2: after the first chat B's peer still has room, so only draining can keep
+    // A from offering it again.
+    peer.available(2, false).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let mut first = seeker_at(&a.ws_url(), PROGRAM).await;
+    first.seek(SeekPreferences::default()).await;
+    let offer = peer.offer().await;
+    let p_chat = peer.accept(offer).await;
+    let s_chat = first.matched().await;
+    first.send_data(s_chat, b"before").await;
+    assert_eq!(peer.data().await.1, b"before");
+
+    b.signal(rustix::process::Signal::TERM);
+    let term = Instant::now();
+    assert_eq!(
+        peer.frame().await,
+        RelayFrame::Shutdown { deadline_ms: 2_000 }
+    );
+    // A hears `draining` in B's next presence and stops offering B's peer.
+    wait_for(&a, Duration::from_secs(3), |s| s.available_peers == 0).await;
+    let noticed = term.elapsed();
+    let mut second = seeker_at(&a.ws_url(), PROGRAM).await;
+    assert!(matches!(
+        second.seek(SeekPreferences::default()).await,
+        RelayFrame::Queued { .. }
+    ));
+    assert_eq!(
+        peer.recv_within(Duration::from_millis(500)).await,
+        None,
+        "a draining node's peer got something"
+    );
+    // The running cross-node chat still carries data both ways while B drains.
+    first.send_data(s_chat, b"still here").await;
+    assert_eq!(peer.data().await.1, b"still here");
+    peer.send_data(p_chat, b"me too").await;
+    assert_eq!(first.data().await.1, b"me too");
+    // The deadline: both halves end as `shutdown` (A's seeker through the chat subject).
+    assert_eq!(peer.chat_ended().await.1, ChatEndReason::Shutdown);
+    assert_eq!(first.chat_ended().await.1, ChatEndReason::Shutdown);
+    let ended = term.elapsed();
+    assert!(ended >= Duration::from_millis(1_800), "{ended:?}");
+    let status = b.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", b.output.text());
+    wait_for(&a, Duration::from_secs(3), |s| {
+        s.active_chats == 0 && s.capacity_in_use == 0 && s.queued_seekers == 1
+    })
+    .await;
+
+    // The replacement comes up; the peer reconnects to it and the queued seeker gets it.
+    let replaced = Instant::now();
+    let b2 = start_binary_node(&nats.url(), &fixture, dir.path());
+    let mut peer = peer_at(&b2.ws_url(), PROGRAM, &credential).await;
+    peer.available(1, false).await;
+    let offer = peer.offer().await;
+    peer.accept(offer).await;
+    let chat = second.matched().await;
+    second.send_data(chat, b"after").await;
+    assert_eq!(peer.data().await.1, b"after");
+    eprintln!(
+        "rolling restart: A saw B draining after {noticed:?}; chat ended as shutdown after \
+         {ended:?} (deadline 2 s); queued seeker matched to the new node {:?} after it started",
+        replaced.elapsed()
+    );
+}

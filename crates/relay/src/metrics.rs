@@ -59,6 +59,29 @@ pub const RELOADS: &str = "confidant_reloads_total";
 /// Gauge: newest revocation list sequence, by program id (an operator-configured name).
 pub const REVOCATION_SEQUENCE: &str = "confidant_revocation_list_sequence";
 
+// Scale-out (`cluster.nats_url`; see `docs/scale-out.md`). Registered on every relay so the
+// dashboard's cluster panels always have a series: on a single node they stay at 0.
+/// Gauge: 1 while this node is connected to the broker (always 0 on a single node).
+pub const CLUSTER_BROKER_CONNECTED: &str = "confidant_cluster_broker_connected";
+/// Counter: broker disconnections seen.
+pub const CLUSTER_BROKER_DISCONNECTS: &str = "confidant_cluster_broker_disconnects_total";
+/// Gauge: other nodes heard from within the presence TTL.
+pub const CLUSTER_NODES: &str = "confidant_cluster_nodes";
+/// Gauge: peers on other nodes this node may offer its seekers to.
+pub const CLUSTER_REMOTE_PEERS: &str = "confidant_cluster_remote_peers";
+/// Gauge: chats this node carries whose partner is on another node.
+pub const CLUSTER_CROSS_NODE_CHATS: &str = "confidant_cluster_cross_node_chats";
+/// Counter: capacity reservations asked of other nodes, by result (`granted`, `refused`,
+/// `error`).
+pub const CLUSTER_RESERVATIONS: &str = "confidant_cluster_reservations_total";
+/// Counter: cross-node data frames, by direction (`out`, `in`).
+pub const CLUSTER_FRAMES: &str = "confidant_cluster_frames_total";
+/// Counter: nodes declared gone (presence TTL passed).
+pub const CLUSTER_NODES_LOST: &str = "confidant_cluster_nodes_lost_total";
+/// Counter: cross-node chats ended as `slow_reader` because this node could not take the
+/// remote side's frames fast enough (its per-chat ingress queue was full).
+pub const CLUSTER_INGRESS_OVERFLOWS: &str = "confidant_cluster_ingress_overflows_total";
+
 /// Histogram buckets (seconds) for waits: a few seconds up to the longest wait limit.
 pub const WAIT_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 /// Histogram buckets (seconds) for chat lengths: a minute up to a few hours.
@@ -90,6 +113,15 @@ pub const ALL: &[&str] = &[
     PEERS_REVOKED,
     RELOADS,
     REVOCATION_SEQUENCE,
+    CLUSTER_BROKER_CONNECTED,
+    CLUSTER_BROKER_DISCONNECTS,
+    CLUSTER_NODES,
+    CLUSTER_REMOTE_PEERS,
+    CLUSTER_CROSS_NODE_CHATS,
+    CLUSTER_RESERVATIONS,
+    CLUSTER_FRAMES,
+    CLUSTER_NODES_LOST,
+    CLUSTER_INGRESS_OVERFLOWS,
 ];
 
 /// Describes every metric and makes the unlabelled ones appear at zero from the start, so
@@ -136,6 +168,7 @@ pub fn register() {
         REVOCATION_SEQUENCE,
         "Newest revocation list sequence, by program"
     );
+    register_cluster();
     for name in [
         CONNECTIONS_ACCEPTED,
         OFFERS,
@@ -161,6 +194,56 @@ pub fn register() {
     metrics::gauge!(READY).set(0.0);
     let _ = metrics::histogram!(WAIT_SECONDS);
     let _ = metrics::histogram!(CHAT_SECONDS);
+}
+
+/// The scale-out metrics: described, and at zero until the cluster task changes them.
+fn register_cluster() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_gauge!(
+        CLUSTER_BROKER_CONNECTED,
+        "1 while connected to the cluster broker (0 on a single node)"
+    );
+    describe_counter!(CLUSTER_BROKER_DISCONNECTS, "Broker disconnections seen");
+    describe_gauge!(CLUSTER_NODES, "Other relay nodes heard from within the TTL");
+    describe_gauge!(CLUSTER_REMOTE_PEERS, "Peers on other nodes known here");
+    describe_gauge!(
+        CLUSTER_CROSS_NODE_CHATS,
+        "Chats carried here whose partner is on another node"
+    );
+    describe_counter!(
+        CLUSTER_RESERVATIONS,
+        "Capacity reservations asked of other nodes, by result"
+    );
+    describe_counter!(CLUSTER_FRAMES, "Cross-node data frames, by direction");
+    describe_counter!(
+        CLUSTER_NODES_LOST,
+        "Nodes declared gone (presence TTL passed)"
+    );
+    describe_counter!(
+        CLUSTER_INGRESS_OVERFLOWS,
+        "Cross-node chats ended as slow_reader on a full ingress queue"
+    );
+    for name in [
+        CLUSTER_BROKER_CONNECTED,
+        CLUSTER_NODES,
+        CLUSTER_REMOTE_PEERS,
+        CLUSTER_CROSS_NODE_CHATS,
+    ] {
+        metrics::gauge!(name).set(0.0);
+    }
+    for name in [
+        CLUSTER_BROKER_DISCONNECTS,
+        CLUSTER_NODES_LOST,
+        CLUSTER_INGRESS_OVERFLOWS,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for result in ["granted", "refused"] {
+        metrics::counter!(CLUSTER_RESERVATIONS, "result" => result).increment(0);
+    }
+    for direction in ["in", "out"] {
+        metrics::counter!(CLUSTER_FRAMES, "direction" => direction).increment(0);
+    }
 }
 
 /// Sets the gauges from a stats snapshot (done at scrape time, so gauges are exact).

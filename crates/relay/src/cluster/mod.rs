@@ -24,25 +24,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::shared::Shared;
 
-/// Gauge: 1 while this node is connected to the broker.
-pub const BROKER_CONNECTED: &str = "confidant_cluster_broker_connected";
-/// Counter: broker disconnections seen.
-pub const BROKER_DISCONNECTS: &str = "confidant_cluster_broker_disconnects_total";
-/// Gauge: other nodes heard from within the presence TTL.
-pub const NODES: &str = "confidant_cluster_nodes";
-/// Gauge: peers on other nodes this node may offer its seekers to.
-pub const REMOTE_PEERS: &str = "confidant_cluster_remote_peers";
-/// Gauge: chats this node carries whose partner is on another node.
-pub const CROSS_NODE_CHATS: &str = "confidant_cluster_cross_node_chats";
-/// Counter: capacity reservations asked of other nodes, by result (`granted`, `refused`,
-/// `error`).
-pub const RESERVATIONS: &str = "confidant_cluster_reservations_total";
-/// Counter: cross-node data frames, by direction (`out`, `in`).
-pub const CROSS_NODE_FRAMES: &str = "confidant_cluster_frames_total";
-/// Counter: nodes declared gone (presence TTL passed).
-pub const NODES_LOST: &str = "confidant_cluster_nodes_lost_total";
+// The metric names live in `crate::metrics` (the contract with the dashboard); these are
+// the short names this module uses.
+pub use crate::metrics::{
+    CLUSTER_BROKER_CONNECTED as BROKER_CONNECTED, CLUSTER_BROKER_DISCONNECTS as BROKER_DISCONNECTS,
+    CLUSTER_CROSS_NODE_CHATS as CROSS_NODE_CHATS, CLUSTER_FRAMES as CROSS_NODE_FRAMES,
+    CLUSTER_INGRESS_OVERFLOWS as INGRESS_OVERFLOWS, CLUSTER_NODES as NODES,
+    CLUSTER_NODES_LOST as NODES_LOST, CLUSTER_REMOTE_PEERS as REMOTE_PEERS,
+    CLUSTER_RESERVATIONS as RESERVATIONS,
+};
 
-/// Every cluster metric name.
+/// Every cluster metric name (all of them are also in `crate::metrics::ALL`).
 pub const ALL_METRICS: &[&str] = &[
     BROKER_CONNECTED,
     BROKER_DISCONNECTS,
@@ -52,6 +44,7 @@ pub const ALL_METRICS: &[&str] = &[
     RESERVATIONS,
     CROSS_NODE_FRAMES,
     NODES_LOST,
+    INGRESS_OVERFLOWS,
 ];
 
 /// How a node joins the others. `nats_url` is the one setting that turns scale-out on.

@@ -450,16 +450,33 @@ impl Node {
         let Some(chat) = message.subject.rsplit('.').next() else {
             return;
         };
-        if let Some(to) = self.ctx.registry.find(chat) {
-            let ingress = Ingress::Chat {
-                chat: chat.to_owned(),
-                payload: message.payload,
-            };
-            if to.try_send(ingress).is_err() {
+        let Some(to) = self.ctx.registry.find(chat) else {
+            return;
+        };
+        if self.ctx.registry.is_overflowed(chat) {
+            // Already ending as `slow_reader`: nothing after the lost frame is delivered.
+            return;
+        }
+        let ingress = Ingress::Chat {
+            chat: chat.to_owned(),
+            payload: message.payload,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = to.try_send(ingress) {
+            // The frame is lost (NATS core has no back-pressure to apply): end the chat as
+            // a slow reader now, as a full local link would, rather than let a gap through.
+            // The hub ends it under the link's lock, which also wakes the virtual
+            // connection if it is waiting for room in this chat; frames it already queued
+            // are before the gap, and every later one is dropped above.
+            if let Some((conn, number)) = self.ctx.registry.mark_overflowed(chat) {
+                metrics::counter!(super::INGRESS_OVERFLOWS).increment(1);
                 tracing::debug!(
                     kind = "cluster_ingress_full",
-                    "cluster: chat ingress full; frame dropped"
+                    "cluster: chat ingress full; chat ends as slow_reader"
                 );
+                let hub = self.ctx.shared.hub.clone();
+                self.ctx.shared.tracker.spawn(async move {
+                    let _ = hub.send(HubEvent::SlowReader { conn, chat: number }).await;
+                });
             }
         }
     }

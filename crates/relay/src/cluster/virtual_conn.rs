@@ -46,6 +46,12 @@ pub(crate) struct Registry {
     pub(crate) tokens: std::sync::Mutex<HashMap<String, mpsc::Sender<Ingress>>>,
     /// Virtual connection → (remote node, "gone" signal).
     pub(crate) members: std::sync::Mutex<HashMap<ConnId, (String, CancellationToken)>>,
+    /// Chat token → the virtual connection and its chat number, while the chat is bound.
+    /// Locked after `tokens` (never the other way round).
+    chats: std::sync::Mutex<HashMap<String, (ConnId, ChatNumber)>>,
+    /// Chat tokens whose ingress overflowed: their frames are dropped until the chat ends.
+    /// Locked after `tokens`; an entry lives only while its token is bound.
+    overflowed: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Registry {
@@ -53,8 +59,31 @@ impl Registry {
         lock(&self.tokens).insert(token.to_owned(), to.clone());
     }
 
+    fn bind_chat(&self, token: &str, to: &mpsc::Sender<Ingress>, conn: ConnId, chat: ChatNumber) {
+        let mut tokens = lock(&self.tokens);
+        tokens.insert(token.to_owned(), to.clone());
+        lock(&self.chats).insert(token.to_owned(), (conn, chat));
+    }
+
     pub(crate) fn unbind(&self, token: &str) {
-        lock(&self.tokens).remove(token);
+        let mut tokens = lock(&self.tokens);
+        tokens.remove(token);
+        lock(&self.chats).remove(token);
+        lock(&self.overflowed).remove(token);
+    }
+
+    /// Marks chat token `token` as overflowed. Returns the chat to end the first time, or
+    /// `None` when it was already marked or is not a bound chat.
+    pub(crate) fn mark_overflowed(&self, token: &str) -> Option<(ConnId, ChatNumber)> {
+        let _tokens = lock(&self.tokens);
+        let chat = lock(&self.chats).get(token).copied()?;
+        lock(&self.overflowed)
+            .insert(token.to_owned())
+            .then_some(chat)
+    }
+
+    pub(crate) fn is_overflowed(&self, token: &str) -> bool {
+        lock(&self.overflowed).contains(token)
     }
 
     pub(crate) fn find(&self, token: &str) -> Option<mpsc::Sender<Ingress>> {
@@ -294,7 +323,9 @@ impl VirtualConn {
     }
 
     fn bind_chat(&mut self, chat: ChatNumber, token: String) {
-        self.ctx.registry.bind(&token, &self.ingress_tx);
+        self.ctx
+            .registry
+            .bind_chat(&token, &self.ingress_tx, self.conn, chat);
         self.chat_of_token.insert(token.clone(), chat);
         self.token_of_chat.insert(chat, token);
         metrics::gauge!(super::CROSS_NODE_CHATS).increment(1.0);

@@ -464,3 +464,184 @@ fn away_peers_get_no_offers_and_capacity_zero_is_refused() {
     let s = seeker(&mut m, 2, PROGRAM);
     assert!(offers(&m.seek(s, SeekPreferences::default(), now).unwrap()).is_empty());
 }
+
+// --- Scale-out hooks: `remote_offer`, `offer_refused`, `peer_state`, `queue_heads`. ---
+
+fn away() -> PeerAvailability {
+    PeerAvailability {
+        status: Availability::Away,
+        ..available(1, false)
+    }
+}
+
+#[test]
+fn remote_offer_reserves_one_unit_and_never_oversubscribes() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 2, now);
+    // Two other nodes each reserve one unit: both granted, as ordinary offers.
+    let first = m
+        .remote_offer(SeekerId(100), p, SeekPreferences::default(), now)
+        .unwrap();
+    assert_eq!(offers(&first).len(), 1);
+    assert_eq!(offers(&first)[0].1, SeekerId(100));
+    let second = m
+        .remote_offer(SeekerId(101), p, SeekPreferences::default(), now)
+        .unwrap();
+    assert_eq!(offers(&second).len(), 1);
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(2));
+    // A third node asks: the capacity is spoken for.
+    assert_eq!(
+        m.remote_offer(SeekerId(102), p, SeekPreferences::default(), now),
+        Err(MatchError::NotAvailable)
+    );
+    // A local seeker is not offered this peer either; it queues.
+    let s = seeker(&mut m, 1, PROGRAM);
+    let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
+    assert!(offers(&actions).is_empty(), "{actions:?}");
+    // Remote seekers never enter this node's queue: only the local one counts.
+    assert_eq!(
+        m.queue_heads(now),
+        vec![
+            (PROGRAM.to_owned(), 1, Duration::ZERO),
+            (OTHER.to_owned(), 0, Duration::ZERO)
+        ]
+    );
+}
+
+#[test]
+fn remote_offer_refuses_unknown_away_and_unfitting_peers() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    assert_eq!(
+        m.remote_offer(SeekerId(100), PeerId(9), SeekPreferences::default(), now),
+        Err(MatchError::UnknownParty)
+    );
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let german = SeekPreferences {
+        language: Some("de".into()),
+        ..SeekPreferences::default()
+    };
+    assert_eq!(
+        m.remote_offer(SeekerId(100), p, german, now),
+        Err(MatchError::NotAvailable)
+    );
+    m.set_availability(p, away(), now).unwrap();
+    assert_eq!(
+        m.remote_offer(SeekerId(101), p, SeekPreferences::default(), now),
+        Err(MatchError::NotAvailable)
+    );
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(0));
+}
+
+#[test]
+fn remote_offer_to_an_auto_accepting_peer_matches_at_once() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = PeerId(1);
+    m.peer_joined(p, PROGRAM, profile("resident", &[], &["en"]), now)
+        .unwrap();
+    m.set_availability(p, available(1, true), now).unwrap();
+    let actions = m
+        .remote_offer(SeekerId(100), p, SeekPreferences::default(), now)
+        .unwrap();
+    assert!(offers(&actions).is_empty(), "{actions:?}");
+    assert_eq!(matched(&actions).len(), 1);
+    assert_eq!(matched(&actions)[0].1, SeekerId(100));
+    assert_eq!(m.stats().active_chats, 1);
+    assert_eq!(
+        m.peer_state(p).map(|(a, load)| (a.auto_accept, load)),
+        Some((true, 1))
+    );
+}
+
+#[test]
+fn refused_offer_keeps_the_seekers_place_and_does_not_exclude_the_peer() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    // `p` stands for a remote peer (a virtual connection on the seeker's node).
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let first = seeker(&mut m, 1, PROGRAM);
+    let second = seeker(&mut m, 2, PROGRAM);
+    let actions = m.seek(first, SeekPreferences::default(), now).unwrap();
+    let (offer, to) = offers(&actions)[0];
+    assert_eq!(to, first);
+    let later = now + Duration::from_secs(3);
+    m.seek(second, SeekPreferences::default(), later).unwrap();
+    // The peer's node refuses; the driver marks the peer away until its next presence.
+    m.set_availability(p, away(), later).unwrap();
+    let actions = m.offer_refused(p, offer.number, later).unwrap();
+    assert!(offers(&actions).is_empty(), "{actions:?}");
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(0));
+    assert_eq!(
+        m.offer_refused(p, offer.number, later),
+        Err(MatchError::UnknownOffer)
+    );
+    assert_eq!(
+        m.offer_refused(PeerId(9), offer.number, later),
+        Err(MatchError::UnknownParty)
+    );
+    // Both still wait, the first for longest.
+    let heads = m.queue_heads(later + Duration::from_secs(1));
+    assert_eq!(heads[0], (PROGRAM.to_owned(), 2, Duration::from_secs(4)));
+    // Next presence: free again. The first seeker is offered the same peer (not excluded,
+    // unlike a decline) ahead of the second.
+    let actions = m
+        .set_availability(p, available(1, false), later + Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(offers(&actions).len(), 1);
+    assert_eq!(offers(&actions)[0].1, first);
+}
+
+#[test]
+fn declined_remote_offer_excludes_the_peer_for_that_seeker() {
+    // The contrast with `offer_refused`: a real decline (the peer's node said `declined`)
+    // goes through `decline` and the seeker is not offered that peer again.
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let s = seeker(&mut m, 1, PROGRAM);
+    let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
+    let (offer, _) = offers(&actions)[0];
+    let actions = m.decline(p, offer.number, now).unwrap();
+    assert!(offers(&actions).is_empty(), "{actions:?}");
+    assert_eq!(m.queue_heads(now)[0].1, 1);
+}
+
+#[test]
+fn peer_state_and_queue_heads_report_what_presence_sends() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    assert_eq!(m.peer_state(PeerId(1)), None);
+    assert_eq!(
+        m.queue_heads(now),
+        vec![
+            (PROGRAM.to_owned(), 0, Duration::ZERO),
+            (OTHER.to_owned(), 0, Duration::ZERO)
+        ]
+    );
+    let p = online_peer(&mut m, 1, OTHER, 3, now);
+    let (availability, load) = m.peer_state(p).unwrap();
+    assert_eq!(
+        (availability.status, availability.capacity, load),
+        (Availability::Available, 3, 0)
+    );
+    for id in 1..=3 {
+        let s = seeker(&mut m, id, PROGRAM);
+        m.seek(s, SeekPreferences::default(), now + Duration::from_secs(id))
+            .unwrap();
+    }
+    let s = seeker(&mut m, 4, OTHER);
+    m.seek(s, SeekPreferences::default(), now).unwrap();
+    let at = now + Duration::from_secs(10);
+    // PROGRAM: three waiting, the first for 9 s. OTHER's seeker was offered `p` at once
+    // and still counts as waiting until it is matched.
+    assert_eq!(
+        m.queue_heads(at),
+        vec![
+            (PROGRAM.to_owned(), 3, Duration::from_secs(9)),
+            (OTHER.to_owned(), 1, Duration::from_secs(10))
+        ]
+    );
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(1));
+}
