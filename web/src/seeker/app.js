@@ -224,7 +224,7 @@ function renderChat() {
 
 function renderMessage(m) {
   if (m.kind === 'resource') {
-    return h('li', { class: 'msg theirs resource' }, h('p', { class: 'who' }, t('chat.sharedResource')), resourceCard(m.resource, t));
+    return h('li', { class: 'msg theirs resource' }, h('p', { class: 'who' }, t('chat.sharedResource')), resourceCard(m.resource, t, 2));
   }
   if (m.kind === 'system') return h('li', { class: 'msg system' }, m.text);
   const li = h('li', { class: `msg ${m.mine ? 'mine' : 'theirs'}` }, h('p', { class: 'who visually-hidden' }, m.mine ? t('chat.you') : state.chat.peer.displayName), h('p', { class: 'text' }, m.text));

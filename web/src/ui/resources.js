@@ -17,8 +17,11 @@ function telHref(phone) {
   return digits ? `tel:${digits}` : null;
 }
 
-/** One card: title, then link / phone / email if present. */
-export function resourceCard(resource, t) {
+/**
+ * One card: title, then link / phone / email if present. `level` is the title's heading level:
+ * one below the heading the card sits under, so the outline never skips a level.
+ */
+export function resourceCard(resource, t, level = 3) {
   const href = safeHttpUrl(resource.url);
   const tel = resource.phone ? telHref(resource.phone) : null;
   const items = [];
@@ -30,7 +33,7 @@ export function resourceCard(resource, t) {
   if (resource.email) {
     items.push(h('li', {}, t('resource.email'), ' ', h('a', { href: `mailto:${resource.email}` }, resource.email)));
   }
-  return h('article', { class: 'resource-card' }, h('h3', {}, resource.title), items.length ? h('ul', {}, items) : null);
+  return h('article', { class: 'resource-card' }, h(`h${level}`, {}, resource.title), items.length ? h('ul', {}, items) : null);
 }
 
 export function resourceList(resources, t) {
