@@ -69,6 +69,22 @@ pub async fn peer_until<T>(
     }
 }
 
+/// Sets `peer` available with this capacity (every other setting at its default) and
+/// waits until the relay confirms.
+pub async fn go_available(peer: &mut confidant_client::Peer, capacity: u16, auto_accept: bool) {
+    peer.set_availability(confidant_client::AvailabilitySettings {
+        capacity,
+        auto_accept,
+        ..confidant_client::AvailabilitySettings::default()
+    })
+    .await
+    .expect("set_availability is sent");
+    peer_until(peer, |e| {
+        matches!(e, PeerEvent::AvailabilitySet { .. }).then_some(())
+    })
+    .await;
+}
+
 /// Collects events arriving within `window` (for "nothing happens" assertions).
 pub async fn seeker_events_within(
     seeker: &mut confidant_client::Seeker,

@@ -16,13 +16,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use confidant_client::{
-    AvailabilitySettings, ChatEndReason, ClientError, EndReason, Peer, PeerEvent, PeerOptions,
-    RevocationMemory, SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
+    ChatEndReason, ClientError, EndReason, Peer, PeerEvent, PeerOptions, RevocationMemory,
+    SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
 };
 use confidant_crypto::{CredentialError, NoiseError};
 use confidant_proto::RelayFrame;
 use confidant_tests::sdk_support::{
-    Direction, MitmProxy, Rewrite, peer_until, seeker_events_within, seeker_until,
+    Direction, MitmProxy, Rewrite, go_available, peer_until, seeker_events_within, seeker_until,
 };
 use confidant_tests::{ProgramFixture, SupporterCredential, TestRelay, test_limits};
 use tokio_tungstenite::tungstenite::Message;
@@ -38,17 +38,7 @@ async fn available_peer(relay: &TestRelay, credential: &SupporterCredential) -> 
     )
     .await
     .unwrap();
-    peer.set_availability(AvailabilitySettings {
-        capacity: 2,
-        auto_accept: true,
-        ..AvailabilitySettings::default()
-    })
-    .await
-    .unwrap();
-    peer_until(&mut peer, |e| {
-        matches!(e, PeerEvent::AvailabilitySet { .. }).then_some(())
-    })
-    .await;
+    go_available(&mut peer, 2, true).await;
     peer
 }
 

@@ -15,11 +15,10 @@
 
 use base64::Engine as _;
 use confidant_client::{
-    AvailabilitySettings, Peer, PeerEvent, PeerOptions, ResourceCard, SeekPreferences, Seeker,
-    SeekerEvent, SeekerOptions,
+    Peer, PeerEvent, PeerOptions, ResourceCard, SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
 };
 use confidant_tests::sdk_support::{
-    RecordingProxy, contains, encodings_of, peer_until, seeker_until, wire_frames,
+    RecordingProxy, contains, encodings_of, go_available, peer_until, seeker_until, wire_frames,
 };
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
@@ -82,17 +81,7 @@ async fn chat_content_never_crosses_the_relay_in_any_readable_form() {
     )
     .await
     .unwrap();
-    peer.set_availability(AvailabilitySettings {
-        capacity: 1,
-        auto_accept: true,
-        ..AvailabilitySettings::default()
-    })
-    .await
-    .unwrap();
-    peer_until(&mut peer, |e| {
-        matches!(e, PeerEvent::AvailabilitySet { .. }).then_some(())
-    })
-    .await;
+    go_available(&mut peer, 1, true).await;
     let mut seeker = Seeker::connect(
         &proxy.ws_url(),
         PROGRAM,

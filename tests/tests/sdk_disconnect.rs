@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use confidant_client::{
-    AvailabilitySettings, ChatEndReason, ChatNumber, ClientError, EndReason, Peer, PeerEvent,
-    PeerOptions, SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
+    ChatEndReason, ChatNumber, ClientError, EndReason, Peer, PeerEvent, PeerOptions,
+    SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
 };
-use confidant_tests::sdk_support::{peer_until, seeker_until};
+use confidant_tests::sdk_support::{go_available, peer_until, seeker_until};
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
@@ -27,17 +27,7 @@ async fn chat(relay: &TestRelay, fixture: &mut ProgramFixture) -> (Seeker, Peer,
     )
     .await
     .unwrap();
-    peer.set_availability(AvailabilitySettings {
-        capacity: 1,
-        auto_accept: true,
-        ..AvailabilitySettings::default()
-    })
-    .await
-    .unwrap();
-    peer_until(&mut peer, |e| {
-        matches!(e, PeerEvent::AvailabilitySet { .. }).then_some(())
-    })
-    .await;
+    go_available(&mut peer, 1, true).await;
     let mut seeker = Seeker::connect(
         &relay.ws_url(),
         PROGRAM,

@@ -10,12 +10,12 @@
 use std::time::Duration;
 
 use confidant_client::{
-    AvailabilitySettings, EndReason, NoPeerReason, OfferWithdrawnReason, Peer, PeerEvent,
-    PeerOptions, SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
+    EndReason, NoPeerReason, OfferWithdrawnReason, Peer, PeerEvent, PeerOptions, SeekPreferences,
+    Seeker, SeekerEvent, SeekerOptions,
 };
 use confidant_tests::fixtures::SupporterSpec;
 use confidant_tests::sdk_support::{
-    peer_events_within, peer_until, seeker_events_within, seeker_until,
+    go_available, peer_events_within, peer_until, seeker_events_within, seeker_until,
 };
 use confidant_tests::{ProgramFixture, SupporterCredential, TestRelay, test_limits};
 
@@ -34,17 +34,7 @@ async fn connect_peer(
     )
     .await
     .unwrap();
-    peer.set_availability(AvailabilitySettings {
-        capacity: 2,
-        auto_accept,
-        ..AvailabilitySettings::default()
-    })
-    .await
-    .unwrap();
-    peer_until(&mut peer, |e| {
-        matches!(e, PeerEvent::AvailabilitySet { .. }).then_some(())
-    })
-    .await;
+    go_available(&mut peer, 2, auto_accept).await;
     peer
 }
 

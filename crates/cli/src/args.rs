@@ -33,13 +33,18 @@ pub enum Command {
 /// Where `seek` and `peer` connect.
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
-    /// The relay's WebSocket URL.
+    /// The relay's WebSocket URL: `wss://host/v1/ws` (TLS), or `ws://` for a relay on
+    /// this machine.
     #[arg(
         long,
         default_value = "ws://127.0.0.1:8080/v1/ws",
         env = "CONFIDANT_RELAY"
     )]
     pub relay: String,
+    /// For `wss://`: trust only the CA certificate(s) in this PEM file (a program's own
+    /// PKI) instead of the public web roots compiled in.
+    #[arg(long, env = "CONFIDANT_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
     /// The program id, e.g. resident-peer-support.
     #[arg(long)]
     pub program: String,

@@ -17,6 +17,7 @@ mod keygen;
 mod peer_command;
 mod root_key;
 mod seek_command;
+mod tls_trust;
 
 pub use args::{AdminCommand, Cli, Command};
 pub use cli_error::CliError;

@@ -17,6 +17,7 @@ use crate::args::PeerArgs;
 use crate::cli_error::CliError;
 use crate::console::{disconnected, line_or_quit};
 use crate::seek_command::print_card;
+use crate::tls_trust;
 
 pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
     let credential = PeerCredential::from_files(&args.key, &args.credential, &args.revocation)?;
@@ -24,7 +25,10 @@ pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
         &args.connection.relay,
         &args.connection.program,
         credential,
-        PeerOptions::default(),
+        PeerOptions {
+            tls: tls_trust::from_arguments(&args.connection)?,
+            ..PeerOptions::default()
+        },
     )
     .await?;
     println!(

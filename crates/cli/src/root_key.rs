@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use confidant_client::{fetch_programs, parse_root_key};
+use confidant_client::{TlsTrust, fetch_programs, parse_root_key};
 use confidant_crypto::keys::decode_root_public_key_file;
 
 use crate::cli_error::CliError;
@@ -33,11 +33,15 @@ pub(crate) fn from_argument(value: &str) -> Result<[u8; 32], CliError> {
 }
 
 /// DEMO ONLY: the root key the relay publishes for `program`.
-pub(crate) async fn from_relay(relay: &str, program: &str) -> Result<[u8; 32], CliError> {
+pub(crate) async fn from_relay(
+    relay: &str,
+    tls: &TlsTrust,
+    program: &str,
+) -> Result<[u8; 32], CliError> {
     eprintln!("!!! WARNING: --trust-relay-root-key takes the program's root key from the relay.");
     eprintln!("!!! A relay that lies could then impersonate any peer supporter.");
     eprintln!("!!! This is for trying the demo only; real use pins the key with --root-key.");
-    let programs = fetch_programs(relay, Duration::from_secs(10)).await?;
+    let programs = fetch_programs(relay, tls, Duration::from_secs(10)).await?;
     let info = programs
         .into_iter()
         .find(|p| p.id == program)

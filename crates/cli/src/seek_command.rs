@@ -14,12 +14,14 @@ use crate::args::SeekArgs;
 use crate::cli_error::CliError;
 use crate::console::{disconnected, line_or_quit};
 use crate::root_key;
+use crate::tls_trust;
 
 pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
+    let tls = tls_trust::from_arguments(&args.connection)?;
     let root_key = match (&args.root_key, args.trust_relay_root_key) {
         (Some(value), _) => root_key::from_argument(value)?,
         (None, true) => {
-            root_key::from_relay(&args.connection.relay, &args.connection.program).await?
+            root_key::from_relay(&args.connection.relay, &tls, &args.connection.program).await?
         }
         (None, false) => {
             return Err(CliError::Invalid(
@@ -29,6 +31,7 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
     };
     let options = SeekerOptions {
         avoid_department: args.avoid_department.clone(),
+        tls,
         ..SeekerOptions::default()
     };
     let mut seeker = Seeker::connect(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
 use confidant_proto::Resource;
-use confidant_relay::ProgramConfig;
+use confidant_relay::{ProgramConfig, RelayConfig, TlsFiles};
 use confidant_tests::{TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
@@ -125,6 +125,28 @@ fn forward(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_made_credentials_seek_and_peer_chat_through_the_cli() {
+    chat_through_the_cli(false).await;
+}
+
+/// The same session against a relay serving `wss://` with a certificate from a private CA:
+/// `--ca-file` on both commands, and the demo's program list fetched over `https://` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_chats_over_wss_trusting_a_private_ca() {
+    chat_through_the_cli(true).await;
+}
+
+/// A self-signed certificate for `localhost` (the CA and the leaf at once) and its key.
+fn write_self_signed(dir: &Path) -> TlsFiles {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("relay-ca.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(dir.join("relay.key"), certified.signing_key.serialize_pem()).unwrap();
+    TlsFiles {
+        cert: dir.join("relay-ca.pem"),
+        key: dir.join("relay.key"),
+    }
+}
+
+async fn chat_through_the_cli(tls: bool) {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let root_hex = admin(dir, &["admin", "init", "--out", "root.key"])
@@ -187,7 +209,8 @@ async fn admin_made_credentials_seek_and_peer_chat_through_the_cli() {
         &std::fs::read_to_string(dir.join("revocation.list")).unwrap(),
     )
     .unwrap();
-    let relay = TestRelay::start(
+    let mut config = RelayConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
         vec![ProgramConfig {
             id: PROGRAM.into(),
             name: "Resident Peer Support Program".into(),
@@ -204,29 +227,39 @@ async fn admin_made_credentials_seek_and_peer_chat_through_the_cli() {
             wait_limit: Duration::from_secs(60),
             revocation_list: list,
         }],
-        test_limits(),
-    )
-    .await;
-    let url = relay.ws_url();
+    );
+    config.limits = test_limits();
+    config.tls = tls.then(|| write_self_signed(dir));
+    let relay = TestRelay::start_with(config).await;
+    let (url, trust): (String, &[&str]) = if tls {
+        let url = format!("wss://localhost:{}/v1/ws", relay.addr.port());
+        (url, &["--ca-file", "relay-ca.pem"])
+    } else {
+        (relay.ws_url(), &[])
+    };
 
     let mut peer = Interactive::spawn(
         dir,
         &[
-            "peer",
-            "--relay",
-            &url,
-            "--program",
-            PROGRAM,
-            "--key",
-            "supporter.key",
-            "--credential",
-            "supporter.cred",
-            "--revocation",
-            "revocation.list",
-            "--capacity",
-            "2",
-            "--auto-accept",
-        ],
+            &[
+                "peer",
+                "--relay",
+                &url,
+                "--program",
+                PROGRAM,
+                "--key",
+                "supporter.key",
+                "--credential",
+                "supporter.cred",
+                "--revocation",
+                "revocation.list",
+                "--capacity",
+                "2",
+                "--auto-accept",
+            ],
+            trust,
+        ]
+        .concat(),
     );
     peer.expect("Verified as \"Dr. Example\"");
     peer.expect("[availability] Available");
@@ -234,16 +267,20 @@ async fn admin_made_credentials_seek_and_peer_chat_through_the_cli() {
     let mut seeker = Interactive::spawn(
         dir,
         &[
-            "seek",
-            "--relay",
-            &url,
-            "--program",
-            PROGRAM,
-            "--root-key",
-            &root_hex,
-            "--topic",
-            "burnout",
-        ],
+            &[
+                "seek",
+                "--relay",
+                &url,
+                "--program",
+                PROGRAM,
+                "--root-key",
+                &root_hex,
+                "--topic",
+                "burnout",
+            ],
+            trust,
+        ]
+        .concat(),
     );
     seeker.expect("[matched] Dr. Example — resident, Surgery");
     seeker.say("hello from the seeker");
@@ -268,13 +305,17 @@ async fn admin_made_credentials_seek_and_peer_chat_through_the_cli() {
     let mut demo = Interactive::spawn(
         dir,
         &[
-            "seek",
-            "--relay",
-            &url,
-            "--program",
-            PROGRAM,
-            "--trust-relay-root-key",
-        ],
+            &[
+                "seek",
+                "--relay",
+                &url,
+                "--program",
+                PROGRAM,
+                "--trust-relay-root-key",
+            ],
+            trust,
+        ]
+        .concat(),
     );
     demo.expect("[matched] Dr. Example");
     let warned = std::iter::from_fn(|| demo.stderr.recv_timeout(Duration::from_secs(5)).ok())

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use confidant_proto::{ChatNumber, ClientFrame, DataFrame, RelayFrame};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::ClientError;
+use crate::transport::{self, Endpoint, Stream, TlsTrust};
 
 /// Something the relay sent, already parsed.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub(crate) enum Incoming {
 
 /// An open WebSocket to the relay.
 pub(crate) struct Connection {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    socket: WebSocketStream<Stream>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -35,14 +35,14 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Opens the WebSocket. Only `ws://` is built in today; for `wss://` put the relay
-    /// behind a local TLS terminator or add a TLS feature (see the crate docs).
-    pub(crate) async fn open(url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        if !url.starts_with("ws://") {
-            return Err(ClientError::InvalidUrl(
-                "the relay URL must start with ws:// (wss:// is not built in yet)",
-            ));
-        }
+    /// Opens the WebSocket: `ws://`, or `wss://` with TLS trusting `trust`. `timeout` covers
+    /// TCP, TLS and the WebSocket upgrade together.
+    pub(crate) async fn open(
+        url: &str,
+        trust: &TlsTrust,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let endpoint = Endpoint::parse(url)?;
         let mut config = WebSocketConfig::default();
         // The relay never sends anything larger than a data frame or a control frame; a
         // bigger message is an attack on our memory, not a chat.
@@ -50,11 +50,15 @@ impl Connection {
             confidant_proto::limits::MAX_DATA_FRAME.max(confidant_proto::limits::MAX_CONTROL_FRAME),
         );
         config.max_frame_size = config.max_message_size;
-        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
-        let (socket, _response) = tokio::time::timeout(timeout, connect)
+        let open = async {
+            let stream = transport::connect(&endpoint, trust).await?;
+            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                .await
+                .map_err(|e| ClientError::Connect(describe_ws_error(&e)))
+        };
+        let (socket, _response) = tokio::time::timeout(timeout, open)
             .await
-            .map_err(|_| ClientError::Timeout)?
-            .map_err(|e| ClientError::Connect(describe_ws_error(&e)))?;
+            .map_err(|_| ClientError::Timeout)??;
         Ok(Self { socket })
     }
 

@@ -8,12 +8,16 @@ use confidant_proto::{DecodeError, ErrorCode};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The relay URL is not a `ws://` URL this SDK can reach.
+    /// The relay URL is not a `ws://` or `wss://` URL this SDK can reach.
     #[error("invalid relay URL: {0}")]
     InvalidUrl(&'static str),
     /// The WebSocket connection could not be opened.
     #[error("could not connect to the relay: {0}")]
     Connect(String),
+    /// TLS to a `wss://` relay failed (e.g. its certificate does not chain to a trusted
+    /// authority), or the trusted authorities given could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The connection closed (or failed) while the SDK still needed it.
     #[error("the connection to the relay closed")]
     ConnectionClosed {
@@ -74,6 +78,7 @@ impl ClientError {
         match self {
             Self::InvalidUrl(_) => "invalid_url",
             Self::Connect(_) => "connect_failed",
+            Self::Tls(_) => "tls_failed",
             Self::ConnectionClosed { .. } => "connection_closed",
             Self::Relay { .. } => "relay_error",
             Self::ProtocolViolation(_) => "protocol_violation",
@@ -123,6 +128,7 @@ mod tests {
         let samples = [
             ClientError::InvalidUrl("x"),
             ClientError::Connect("x".into()),
+            ClientError::Tls("x".into()),
             ClientError::ConnectionClosed { close_code: None },
             ClientError::Timeout,
             ClientError::NoChat,

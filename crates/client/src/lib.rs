@@ -13,8 +13,9 @@
 //! [`PeerCredential::from_files`]), nothing stored on the device: suitable for wrapping in
 //! a mobile app.
 //!
-//! Transport: `ws://` only for now; put `wss://` relays behind a local TLS terminator until
-//! a TLS feature lands.
+//! Transport: `ws://` or `wss://` (rustls; the public web roots by default, or only a
+//! program's own CA with [`TlsTrust::from_pem`]). TLS hides metadata from the network and
+//! authenticates the relay; it is not what keeps chats private — the end-to-end layer is.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,
@@ -42,6 +43,7 @@ mod seeker_core;
 mod seeker_event;
 #[cfg(test)]
 mod test_fixtures;
+mod transport;
 mod verified_peer;
 mod welcome;
 
@@ -61,4 +63,5 @@ pub use program_directory::{fetch_programs, parse_root_key};
 pub use revocation_memory::RevocationMemory;
 pub use seeker::{Seeker, SeekerHandle, SeekerOptions};
 pub use seeker_event::SeekerEvent;
+pub use transport::TlsTrust;
 pub use verified_peer::VerifiedPeer;

@@ -13,6 +13,7 @@ use crate::outbox::Outbox;
 use crate::peer_core::{PeerCommand, PeerCore};
 use crate::peer_credential::PeerCredential;
 use crate::peer_event::PeerEvent;
+use crate::transport::TlsTrust;
 use crate::welcome::{expect_control, say_hello, unexpected};
 
 /// Peer settings.
@@ -20,12 +21,15 @@ use crate::welcome::{expect_control, say_hello, unexpected};
 pub struct PeerOptions {
     /// How long to wait for the WebSocket and each step of the credential exchange.
     pub connect_timeout: Duration,
+    /// Whom to trust for a `wss://` relay's certificate (default: the public web roots).
+    pub tls: TlsTrust,
 }
 
 impl Default for PeerOptions {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(10),
+            tls: TlsTrust::default(),
         }
     }
 }
@@ -164,7 +168,7 @@ impl Peer {
         options: PeerOptions,
     ) -> Result<Self, ClientError> {
         let timeout = options.connect_timeout;
-        let mut connection = Connection::open(url, timeout).await?;
+        let mut connection = Connection::open(url, &options.tls, timeout).await?;
         let program_info = say_hello(&mut connection, Role::Peer, program, timeout).await?;
         let PeerCredential {
             issuer_certificate,

@@ -4,45 +4,41 @@
 //! demo where the user explicitly chose to trust the relay (the CLI's
 //! `--trust-relay-root-key`); a real client ships or is configured with the key.
 //!
-//! A plain HTTP/1.1 GET over a `TcpStream` is all this needs, so no HTTP client library is
-//! pulled in for one request.
+//! A plain HTTP/1.1 GET over the same transport as the WebSocket (TCP, and TLS for a
+//! `wss://` relay) is all this needs, so no HTTP client library is pulled in for one request.
 
 use std::time::Duration;
 
 use confidant_proto::ProgramInfo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 
 use crate::error::ClientError;
+use crate::transport::{self, Endpoint, TlsTrust};
 
 /// The most bytes of response read: a program list is a few kilobytes.
 const MAX_RESPONSE: u64 = 1024 * 1024;
 
 /// Fetches the programs a relay hosts, from its WebSocket URL (`ws://host:port/v1/ws` →
-/// `http://host:port/v1/programs`).
+/// `http://host:port/v1/programs`; `wss://` → `https://`, trusting `trust`).
 pub async fn fetch_programs(
     websocket_url: &str,
+    trust: &TlsTrust,
     timeout: Duration,
 ) -> Result<Vec<ProgramInfo>, ClientError> {
-    let authority = websocket_url
-        .strip_prefix("ws://")
-        .ok_or(ClientError::InvalidUrl(
-            "the relay URL must start with ws://",
-        ))?
-        .split('/')
-        .next()
-        .filter(|a| !a.is_empty())
-        .ok_or(ClientError::InvalidUrl("the relay URL has no host"))?;
-    let body = tokio::time::timeout(timeout, http_get(authority, "/v1/programs"))
+    let endpoint = Endpoint::parse(websocket_url)?;
+    let body = tokio::time::timeout(timeout, http_get(&endpoint, trust, "/v1/programs"))
         .await
         .map_err(|_| ClientError::Timeout)??;
     parse_program_list(&body)
 }
 
-async fn http_get(authority: &str, path: &str) -> Result<Vec<u8>, ClientError> {
-    let mut stream = TcpStream::connect(authority)
-        .await
-        .map_err(|e| ClientError::Connect(format!("network error ({:?})", e.kind())))?;
+async fn http_get(
+    endpoint: &Endpoint,
+    trust: &TlsTrust,
+    path: &str,
+) -> Result<Vec<u8>, ClientError> {
+    let mut stream = transport::connect(endpoint, trust).await?;
+    let authority = &endpoint.authority;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
     );

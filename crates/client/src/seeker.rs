@@ -18,6 +18,7 @@ use crate::outbox::Outbox;
 use crate::revocation_memory::RevocationMemory;
 use crate::seeker_core::{SeekerCommand, SeekerConfig, SeekerCore};
 use crate::seeker_event::SeekerEvent;
+use crate::transport::TlsTrust;
 use crate::welcome::say_hello;
 
 /// Seeker settings beyond the relay, the program and the pinned root key.
@@ -33,6 +34,8 @@ pub struct SeekerOptions {
     pub revocation_memory: RevocationMemory,
     /// How long to wait for the WebSocket and the relay's `welcome`.
     pub connect_timeout: Duration,
+    /// Whom to trust for a `wss://` relay's certificate (default: the public web roots).
+    pub tls: TlsTrust,
 }
 
 impl Default for SeekerOptions {
@@ -42,6 +45,7 @@ impl Default for SeekerOptions {
             clock: Arc::new(SystemClock),
             revocation_memory: RevocationMemory::new(),
             connect_timeout: Duration::from_secs(10),
+            tls: TlsTrust::default(),
         }
     }
 }
@@ -120,7 +124,7 @@ impl Seeker {
         pinned_root_key: [u8; 32],
         options: SeekerOptions,
     ) -> Result<Self, ClientError> {
-        let mut connection = Connection::open(url, options.connect_timeout).await?;
+        let mut connection = Connection::open(url, &options.tls, options.connect_timeout).await?;
         let program_info = say_hello(
             &mut connection,
             Role::Seeker,
