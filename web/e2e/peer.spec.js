@@ -46,6 +46,8 @@ test('Rust seeker chats with the web peer console', async ({ page }) => {
     await expect(page.locator('[role="tab"]')).toHaveCount(1);
     await expect(page.locator('#peer-message')).toBeEnabled();
     await seeker.waitFor('Type a message');
+    // The open-chats line follows chats as they start (the relay only reports it on set).
+    await expect(page.locator('#availability-status')).toContainText('Now Available: 1 of 2');
 
     seeker.send('hello from the rust seeker');
     await expect(page.locator('.log .msg.theirs .text')).toHaveText(['hello from the rust seeker']);
@@ -64,6 +66,7 @@ test('Rust seeker chats with the web peer console', async ({ page }) => {
     await page.locator('#peer-end').click();
     await seeker.waitFor('[chat ended]');
     await expect(page.locator('[role="tab"]')).toContainText('closed');
+    await expect(page.locator('#availability-status')).toContainText('Now Available: 0 of 2');
   } finally {
     seeker.stop();
   }

@@ -174,6 +174,7 @@ function onControl(frame) {
       if (state.activeChat === null) state.activeChat = frame.chat;
       renderOffers();
       renderTabs();
+      renderAvailabilityStatus();
       announce(t('peer.chat.started', { n: frame.chat }));
       break;
     case 'chat_ended': {
@@ -184,6 +185,7 @@ function onControl(frame) {
         c.session = null;
         c.messages.push({ kind: 'system', text: t(`reason.${frame.reason}`) });
         renderTabs();
+        renderAvailabilityStatus();
         announce(t('peer.chat.ended', { n: frame.chat }));
       }
       break;
@@ -369,7 +371,10 @@ function renderAvailabilityStatus() {
   const el = $('#availability-status');
   if (!el) return;
   const s = state.availabilitySet;
-  el.textContent = s ? t('peer.avail.now', { status: t(`peer.avail.${s.status}`), active: s.active_chats, capacity: s.capacity }) : t('peer.avail.notYet');
+  // The relay reports open chats only when availability is set; the console knows its own
+  // chats exactly, so it counts them and the line stays right as chats start and end.
+  const active = [...state.chats.values()].filter((c) => c.ended === null).length;
+  el.textContent = s ? t('peer.avail.now', { status: t(`peer.avail.${s.status}`), active, capacity: s.capacity }) : t('peer.avail.notYet');
 }
 
 function renderOffers() {
