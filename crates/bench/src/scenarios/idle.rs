@@ -253,16 +253,13 @@ impl Holding {
     }
 
     /// Opens connections until `step` are open: ¾ in chats, ¼ queued.
+    ///
+    /// Queued seekers first: the relay's matcher looks at every peer for every queued
+    /// seeker on each queue event (`Matcher::dispatch` in crates/relay/src/matching), so
+    /// joining the queue while thousands of peers are logged in costs far more than the
+    /// state it creates; the order does not change the state measured after the step.
     async fn grow_to(&mut self, step: usize) -> Result<()> {
         let want_queued = step / 4;
-        let want_chat_conns = step.saturating_sub(want_queued);
-        let chat_conns = self.open.saturating_sub(self.queued);
-        let new_pairs = want_chat_conns.saturating_sub(chat_conns) / 2;
-        for pair in establish_pairs(&self.chats, &mut self.chat_program, new_pairs).await? {
-            hold(&mut self.holders, pair.seeker, &self.stop);
-            hold(&mut self.holders, pair.peer, &self.stop);
-            self.open += 2;
-        }
         let add_queued = want_queued.saturating_sub(self.queued);
         let gate = Arc::new(Semaphore::new(64));
         let mut joining: JoinSet<Result<Ws>> = JoinSet::new();
@@ -283,6 +280,14 @@ impl Holding {
             hold(&mut self.holders, joined??, &self.stop);
             self.open += 1;
             self.queued += 1;
+        }
+        let want_chat_conns = step.saturating_sub(want_queued);
+        let chat_conns = self.open.saturating_sub(self.queued);
+        let new_pairs = want_chat_conns.saturating_sub(chat_conns) / 2;
+        for pair in establish_pairs(&self.chats, &mut self.chat_program, new_pairs).await? {
+            hold(&mut self.holders, pair.seeker, &self.stop);
+            hold(&mut self.holders, pair.peer, &self.stop);
+            self.open += 2;
         }
         Ok(())
     }
