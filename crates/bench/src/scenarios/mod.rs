@@ -324,9 +324,9 @@ pub(crate) async fn smoke(common: &Common) -> Result<()> {
     .await?;
     churn::run(&churn::Opts {
         common: common.clone(),
-        sessions: 200,
-        warmup: 40,
-        warmup_max: 120,
+        sessions: 100,
+        warmup: 20,
+        warmup_max: 60,
         plateau: 1.0,
         concurrency: 8,
     })
