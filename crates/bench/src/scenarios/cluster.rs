@@ -254,6 +254,7 @@ struct Figures {
     match_p99_ms: f64,
     frames_per_second: f64,
     cpu_us_per_frame: f64,
+    broker_us_per_frame: f64,
     latency: Option<latency::Run>,
     failures: u64,
 }
@@ -283,33 +284,49 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
     for topology in topologies {
         let (cluster, pairs, mut match_times) =
             chats(&binary, &mut program, topology, opts).await?;
+        // The broker's share of the CPU read at the start and end of the measurement.
+        let readings = std::cell::RefCell::new(Vec::new());
         let measured = throughput::drive(
             Kind::Relay,
             pairs,
             opts.bucket,
             opts.warmup,
             opts.measure,
-            || cluster.cpu(),
+            || {
+                let (total, broker) = (cluster.cpu()?, cluster.broker.cpu()?);
+                readings.borrow_mut().push((total, broker));
+                Ok(total)
+            },
         )
         .await?;
+        let readings = readings.into_inner();
+        let broker_share = match (readings.first(), readings.last()) {
+            (Some(start), Some(end)) if end.0 > start.0 => {
+                end.1.saturating_sub(start.1).as_secs_f64()
+                    / end.0.saturating_sub(start.0).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let broker_us_per_frame = measured.cpu_us_per_frame * broker_share;
         eprintln!(
-            "  cluster {}: {:.0} frames/s, {:.2} µs CPU/frame (nodes + broker)",
+            "  cluster {}: {:.0} frames/s, {:.2} µs CPU/frame (nodes + broker; broker {:.2})",
             topology.name(),
             measured.frames_per_second,
-            measured.cpu_us_per_frame
+            measured.cpu_us_per_frame,
+            broker_us_per_frame
         );
         drop(cluster);
         match_times.sort();
-        figures.push((topology, match_times, measured));
+        figures.push((topology, match_times, measured, broker_us_per_frame));
     }
     // ... then latency at one offered load for both.
     let lower_max = figures
         .iter()
-        .map(|(_, _, m)| m.frames_per_second)
+        .map(|(_, _, m, _)| m.frames_per_second)
         .fold(f64::INFINITY, f64::min);
     let rate = opts.rate.unwrap_or(lower_max * opts.load);
     let mut results = Vec::new();
-    for (topology, mut match_times, measured) in figures {
+    for (topology, mut match_times, measured, broker_us_per_frame) in figures {
         let (cluster, pairs, more_match_times) =
             chats(&binary, &mut program, topology, opts).await?;
         match_times.extend(more_match_times);
@@ -332,6 +349,7 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
             match_p99_ms: quantile_ms(&match_times, 0.99),
             frames_per_second: measured.frames_per_second,
             cpu_us_per_frame: measured.cpu_us_per_frame,
+            broker_us_per_frame,
             failures: measured.failures + run.as_ref().map_or(0, |r| r.failures),
             latency: run,
         });
@@ -358,6 +376,7 @@ fn print_table(opts: &Opts, rate: f64, results: &[Figures]) -> Result<()> {
             "match p99 ms",
             "frames/s",
             "CPU µs/frame (nodes + broker)",
+            "broker CPU µs/frame",
             "latency p50 µs",
             "latency p99 µs",
             "latency frames/s sent",
@@ -376,6 +395,7 @@ fn print_table(opts: &Opts, rate: f64, results: &[Figures]) -> Result<()> {
             format!("{:.1}", f.match_p99_ms),
             report::int(f.frames_per_second),
             format!("{:.2}", f.cpu_us_per_frame),
+            format!("{:.2}", f.broker_us_per_frame),
             report::int(lat(f, 0.5)),
             report::int(lat(f, 0.99)),
             report::int(f.latency.as_ref().map_or(0.0, |r| r.sent_rate)),
@@ -392,6 +412,7 @@ fn print_table(opts: &Opts, rate: f64, results: &[Figures]) -> Result<()> {
             report::ratio(cross.match_p99_ms, same.match_p99_ms),
             report::ratio(cross.frames_per_second, same.frames_per_second),
             report::ratio(cross.cpu_us_per_frame, same.cpu_us_per_frame),
+            String::new(),
             report::ratio(lat(cross, 0.5), lat(same, 0.5)),
             report::ratio(lat(cross, 0.99), lat(same, 0.99)),
             String::new(),
