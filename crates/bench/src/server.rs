@@ -34,7 +34,8 @@ pub struct RelayArgs {
     /// Join a cluster through this NATS broker (`nats://127.0.0.1:PORT`).
     #[arg(long)]
     cluster_nats_url: Option<String>,
-    /// The cluster heartbeat (presence interval), milliseconds; the node TTL is 4 × this.
+    /// The cluster heartbeat (presence interval), milliseconds; the node TTL scales with it
+    /// (default 1,000 ms and 3 s).
     #[arg(long, default_value_t = 1000)]
     cluster_heartbeat_ms: u64,
 }
@@ -127,9 +128,13 @@ pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
         let mut config = RelayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), programs);
         config.limits = bench_limits();
         if let Some(url) = &args.cluster_nats_url {
+            // Defaults otherwise; the node TTL keeps its default ratio to the heartbeat.
             let mut cluster = ClusterConfig::new(url);
-            cluster.heartbeat = Duration::from_millis(args.cluster_heartbeat_ms.max(10));
-            cluster.node_ttl = cluster.heartbeat * 4;
+            let heartbeat = Duration::from_millis(args.cluster_heartbeat_ms.max(10));
+            cluster.node_ttl = cluster
+                .node_ttl
+                .mul_f64(heartbeat.as_secs_f64() / cluster.heartbeat.as_secs_f64());
+            cluster.heartbeat = heartbeat;
             config.cluster = Some(cluster);
         }
         let relay = Arc::new(confidant_relay::start(config).await?);
