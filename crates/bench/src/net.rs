@@ -41,21 +41,35 @@ pub(crate) fn file_limit() -> Option<u64> {
 /// Hands out `127.0.0.1 ..= 127.0.0.n` in turn.
 #[derive(Debug)]
 pub(crate) struct Sources {
+    first: u8,
     count: u8,
     next: AtomicUsize,
 }
 
 impl Sources {
     pub(crate) fn new(count: u8) -> Self {
+        Self::starting_at(1, count)
+    }
+
+    /// `127.0.0.first ..= 127.0.0.(first + count − 1)`, so that several generator processes
+    /// use disjoint addresses (and port ranges).
+    pub(crate) fn starting_at(first: u8, count: u8) -> Self {
         Self {
+            first: first.max(1),
             count: count.max(1),
             next: AtomicUsize::new(0),
         }
     }
 
+    /// The same addresses, counting afresh.
+    pub(crate) fn same(&self) -> Self {
+        Self::starting_at(self.first, self.count)
+    }
+
     fn pick(&self) -> Ipv4Addr {
         let n = self.next.fetch_add(1, Ordering::Relaxed) % usize::from(self.count);
-        Ipv4Addr::new(127, 0, 0, u8::try_from(n + 1).unwrap_or(1))
+        let last = usize::from(self.first) + n;
+        Ipv4Addr::new(127, 0, 0, u8::try_from(last).unwrap_or(1))
     }
 }
 

@@ -165,10 +165,21 @@ pub(crate) async fn peer_login(
 
 /// A seeker's hello and seek; returns after `queued` (or at once on `matched`).
 pub(crate) async fn seeker_seek(ws: &mut Ws, program: &str) -> Result<Option<RelayFrame>> {
+    let mut seek_sent = Instant::now();
+    seeker_seek_timed(ws, program, &mut seek_sent).await
+}
+
+/// [`seeker_seek`], setting `seek_sent` to the moment `seek` was written.
+pub(crate) async fn seeker_seek_timed(
+    ws: &mut Ws,
+    program: &str,
+    seek_sent: &mut Instant,
+) -> Result<Option<RelayFrame>> {
     hello(ws, Role::Seeker, program).await?;
     let seek = ClientFrame::Seek {
         preferences: SeekPreferences::default(),
     };
+    *seek_sent = Instant::now();
     send(ws, &seek).await?;
     match recv(ws).await? {
         Incoming::Control(RelayFrame::Queued { .. }) => Ok(None),

@@ -6,25 +6,38 @@
 //! - `serve-baseline`: [`crate::baseline`], the bare forwarder.
 //!
 //! A child prints `READY <addr>` once listening and exits when its stdin closes, so it
-//! never outlives the bench.
+//! never outlives the bench. A relay child also answers the line `stats` on its stdin with
+//! `STATS <connections> <available_peers> <queued_seekers> <active_chats>` (its
+//! `RelayHandle::stats()`), so a scenario can wait for a state (e.g. remote peers seen).
+//!
+//! With `--cluster-nats-url` the relay joins other nodes through that NATS broker
+//! (`RelayConfig::cluster`), as `tests/src/cluster_support.rs` starts a node.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use confidant_relay::{Limits, ProgramConfig, RelayConfig};
+use confidant_relay::{ClusterConfig, Limits, ProgramConfig, RelayConfig, RelayStats};
 
 use crate::fixtures::{Program, unhex};
 use crate::{Result, net};
 
 /// Arguments of the hidden `serve-relay` subcommand.
 #[derive(Debug, Args)]
-pub(crate) struct RelayArgs {
+pub struct RelayArgs {
     /// `id:root_hex:revocation_list_hex`, once per program.
     #[arg(long = "program", required = true)]
     programs: Vec<String>,
+    /// Join a cluster through this NATS broker (`nats://127.0.0.1:PORT`).
+    #[arg(long)]
+    cluster_nats_url: Option<String>,
+    /// The cluster heartbeat (presence interval), milliseconds; the node TTL scales with it
+    /// (default 1,000 ms and 3 s).
+    #[arg(long, default_value_t = 1000)]
+    cluster_heartbeat_ms: u64,
 }
 
 /// The relay limits the bench runs with: the defaults (10,000 connections, 32 per source
@@ -72,6 +85,34 @@ fn exit_on_stdin_eof() {
     });
 }
 
+/// Answers `stats` lines on stdin with `STATS …`; exits the process at end of file.
+fn answer_stats_until_eof(
+    relay: Arc<confidant_relay::RelayHandle>,
+    runtime: tokio::runtime::Handle,
+) {
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) | Err(_) => std::process::exit(0),
+                Ok(_) => {}
+            }
+            if line.trim() == "stats" {
+                let s = runtime.block_on(relay.stats());
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
+                    "STATS {} {} {} {}",
+                    s.connections, s.available_peers, s.queued_seekers, s.active_chats
+                );
+                let _ = out.flush();
+            }
+        }
+    });
+}
+
 /// `serve-relay`.
 pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
     let programs = args
@@ -82,12 +123,23 @@ pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let handle = runtime.handle().clone();
     runtime.block_on(async move {
         let mut config = RelayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), programs);
         config.limits = bench_limits();
-        let relay = confidant_relay::start(config).await?;
+        if let Some(url) = &args.cluster_nats_url {
+            // Defaults otherwise; the node TTL keeps its default ratio to the heartbeat.
+            let mut cluster = ClusterConfig::new(url);
+            let heartbeat = Duration::from_millis(args.cluster_heartbeat_ms.max(10));
+            cluster.node_ttl = cluster
+                .node_ttl
+                .mul_f64(heartbeat.as_secs_f64() / cluster.heartbeat.as_secs_f64());
+            cluster.heartbeat = heartbeat;
+            config.cluster = Some(cluster);
+        }
+        let relay = Arc::new(confidant_relay::start(config).await?);
         println!("READY {}", relay.local_addr());
-        exit_on_stdin_eof();
+        answer_stats_until_eof(relay.clone(), handle);
         std::future::pending::<()>().await;
         drop(relay);
         Ok(())
@@ -127,19 +179,46 @@ impl Kind {
 /// A running server child. Dropping it ends the child.
 pub(crate) struct ServerProcess {
     child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
     pub(crate) addr: SocketAddr,
+}
+
+/// A command running this executable with `args` after the prefix (see [`crate::run`]).
+pub(crate) fn self_command<I, S>(args: I) -> Result<Command>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(crate::child_prefix()).args(args);
+    Ok(command)
 }
 
 impl ServerProcess {
     /// Starts `kind` hosting `programs` (ignored by the baseline) and waits until it listens.
     pub(crate) fn start(kind: Kind, programs: &[&Program]) -> Result<Self> {
-        let exe = std::env::current_exe()?;
-        let mut command = Command::new(exe);
+        Self::start_node(kind, programs, None)
+    }
+
+    /// Like [`Self::start`]; a relay with `cluster = Some((url, heartbeat))` joins that broker.
+    pub(crate) fn start_node(
+        kind: Kind,
+        programs: &[&Program],
+        cluster: Option<(&str, Duration)>,
+    ) -> Result<Self> {
+        let mut command = self_command::<_, &str>([])?;
         match kind {
             Kind::Relay => {
                 command.arg("serve-relay");
                 for program in programs {
                     command.arg("--program").arg(program.to_arg());
+                }
+                if let Some((url, heartbeat)) = cluster {
+                    command.arg("--cluster-nats-url").arg(url);
+                    command
+                        .arg("--cluster-heartbeat-ms")
+                        .arg(heartbeat.as_millis().to_string());
                 }
             }
             Kind::Baseline => {
@@ -153,14 +232,47 @@ impl ServerProcess {
             .env("RUST_LOG", "warn")
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no child stdout")?;
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        stdout.read_line(&mut line)?;
         let addr = line
             .trim()
             .strip_prefix("READY ")
             .ok_or_else(|| format!("{} did not start: {line:?}", kind.name()))?
             .parse()?;
-        Ok(Self { child, addr })
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            addr,
+        })
+    }
+
+    /// The relay's `stats()` (blocking for a moment: the child answers at once).
+    pub(crate) fn stats(&mut self) -> Result<RelayStats> {
+        let stdin = self.stdin.as_mut().ok_or("child stdin closed")?;
+        stdin.write_all(b"stats\n")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        let numbers: Vec<usize> = line
+            .trim()
+            .strip_prefix("STATS ")
+            .ok_or_else(|| format!("unexpected answer to stats: {line:?}"))?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<std::result::Result<_, _>>()?;
+        let [connections, available_peers, queued_seekers, active_chats] = numbers[..] else {
+            return Err(format!("unexpected answer to stats: {line:?}").into());
+        };
+        Ok(RelayStats {
+            connections,
+            available_peers,
+            queued_seekers,
+            active_chats,
+            ..RelayStats::default()
+        })
     }
 
     /// The child's pid.
@@ -181,6 +293,7 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

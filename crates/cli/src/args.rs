@@ -28,6 +28,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Benchmark the relay against a bare forwarder over loopback (the same scenarios and
+    /// options as `confidant-bench`; see docs/performance.md).
+    Bench(confidant_bench::BenchArgs),
 }
 
 /// Where `seek` and `peer` connect.

@@ -22,13 +22,13 @@ use crate::net::Ws;
 use crate::protocol::{Target, record_of_bucket};
 use crate::report::{self, Table};
 use crate::scenarios::throughput::{self, humantime_secs};
-use crate::scenarios::{alternation, establish_pairs};
+use crate::scenarios::{ChatPair, alternation, establish_pairs};
 use crate::server::{Kind, ServerProcess};
 use crate::{Common, Result};
 
 /// Options for `latency`.
 #[derive(Debug, Clone, Args)]
-pub(crate) struct Opts {
+pub struct Opts {
     #[command(flatten)]
     pub(crate) common: Common,
     /// Concurrent chats.
@@ -51,11 +51,12 @@ pub(crate) struct Opts {
 /// Record size used for latency: the smallest bucket (typing, receipts, short texts).
 const BUCKET: usize = 256;
 
-struct Run {
-    kind: Kind,
-    histogram: Histogram<u64>,
-    sent_rate: f64,
-    failures: u64,
+/// One latency run.
+pub(crate) struct Run {
+    pub(crate) kind: Kind,
+    pub(crate) histogram: Histogram<u64>,
+    pub(crate) sent_rate: f64,
+    pub(crate) failures: u64,
 }
 
 /// Runs the table.
@@ -165,10 +166,25 @@ async fn measure(kind: Kind, total_rate: f64, opts: &Opts) -> Result<Run> {
         opts.common.sources,
     )?);
     let pairs = establish_pairs(&target, &mut program, opts.chats).await?;
-    let per_direction = total_rate / (2.0 * opts.chats as f64);
+    let run = drive(kind, pairs, total_rate, opts.warmup, opts.measure).await?;
+    drop(server);
+    Ok(run)
+}
+
+/// Offers `total_rate` frames/s (open loop, both directions, spread over the chats) to
+/// `pairs`; records one-way times after `warmup` for `measure`.
+pub(crate) async fn drive(
+    kind: Kind,
+    pairs: Vec<ChatPair>,
+    total_rate: f64,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<Run> {
+    let chats = pairs.len().max(1);
+    let per_direction = total_rate / (2.0 * chats as f64);
     let period = Duration::from_secs_f64(1.0 / per_direction.max(0.1));
     let epoch = Instant::now();
-    let record_from = epoch + opts.warmup;
+    let record_from = epoch + warmup;
     let stop = CancellationToken::new();
     let mut senders: JoinSet<Result<u64>> = JoinSet::new();
     let mut receivers: JoinSet<Result<Histogram<u64>>> = JoinSet::new();
@@ -185,7 +201,7 @@ async fn measure(kind: Kind, total_rate: f64, opts: &Opts) -> Result<Run> {
         let (seeker_tx, seeker_rx) = pair.seeker.split();
         let (peer_tx, peer_rx) = pair.peer.split();
         // Stagger the chats' phases over one period so sends are spread, not in lockstep.
-        let offset = period.mul_f64(index as f64 / opts.chats as f64);
+        let offset = period.mul_f64(index as f64 / chats as f64);
         let seeker_frame = Bytes::from(DataFrame::encode(pair.seeker_chat, &to_peer)?);
         let peer_frame = Bytes::from(DataFrame::encode(pair.peer_chat, &to_seeker)?);
         senders.spawn(sender(
@@ -207,9 +223,9 @@ async fn measure(kind: Kind, total_rate: f64, opts: &Opts) -> Result<Run> {
         receivers.spawn(receiver(peer_rx, epoch, record_from, stop.clone()));
         receivers.spawn(receiver(seeker_rx, epoch, record_from, stop.clone()));
     }
-    tokio::time::sleep(opts.warmup).await;
+    tokio::time::sleep(warmup).await;
     let sent_at_start = Instant::now();
-    tokio::time::sleep(opts.measure).await;
+    tokio::time::sleep(measure).await;
     let elapsed = sent_at_start.elapsed();
     stop.cancel();
     let mut failures = 0;
@@ -234,8 +250,7 @@ async fn measure(kind: Kind, total_rate: f64, opts: &Opts) -> Result<Run> {
         }
     }
     // `sent` covers warm-up too; report the rate over the whole sending time.
-    let sent_rate = sent as f64 / (opts.warmup + elapsed).as_secs_f64();
-    drop(server);
+    let sent_rate = sent as f64 / (warmup + elapsed).as_secs_f64();
     Ok(Run {
         kind,
         histogram,

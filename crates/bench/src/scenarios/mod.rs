@@ -1,6 +1,7 @@
 //! The scenarios, and what they share: chat pairs set up over real protocol traffic.
 
 pub(crate) mod churn;
+pub(crate) mod cluster;
 pub(crate) mod idle;
 pub(crate) mod latency;
 pub(crate) mod setup;
@@ -44,53 +45,31 @@ pub(crate) async fn establish_pairs(
     program: &mut Program,
     n: usize,
 ) -> Result<Vec<ChatPair>> {
+    if target.kind == Kind::Relay {
+        let peers = login_peers(target, program, n).await?;
+        return Ok(pair_seekers(target, peers).await?.0);
+    }
     let gate = Arc::new(Semaphore::new(SETUP_PARALLELISM));
     let mut peers: JoinSet<Result<([u8; 32], Half)>> = JoinSet::new();
     let mut seekers: JoinSet<Result<([u8; 32], Half)>> = JoinSet::new();
-    match target.kind {
-        Kind::Relay => {
-            // Peers first, all logged in and available, then the seekers.
-            let mut logged_in: JoinSet<Result<(Ws, Arc<Credential>)>> = JoinSet::new();
-            for _ in 0..n {
-                let credential = Arc::new(program.supporter()?);
-                let (target, gate) = (target.clone(), gate.clone());
-                logged_in.spawn(async move {
-                    let _permit = gate.acquire_owned().await?;
-                    let mut ws = target.connect(0).await?;
-                    protocol::peer_login(&mut ws, &target.program, &credential, 1).await?;
-                    Ok((ws, credential))
-                });
-            }
-            while let Some(joined) = logged_in.join_next().await {
-                let (ws, credential) = joined??;
-                peers.spawn(relay_peer_half(ws, credential));
-            }
-            for _ in 0..n {
-                let (target, gate) = (target.clone(), gate.clone());
-                seekers.spawn(async move { relay_seeker_half(&target, &gate).await });
-            }
-        }
-        Kind::Baseline => {
-            let credential = target.baseline_peer.clone().ok_or("no baseline peer")?;
-            for pair in 0..n as u64 {
-                let (t, g, c) = (target.clone(), gate.clone(), credential.clone());
-                peers.spawn(async move {
-                    let ws = {
-                        let _permit = g.acquire_owned().await?;
-                        t.connect(pair).await?
-                    };
-                    baseline_peer_half(ws, c).await
-                });
-                let (t, g, c) = (target.clone(), gate.clone(), credential.clone());
-                seekers.spawn(async move {
-                    let ws = {
-                        let _permit = g.acquire_owned().await?;
-                        t.connect(pair).await?
-                    };
-                    baseline_seeker_half(&t, ws, &c).await
-                });
-            }
-        }
+    let credential = target.baseline_peer.clone().ok_or("no baseline peer")?;
+    for pair in 0..n as u64 {
+        let (t, g, c) = (target.clone(), gate.clone(), credential.clone());
+        peers.spawn(async move {
+            let ws = {
+                let _permit = g.acquire_owned().await?;
+                t.connect(pair).await?
+            };
+            baseline_peer_half(ws, c).await
+        });
+        let (t, g, c) = (target.clone(), gate.clone(), credential.clone());
+        seekers.spawn(async move {
+            let ws = {
+                let _permit = g.acquire_owned().await?;
+                t.connect(pair).await?
+            };
+            baseline_seeker_half(&t, ws, &c).await
+        });
     }
     let mut by_hash: HashMap<[u8; 32], Half> = HashMap::new();
     while let Some(joined) = peers.join_next().await {
@@ -103,27 +82,120 @@ pub(crate) async fn establish_pairs(
         let Some(peer) = by_hash.remove(&hash) else {
             return Err("a seeker's handshake matches no peer's".into());
         };
-        pairs.push(ChatPair {
+        pairs.push(ChatPair::new(seeker, peer));
+    }
+    Ok(pairs)
+}
+
+impl ChatPair {
+    fn new(seeker: Half, peer: Half) -> Self {
+        Self {
             seeker: seeker.0,
             seeker_chat: seeker.1,
             seeker_session: seeker.2,
             peer: peer.0,
             peer_chat: peer.1,
             peer_session: peer.2,
-        });
+        }
     }
-    Ok(pairs)
 }
 
-async fn relay_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8; 32], Half)> {
-    let chat = match protocol::recv_control(&mut ws).await? {
-        RelayFrame::ChatStarted { chat, .. } => chat,
-        other => return Err(format!("expected chat_started, got {}", other.to_json()).into()),
-    };
-    let (got, msg1) = protocol::recv_data(&mut ws).await?;
-    if got != chat {
-        return Err("msg1 on the wrong chat".into());
+/// `n` relay peers (each with a fresh credential) logged in at `target` and available with
+/// capacity 1 and auto-accept.
+pub(crate) async fn login_peers(
+    target: &Arc<Target>,
+    program: &mut Program,
+    n: usize,
+) -> Result<Vec<(Ws, Arc<Credential>)>> {
+    let gate = Arc::new(Semaphore::new(SETUP_PARALLELISM));
+    let mut logged_in: JoinSet<Result<(Ws, Arc<Credential>)>> = JoinSet::new();
+    for _ in 0..n {
+        let credential = Arc::new(program.supporter()?);
+        let (target, gate) = (target.clone(), gate.clone());
+        logged_in.spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let mut ws = target.connect(0).await?;
+            protocol::peer_login(&mut ws, &target.program, &credential, 1).await?;
+            Ok((ws, credential))
+        });
     }
+    let mut peers = Vec::with_capacity(n);
+    while let Some(joined) = logged_in.join_next().await {
+        peers.push(joined??);
+    }
+    Ok(peers)
+}
+
+/// One seeker per logged-in peer, connected at `seekers` (which may be another node than
+/// the peers'): seek, matched, verify, Noise NK. Returns the chats and each seeker's match
+/// time (from sending `seek` to receiving `matched`).
+pub(crate) async fn pair_seekers(
+    seekers_at: &Arc<Target>,
+    peers_logged_in: Vec<(Ws, Arc<Credential>)>,
+) -> Result<(Vec<ChatPair>, Vec<Duration>)> {
+    let n = peers_logged_in.len();
+    let gate = Arc::new(Semaphore::new(SETUP_PARALLELISM));
+    let mut peers: JoinSet<Result<([u8; 32], Half)>> = JoinSet::new();
+    let mut seekers: JoinSet<Result<([u8; 32], Half, Duration)>> = JoinSet::new();
+    for (ws, credential) in peers_logged_in {
+        peers.spawn(relay_peer_half(ws, credential));
+    }
+    for _ in 0..n {
+        let (target, gate) = (seekers_at.clone(), gate.clone());
+        seekers.spawn(async move { relay_seeker_half(&target, &gate).await });
+    }
+    let mut by_hash: HashMap<[u8; 32], Half> = HashMap::new();
+    while let Some(joined) = peers.join_next().await {
+        let (hash, half) = joined?.map_err(|e| format!("a peer: {e}"))?;
+        by_hash.insert(hash, half);
+    }
+    let mut pairs = Vec::with_capacity(n);
+    let mut match_times = Vec::with_capacity(n);
+    while let Some(joined) = seekers.join_next().await {
+        let (hash, seeker, matched_in) = joined?.map_err(|e| format!("a seeker: {e}"))?;
+        let Some(peer) = by_hash.remove(&hash) else {
+            return Err("a seeker's handshake matches no peer's".into());
+        };
+        pairs.push(ChatPair::new(seeker, peer));
+        match_times.push(matched_in);
+    }
+    Ok((pairs, match_times))
+}
+
+/// Chats that started at a peer and ended before the seeker's first message (seen across
+/// nodes: the seeker was matched elsewhere); counted and reported, not failures.
+pub(crate) static ENDED_BEFORE_HANDSHAKE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+async fn relay_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8; 32], Half)> {
+    let (chat, msg1) = loop {
+        let chat = match protocol::recv_control(&mut ws).await? {
+            RelayFrame::ChatStarted { chat, .. } => chat,
+            other => return Err(format!("expected chat_started, got {}", other.to_json()).into()),
+        };
+        match protocol::recv(&mut ws).await? {
+            protocol::Incoming::Data(bytes) => {
+                let got = confidant_proto::DataFrame::decode(&bytes)?.chat;
+                if got != chat {
+                    return Err("msg1 on the wrong chat".into());
+                }
+                break (
+                    chat,
+                    bytes.slice(confidant_proto::limits::DATA_HEADER_LEN..),
+                );
+            }
+            protocol::Incoming::Control(RelayFrame::ChatEnded { chat: ended, .. })
+                if ended == chat =>
+            {
+                // Capacity is free again: wait for the next chat.
+                ENDED_BEFORE_HANDSHAKE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            protocol::Incoming::Control(other) => {
+                return Err(format!("expected msg1, got {}", other.to_json()).into());
+            }
+            protocol::Incoming::Closed => return Err("closed where msg1 was due".into()),
+        }
+    };
     let (session, msg2) =
         PeerHandshake::respond(&credential.secret, &credential.supporter_certificate, &msg1)
             .map_err(|e| format!("respond: {e:?}"))?;
@@ -131,15 +203,21 @@ async fn relay_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8
     Ok((session.handshake_hash(), (ws, chat, session)))
 }
 
-async fn relay_seeker_half(target: &Target, gate: &Semaphore) -> Result<([u8; 32], Half)> {
+async fn relay_seeker_half(
+    target: &Target,
+    gate: &Semaphore,
+) -> Result<([u8; 32], Half, Duration)> {
     let mut ws = {
         let _permit = gate.acquire().await?;
         target.connect(0).await?
     };
-    let matched = match protocol::seeker_seek(&mut ws, &target.program).await? {
-        Some(frame) => frame,
-        None => protocol::recv_control(&mut ws).await?,
-    };
+    let mut seek_sent = std::time::Instant::now();
+    let matched =
+        match protocol::seeker_seek_timed(&mut ws, &target.program, &mut seek_sent).await? {
+            Some(frame) => frame,
+            None => protocol::recv_control(&mut ws).await?,
+        };
+    let matched_in = seek_sent.elapsed();
     let RelayFrame::Matched { chat, credential } = matched else {
         return Err(format!("expected matched, got {}", matched.to_json()).into());
     };
@@ -155,7 +233,7 @@ async fn relay_seeker_half(target: &Target, gate: &Semaphore) -> Result<([u8; 32
         credential.supporter_certificate.as_bytes(),
     )
     .await?;
-    Ok((session.handshake_hash(), (ws, chat, session)))
+    Ok((session.handshake_hash(), (ws, chat, session), matched_in))
 }
 
 async fn baseline_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8; 32], Half)> {
@@ -239,13 +317,29 @@ pub(crate) async fn smoke(common: &Common) -> Result<()> {
         common: common.clone(),
         steps: vec![60],
         baseline: true,
+        single: true,
+        servers: 2,
+        total: 40,
     })
     .await?;
     churn::run(&churn::Opts {
         common: common.clone(),
-        sessions: 200,
-        warmup: 40,
+        sessions: 100,
+        warmup: 20,
+        warmup_max: 60,
+        plateau: 1.0,
         concurrency: 8,
+    })
+    .await?;
+    cluster::run(&cluster::Opts {
+        common: common.clone(),
+        chats: 4,
+        bucket: 256,
+        warmup: tiny,
+        measure: tiny,
+        load: 0.5,
+        rate: Some(2_000.0),
+        heartbeat_ms: 200,
     })
     .await?;
     println!(
@@ -297,6 +391,9 @@ pub(crate) async fn all(common: &Common, churn_sessions: u64, idle_max: usize) -
         common: common.clone(),
         steps: steps.to_vec(),
         baseline: true,
+        single: true,
+        servers: 3,
+        total: 50_000,
     })
     .await;
     note("idle", result);
@@ -304,10 +401,24 @@ pub(crate) async fn all(common: &Common, churn_sessions: u64, idle_max: usize) -
         common: common.clone(),
         sessions: churn_sessions,
         warmup: churn_sessions / 20,
+        warmup_max: churn_sessions / 2,
+        plateau: 1.0,
         concurrency: 128,
     })
     .await;
     note("churn", result);
+    let result = cluster::run(&cluster::Opts {
+        common: common.clone(),
+        chats: 100,
+        bucket: 256,
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs(4),
+        load: 0.5,
+        rate: None,
+        heartbeat_ms: 1000,
+    })
+    .await;
+    note("cluster", result);
     if failed.is_empty() {
         Ok(())
     } else {

@@ -24,7 +24,7 @@ use crate::{Common, Result};
 
 /// Options for `setup`.
 #[derive(Debug, Clone, Args)]
-pub(crate) struct Opts {
+pub struct Opts {
     #[command(flatten)]
     pub(crate) common: Common,
     /// Sessions per run.

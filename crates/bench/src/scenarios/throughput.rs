@@ -32,7 +32,7 @@ use crate::{Common, Result};
 
 /// Options for `throughput`.
 #[derive(Debug, Clone, Args)]
-pub(crate) struct Opts {
+pub struct Opts {
     #[command(flatten)]
     pub(crate) common: Common,
     /// Concurrent chats (comma-separated list).
@@ -160,11 +160,27 @@ pub(crate) async fn measure(
         opts.common.sources,
     )?);
     let pairs = establish_pairs(&target, &mut program, chats).await?;
+    drive(kind, pairs, bucket, opts.warmup, opts.measure, || {
+        server.cpu()
+    })
+    .await
+}
+
+/// Loads `pairs` with `bucket`-byte records for `warmup`, then counts for `measure`;
+/// `cpu` reads the CPU time of the server process(es) under test.
+pub(crate) async fn drive(
+    kind: Kind,
+    pairs: Vec<ChatPair>,
+    bucket: usize,
+    warmup: Duration,
+    measure: Duration,
+    cpu: impl Fn() -> Result<Duration>,
+) -> Result<Measured> {
     let load = Load::start(pairs, bucket)?;
-    tokio::time::sleep(opts.warmup).await;
-    let (f0, b0, c0, t0) = (load.frames(), load.bytes(), server.cpu()?, Instant::now());
-    tokio::time::sleep(opts.measure).await;
-    let (f1, b1, c1, t1) = (load.frames(), load.bytes(), server.cpu()?, Instant::now());
+    tokio::time::sleep(warmup).await;
+    let (f0, b0, c0, t0) = (load.frames(), load.bytes(), cpu()?, Instant::now());
+    tokio::time::sleep(measure).await;
+    let (f1, b1, c1, t1) = (load.frames(), load.bytes(), cpu()?, Instant::now());
     let failures = load.stop().await;
     let seconds = (t1 - t0).as_secs_f64();
     let frames = (f1 - f0) as f64;
