@@ -450,23 +450,20 @@ impl Node {
         let Some(chat) = message.subject.rsplit('.').next() else {
             return;
         };
-        let Some(to) = self.ctx.registry.find(chat) else {
+        let Some(ingress) = self.ctx.registry.find_chat(chat) else {
             return;
         };
         if self.ctx.registry.is_overflowed(chat) {
             // Already ending as `slow_reader`: nothing after the lost frame is delivered.
             return;
         }
-        let ingress = Ingress::Chat {
-            chat: chat.to_owned(),
-            payload: message.payload,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = to.try_send(ingress) {
-            // The frame is lost (NATS core has no back-pressure to apply): end the chat as
+        if let Err(mpsc::error::TrySendError::Full(_)) = ingress.to.try_send(message.payload) {
+            // This chat's own queue is full (its reader is stalled): the frame is lost (NATS
+            // core has no back-pressure to apply), so end this chat — and only this one — as
             // a slow reader now, as a full local link would, rather than let a gap through.
-            // The hub ends it under the link's lock, which also wakes the virtual
-            // connection if it is waiting for room in this chat; frames it already queued
-            // are before the gap, and every later one is dropped above.
+            // The hub ends it under the link's lock, which also wakes the chat's ingress
+            // task if it is waiting for room; frames it already queued are before the gap,
+            // and every later one is dropped above. Other chats have their own queues.
             if let Some((conn, number)) = self.ctx.registry.mark_overflowed(chat) {
                 metrics::counter!(super::INGRESS_OVERFLOWS).increment(1);
                 tracing::debug!(
