@@ -346,6 +346,8 @@ impl Node {
                 peer: Box::new(verified),
             };
             let _ = shared.hub.send(registered).await;
+            let remote = HubEvent::Cluster(ClusterEvent::RemotePeer { conn: spawned.conn });
+            let _ = shared.hub.send(remote).await;
             shared.tracker.spawn(run);
             let _ = spawned.ingress.try_send(update);
             known.peers.insert(
@@ -356,6 +358,23 @@ impl Node {
                 },
             );
         }
+        // The other node's queue heads, for the cross-node fairness hold (ages as that
+        // node measured them: no clock needs to agree).
+        let heads = presence
+            .heads
+            .iter()
+            .filter(|(_, waiting, _)| *waiting > 0)
+            .map(|(program, _, oldest_ms)| (program.clone(), Duration::from_millis(*oldest_ms)))
+            .collect();
+        let hold = self.config.heartbeat * 2;
+        let _ = shared
+            .hub
+            .send(HubEvent::Cluster(ClusterEvent::RemoteHeads {
+                node: presence.node.clone(),
+                heads,
+                hold,
+            }))
+            .await;
         known.peers.retain(|token, peer| {
             let keep = seen.contains(token);
             if !keep {
@@ -378,11 +397,15 @@ impl Node {
                 topic,
                 language,
                 peer_role,
-                ..
+                waited_ms,
             } => {
-                let granted = self
-                    .reserve(offer, from, peer, topic, language, peer_role)
-                    .await;
+                let preferences = SeekPreferences {
+                    topic,
+                    language,
+                    peer_role,
+                };
+                let waited = Duration::from_millis(waited_ms);
+                let granted = self.reserve(offer, from, peer, preferences, waited).await;
                 if let Some(reply) = message.reply {
                     let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
                     let _ = self.ctx.client.publish(reply, payload.into()).await;
@@ -404,9 +427,8 @@ impl Node {
         offer: String,
         from: String,
         peer: String,
-        topic: Option<String>,
-        language: Option<String>,
-        peer_role: Option<String>,
+        preferences: SeekPreferences,
+        waited: Duration,
     ) -> bool {
         if self.ctx.shared.draining.is_cancelled() {
             return false;
@@ -430,11 +452,8 @@ impl Node {
         let event = ClusterEvent::RemoteOffer {
             conn: spawned.conn,
             peer: peer_conn,
-            preferences: SeekPreferences {
-                topic,
-                language,
-                peer_role,
-            },
+            preferences,
+            waited,
             reply: tx,
         };
         let _ = shared.hub.send(HubEvent::Cluster(event)).await;

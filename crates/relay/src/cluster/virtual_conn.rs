@@ -501,6 +501,8 @@ impl VirtualConn {
             peer_role: None,
             waited_ms: 0,
         };
+        let conn = self.conn;
+        let hub = self.ctx.shared.hub.clone();
         self.ctx.registry.bind(&reference, &self.ingress_tx);
         let client = self.ctx.client.clone();
         let subject = wire::inbox_subject(&self.ctx.prefix, &self.node);
@@ -508,6 +510,20 @@ impl VirtualConn {
         let back = self.ingress_tx.clone();
         // The answer comes back through our own ingress, so this task never waits on it.
         tokio::spawn(async move {
+            // How long the seeker has waited here, for the peer's node's fairness check.
+            let mut message = message;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let asked = HubEvent::Cluster(ClusterEvent::OfferWaited {
+                conn,
+                offer: number,
+                reply: tx,
+            });
+            if hub.send(asked).await.is_ok()
+                && let Ok(waited) = rx.await
+                && let NodeMessage::Reserve { waited_ms, .. } = &mut message
+            {
+                *waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            }
             let payload = serde_json::to_vec(&message).unwrap_or_default();
             let answer =
                 tokio::time::timeout(timeout, client.request(subject, payload.into())).await;
