@@ -30,7 +30,18 @@ const SPACING: Duration = Duration::from_millis(250);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_node_matching_drifts_from_fcfs_by_at_most_a_heartbeat() {
-    let Some(nats) = NatsServer::start("cross_node_matching_drifts_from_fcfs").await else {
+    drift("cross_node_matching_drifts_from_fcfs", false).await;
+}
+
+/// The same with a third node: the peer on C, seekers alternately on A and B, so every
+/// freed slot is raced for by two other nodes (both hear C's presence at the same time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_racing_for_a_third_nodes_peer_drift_by_at_most_a_heartbeat() {
+    drift("two_nodes_racing_for_a_third_nodes_peer", true).await;
+}
+
+async fn drift(test: &str, third_node: bool) {
+    let Some(nats) = NatsServer::start(test).await else {
         return;
     };
     let mut fixture = ProgramFixture::new(PROGRAM);
@@ -38,11 +49,20 @@ async fn cross_node_matching_drifts_from_fcfs_by_at_most_a_heartbeat() {
     limits.offer_timeout = Duration::from_secs(10);
     let a = start_node(vec![fixture.program_config()], limits, &nats.url()).await;
     let b = start_node(vec![fixture.program_config()], limits, &nats.url()).await;
+    let c = if third_node {
+        Some(start_node(vec![fixture.program_config()], limits, &nats.url()).await)
+    } else {
+        None
+    };
+    let peer_node = c.as_ref().unwrap_or(&b);
     let credential = fixture.supporter();
     // One peer, capacity 1, auto-accept: it serves whoever the relays give it, at once.
-    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
+    let mut peer = peer_at(&peer_node.ws_url(), PROGRAM, &credential).await;
     peer.available(1, true).await;
     wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    if third_node {
+        wait_for(&b, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    }
     // Keep the peer's socket read for the whole test.
     let draining = tokio::spawn(async move {
         while let Some(received) = peer.recv_within(Duration::from_secs(30)).await {
@@ -53,10 +73,13 @@ async fn cross_node_matching_drifts_from_fcfs_by_at_most_a_heartbeat() {
     });
 
     // The peer is busy with a first chat while everyone arrives.
-    let mut blocker = seeker_at(&b.ws_url(), PROGRAM).await;
+    let mut blocker = seeker_at(&peer_node.ws_url(), PROGRAM).await;
     blocker.seek(SeekPreferences::default()).await;
     let blocker_chat = blocker.matched().await;
     wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 0).await;
+    if third_node {
+        wait_for(&b, Duration::from_secs(5), |s| s.available_peers == 0).await;
+    }
 
     let epoch = Instant::now();
     let matches: Arc<Mutex<Vec<(usize, Duration)>>> = Arc::default();
@@ -94,6 +117,8 @@ async fn cross_node_matching_drifts_from_fcfs_by_at_most_a_heartbeat() {
     let matches = matches.lock().unwrap().clone();
     let order: Vec<usize> = matches.iter().map(|(i, _)| *i).collect();
     let label = |i: usize| format!("{}{}", if i.is_multiple_of(2) { "A" } else { "B" }, i);
+    let peer_on = if third_node { "C" } else { "B" };
+    eprintln!("{test}: the peer is on {peer_on}");
     eprintln!(
         "arrival order: {:?}",
         (0..SEEKERS).map(label).collect::<Vec<_>>()

@@ -454,6 +454,7 @@ impl Node {
             peer: peer_conn,
             preferences,
             waited,
+            from,
             reply: tx,
         };
         let _ = shared.hub.send(HubEvent::Cluster(event)).await;

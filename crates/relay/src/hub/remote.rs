@@ -24,6 +24,8 @@ pub(crate) enum ClusterEvent {
         preferences: SeekPreferences,
         /// How long the seeker has waited on its node, as that node measured it.
         waited: std::time::Duration,
+        /// The seeker's node.
+        from: String,
         reply: oneshot::Sender<bool>,
     },
     /// Virtual peer `conn` is a peer on another node (its capacity is that node's).
@@ -88,6 +90,7 @@ impl Hub {
                 peer,
                 preferences,
                 waited,
+                from,
                 reply,
             } => {
                 let result = self.matcher.remote_offer_waited(
@@ -95,6 +98,7 @@ impl Hub {
                     PeerId(peer.0),
                     preferences,
                     waited,
+                    &from,
                     std_now,
                 );
                 match result {

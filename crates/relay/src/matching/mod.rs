@@ -494,20 +494,23 @@ impl Matcher {
         preferences: SeekPreferences,
         now: Instant,
     ) -> Result<Vec<Action>, MatchError> {
-        self.remote_offer_waited(seeker, peer, preferences, Duration::ZERO, now)
+        self.remote_offer_waited(seeker, peer, preferences, Duration::ZERO, "", now)
     }
 
     /// [`Self::remote_offer`] for a seeker who has waited `waited` on its own node (as that
     /// node measured it). Cross-node fairness: refused (`NotAvailable`, the asking node
     /// keeps its seeker in place) while a local seeker who has waited longer and who fits
     /// this peer is waiting here without an offer (it is only waiting because the slot was
-    /// held for some other node's older head, which did not claim it).
+    /// held for some other node's older head, which did not claim it); and refused while a
+    /// third node's head (node `from` asks) has waited longer, for up to the hold from the
+    /// first such refusal — so of two nodes racing for one slot the older head gets it.
     pub fn remote_offer_waited(
         &mut self,
         seeker: SeekerId,
         peer: PeerId,
         preferences: SeekPreferences,
         waited: Duration,
+        from: &str,
         now: Instant,
     ) -> Result<Vec<Action>, MatchError> {
         let record = self.peers.get(&peer).ok_or(MatchError::UnknownParty)?;
@@ -531,6 +534,15 @@ impl Matcher {
             }
         }
         if let Some(state) = self.programs.get_mut(&program) {
+            let older_elsewhere = state.remote_heads.iter().any(|(node, head)| {
+                node != from && head.valid_until > now && head.since < remote_since
+            });
+            if older_elsewhere {
+                let until = *state.hold_until.get_or_insert(now + state.hold);
+                if now < until {
+                    return Err(MatchError::NotAvailable);
+                }
+            }
             // The held slot (if any) goes to the other node: the hold is over.
             state.hold_until = None;
         }

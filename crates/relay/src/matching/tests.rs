@@ -675,6 +675,7 @@ fn a_freed_slot_is_held_for_an_older_remote_head_then_granted_to_it() {
             p,
             SeekPreferences::default(),
             Duration::ZERO,
+            "node-a",
             start + Duration::from_millis(100)
         ),
         Err(MatchError::NotAvailable)
@@ -686,6 +687,7 @@ fn a_freed_slot_is_held_for_an_older_remote_head_then_granted_to_it() {
             p,
             SeekPreferences::default(),
             Duration::from_secs(5),
+            "node-a",
             start + Duration::from_millis(100),
         )
         .unwrap();
@@ -766,4 +768,77 @@ fn no_hold_for_younger_remote_heads_nor_for_remote_peers() {
     m.seek(s, SeekPreferences::default(), later).unwrap();
     let p = online_peer(&mut m, 1, PROGRAM, 1, later);
     assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(1));
+}
+
+#[test]
+fn of_two_nodes_racing_for_a_slot_the_older_head_gets_it() {
+    let start = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, start);
+    // Node A's head has waited 5 s, node C's 1 s; nobody waits here.
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    m.remote_heads(
+        "node-c",
+        &[(PROGRAM.to_owned(), Duration::from_secs(1))],
+        HOLD,
+        start,
+    );
+    let at = start + Duration::from_millis(10);
+    // C asks first: refused while A's older head may still claim the slot.
+    assert_eq!(
+        m.remote_offer_waited(
+            SeekerId(100),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(1),
+            "node-c",
+            at
+        ),
+        Err(MatchError::NotAvailable)
+    );
+    let granted = m
+        .remote_offer_waited(
+            SeekerId(101),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(5),
+            "node-a",
+            at,
+        )
+        .unwrap();
+    assert_eq!(offers(&granted)[0].1, SeekerId(101));
+    // Had A not claimed it within the hold, C would have got it.
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, start);
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    let refused = m.remote_offer_waited(
+        SeekerId(100),
+        p,
+        SeekPreferences::default(),
+        Duration::from_secs(1),
+        "node-c",
+        start,
+    );
+    assert_eq!(refused, Err(MatchError::NotAvailable));
+    let later = m
+        .remote_offer_waited(
+            SeekerId(102),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(1),
+            "node-c",
+            start + HOLD,
+        )
+        .unwrap();
+    assert_eq!(offers(&later)[0].1, SeekerId(102));
 }
