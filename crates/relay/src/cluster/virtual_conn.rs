@@ -313,6 +313,9 @@ impl VirtualConn {
 
     async fn close(&mut self) {
         lock(&self.ctx.registry.members).remove(&self.conn);
+        for (_, stop) in self.chat_tasks.values() {
+            stop.cancel();
+        }
         for token in self.chat_of_token.keys() {
             self.ctx.registry.unbind(token);
         }
