@@ -196,3 +196,70 @@ pub async fn seeker_on(relay: &TestRelay, program: &str, fixture: &ProgramFixtur
     .await
     .expect("seeker connects")
 }
+
+/// A `confidant-relay` process joined to `url` (test heartbeat and TTL, 2 s drain
+/// deadline), with its config in `dir` (one directory per node).
+pub fn binary_node(
+    url: &str,
+    fixture: &ProgramFixture,
+    dir: &std::path::Path,
+) -> crate::ops_support::RelayProcess {
+    let extra = format!(
+        "shutdown_deadline_secs = 2\n[cluster]\nnats_url = \"{url}\"\nheartbeat_ms = {}\nnode_ttl_ms = {}\n",
+        TEST_HEARTBEAT.as_millis(),
+        TEST_TTL.as_millis()
+    );
+    let config = crate::ops_support::write_config(dir, fixture, &extra, "Help line");
+    crate::ops_support::RelayProcess::start(
+        &[
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "--lock-memory",
+            "false",
+        ],
+        &[],
+    )
+}
+
+/// A raw peer (capacity 1, answers offers itself) on `peer_url` and a raw seeker on
+/// `seeker_url` are matched and exchange messages that name `label`, each checking it got
+/// exactly the other's words (a wrong partner would not know them); then the seeker ends
+/// the chat. Returns how long the match took from `seek`.
+pub async fn chat_once(
+    peer_url: &str,
+    seeker_url: &str,
+    program: &str,
+    credential: &SupporterCredential,
+    label: &str,
+) -> Duration {
+    use confidant_proto::{ChatEndReason, ClientFrame, SeekPreferences};
+    let mut peer = crate::ops_support::peer_at(peer_url, program, credential).await;
+    peer.available(1, false).await;
+    let mut seeker = crate::ops_support::seeker_at(seeker_url, program).await;
+    let started = std::time::Instant::now();
+    seeker.seek(SeekPreferences::default()).await;
+    // Generous: the seeker's node hears of the peer with the next presence.
+    let offer = tokio::time::timeout(Duration::from_secs(10), peer.offer())
+        .await
+        .unwrap_or_else(|_| panic!("{label}: no offer"));
+    let p_chat = peer.accept(offer).await;
+    let s_chat = seeker.matched().await;
+    let took = started.elapsed();
+    for i in 0..3 {
+        let words = format!("{label}: seeker says {i}");
+        seeker.send_data(s_chat, words.as_bytes()).await;
+        assert_eq!(peer.data().await, (p_chat, words.into_bytes()), "{label}");
+        let words = format!("{label}: peer says {i}");
+        peer.send_data(p_chat, words.as_bytes()).await;
+        assert_eq!(seeker.data().await, (s_chat, words.into_bytes()), "{label}");
+    }
+    seeker.send(&ClientFrame::End { chat: s_chat }).await;
+    assert_eq!(seeker.chat_ended().await, (s_chat, ChatEndReason::Ended));
+    assert_eq!(
+        peer.chat_ended().await,
+        (p_chat, ChatEndReason::PartnerEnded)
+    );
+    seeker.close().await;
+    peer.close().await;
+    took
+}

@@ -346,6 +346,8 @@ impl Node {
                 peer: Box::new(verified),
             };
             let _ = shared.hub.send(registered).await;
+            let remote = HubEvent::Cluster(ClusterEvent::RemotePeer { conn: spawned.conn });
+            let _ = shared.hub.send(remote).await;
             shared.tracker.spawn(run);
             let _ = spawned.ingress.try_send(update);
             known.peers.insert(
@@ -356,6 +358,23 @@ impl Node {
                 },
             );
         }
+        // The other node's queue heads, for the cross-node fairness hold (ages as that
+        // node measured them: no clock needs to agree).
+        let heads = presence
+            .heads
+            .iter()
+            .filter(|(_, waiting, _)| *waiting > 0)
+            .map(|(program, _, oldest_ms)| (program.clone(), Duration::from_millis(*oldest_ms)))
+            .collect();
+        let hold = self.config.heartbeat * 2;
+        let _ = shared
+            .hub
+            .send(HubEvent::Cluster(ClusterEvent::RemoteHeads {
+                node: presence.node.clone(),
+                heads,
+                hold,
+            }))
+            .await;
         known.peers.retain(|token, peer| {
             let keep = seen.contains(token);
             if !keep {
@@ -378,11 +397,15 @@ impl Node {
                 topic,
                 language,
                 peer_role,
-                ..
+                waited_ms,
             } => {
-                let granted = self
-                    .reserve(offer, from, peer, topic, language, peer_role)
-                    .await;
+                let preferences = SeekPreferences {
+                    topic,
+                    language,
+                    peer_role,
+                };
+                let waited = Duration::from_millis(waited_ms);
+                let granted = self.reserve(offer, from, peer, preferences, waited).await;
                 if let Some(reply) = message.reply {
                     let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
                     let _ = self.ctx.client.publish(reply, payload.into()).await;
@@ -404,9 +427,8 @@ impl Node {
         offer: String,
         from: String,
         peer: String,
-        topic: Option<String>,
-        language: Option<String>,
-        peer_role: Option<String>,
+        preferences: SeekPreferences,
+        waited: Duration,
     ) -> bool {
         if self.ctx.shared.draining.is_cancelled() {
             return false;
@@ -430,11 +452,9 @@ impl Node {
         let event = ClusterEvent::RemoteOffer {
             conn: spawned.conn,
             peer: peer_conn,
-            preferences: SeekPreferences {
-                topic,
-                language,
-                peer_role,
-            },
+            preferences,
+            waited,
+            from,
             reply: tx,
         };
         let _ = shared.hub.send(HubEvent::Cluster(event)).await;
@@ -450,23 +470,20 @@ impl Node {
         let Some(chat) = message.subject.rsplit('.').next() else {
             return;
         };
-        let Some(to) = self.ctx.registry.find(chat) else {
+        let Some(ingress) = self.ctx.registry.find_chat(chat) else {
             return;
         };
         if self.ctx.registry.is_overflowed(chat) {
             // Already ending as `slow_reader`: nothing after the lost frame is delivered.
             return;
         }
-        let ingress = Ingress::Chat {
-            chat: chat.to_owned(),
-            payload: message.payload,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = to.try_send(ingress) {
-            // The frame is lost (NATS core has no back-pressure to apply): end the chat as
+        if let Err(mpsc::error::TrySendError::Full(_)) = ingress.to.try_send(message.payload) {
+            // This chat's own queue is full (its reader is stalled): the frame is lost (NATS
+            // core has no back-pressure to apply), so end this chat — and only this one — as
             // a slow reader now, as a full local link would, rather than let a gap through.
-            // The hub ends it under the link's lock, which also wakes the virtual
-            // connection if it is waiting for room in this chat; frames it already queued
-            // are before the gap, and every later one is dropped above.
+            // The hub ends it under the link's lock, which also wakes the chat's ingress
+            // task if it is waiting for room; frames it already queued are before the gap,
+            // and every later one is dropped above. Other chats have their own queues.
             if let Some((conn, number)) = self.ctx.registry.mark_overflowed(chat) {
                 metrics::counter!(super::INGRESS_OVERFLOWS).increment(1);
                 tracing::debug!(

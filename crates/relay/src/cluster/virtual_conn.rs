@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::BytesMut;
 use confidant_proto::limits::MAX_CAPACITY;
@@ -33,22 +34,31 @@ use crate::shared::Shared;
 pub(crate) enum Ingress {
     /// A message to this party's node inbox about one of its offers.
     Message(NodeMessage),
-    /// A chat-subject payload for chat token `chat`.
-    Chat { chat: String, payload: bytes::Bytes },
     /// Fresh presence of the remote peer.
     Presence { peer: PeerPresence, draining: bool },
+}
+
+/// One bound cross-node chat's ingress: its own bounded queue, drained by its own task, so
+/// a stalled reader in one chat never holds up (or overflows into) another chat of the
+/// same remote party.
+#[derive(Clone)]
+pub(crate) struct ChatIngress {
+    pub(crate) conn: ConnId,
+    pub(crate) chat: ChatNumber,
+    pub(crate) to: mpsc::Sender<bytes::Bytes>,
 }
 
 /// Where virtual connections are found by token (offer references and chat tokens), and
 /// which remote node each belongs to (to end them all when it is gone).
 #[derive(Default)]
 pub(crate) struct Registry {
+    /// Offer reference → the virtual connection it belongs to.
     pub(crate) tokens: std::sync::Mutex<HashMap<String, mpsc::Sender<Ingress>>>,
     /// Virtual connection → (remote node, "gone" signal).
     pub(crate) members: std::sync::Mutex<HashMap<ConnId, (String, CancellationToken)>>,
-    /// Chat token → the virtual connection and its chat number, while the chat is bound.
+    /// Chat token → that chat's own ingress queue, while the chat is bound.
     /// Locked after `tokens` (never the other way round).
-    chats: std::sync::Mutex<HashMap<String, (ConnId, ChatNumber)>>,
+    chats: std::sync::Mutex<HashMap<String, ChatIngress>>,
     /// Chat tokens whose ingress overflowed: their frames are dropped until the chat ends.
     /// Locked after `tokens`; an entry lives only while its token is bound.
     overflowed: std::sync::Mutex<HashSet<String>>,
@@ -59,10 +69,14 @@ impl Registry {
         lock(&self.tokens).insert(token.to_owned(), to.clone());
     }
 
-    fn bind_chat(&self, token: &str, to: &mpsc::Sender<Ingress>, conn: ConnId, chat: ChatNumber) {
-        let mut tokens = lock(&self.tokens);
-        tokens.insert(token.to_owned(), to.clone());
-        lock(&self.chats).insert(token.to_owned(), (conn, chat));
+    fn bind_chat(&self, token: &str, ingress: ChatIngress) {
+        let _tokens = lock(&self.tokens);
+        lock(&self.chats).insert(token.to_owned(), ingress);
+    }
+
+    /// The ingress queue of bound chat `token`.
+    pub(crate) fn find_chat(&self, token: &str) -> Option<ChatIngress> {
+        lock(&self.chats).get(token).cloned()
     }
 
     pub(crate) fn unbind(&self, token: &str) {
@@ -76,7 +90,7 @@ impl Registry {
     /// `None` when it was already marked or is not a bound chat.
     pub(crate) fn mark_overflowed(&self, token: &str) -> Option<(ConnId, ChatNumber)> {
         let _tokens = lock(&self.tokens);
-        let chat = lock(&self.chats).get(token).copied()?;
+        let chat = lock(&self.chats).get(token).map(|c| (c.conn, c.chat))?;
         lock(&self.overflowed)
             .insert(token.to_owned())
             .then_some(chat)
@@ -148,8 +162,11 @@ pub(crate) struct VirtualConn {
     routes: HashMap<ChatNumber, Route>,
     chat_of_token: HashMap<String, ChatNumber>,
     token_of_chat: HashMap<ChatNumber, String>,
-    remote_ended: HashSet<ChatNumber>,
+    /// Per bound chat: set once the remote side's `end` arrived (so it is not echoed back),
+    /// and the signal that stops the chat's ingress task.
+    chat_tasks: HashMap<ChatNumber, (Arc<AtomicBool>, CancellationToken)>,
     ingress_tx: mpsc::Sender<Ingress>,
+    kill: CancellationToken,
 }
 
 /// The channels a new virtual connection needs; `Connected` has been sent with the other
@@ -180,7 +197,8 @@ pub(crate) async fn open(
         + crate::outbox::CONTROL_SLACK;
     let (outbox, outbox_rx) = crate::outbox::Outbox::new(capacity, kill.clone());
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-    let (ingress_tx, ingress_rx) = mpsc::channel(capacity);
+    // Control only (offer outcomes, presence): chat data has a queue per chat.
+    let (ingress_tx, ingress_rx) = mpsc::channel(crate::outbox::CONTROL_SLACK);
     let gone = CancellationToken::new();
     lock(&ctx.registry.members).insert(conn, (node.to_owned(), gone.clone()));
     let connected = HubEvent::Connected {
@@ -214,8 +232,9 @@ pub(crate) async fn open(
         routes: HashMap::new(),
         chat_of_token: HashMap::new(),
         token_of_chat: HashMap::new(),
-        remote_ended: HashSet::new(),
+        chat_tasks: HashMap::new(),
         ingress_tx: ingress_tx.clone(),
+        kill: kill.clone(),
     };
     let run = task.run(outbox_rx, commands_rx, ingress_rx, gone.clone(), kill);
     Some((
@@ -294,6 +313,9 @@ impl VirtualConn {
 
     async fn close(&mut self) {
         lock(&self.ctx.registry.members).remove(&self.conn);
+        for (_, stop) in self.chat_tasks.values() {
+            stop.cancel();
+        }
         for token in self.chat_of_token.keys() {
             self.ctx.registry.unbind(token);
         }
@@ -319,13 +341,44 @@ impl VirtualConn {
             self.ctx.registry.unbind(&token);
             metrics::gauge!(super::CROSS_NODE_CHATS).decrement(1.0);
         }
-        self.remote_ended.remove(&chat);
+        if let Some((_, stop)) = self.chat_tasks.remove(&chat) {
+            stop.cancel();
+        }
     }
 
     fn bind_chat(&mut self, chat: ChatNumber, token: String) {
-        self.ctx
-            .registry
-            .bind_chat(&token, &self.ingress_tx, self.conn, chat);
+        // The hub sent `AddChat` before queuing the frame that binds the chat, and commands
+        // are polled first: the route is here.
+        if let Some(route) = self.routes.get(&chat) {
+            let (to, frames) = mpsc::channel(chat_ingress_frames(&self.ctx.shared));
+            let remote_ended = Arc::new(AtomicBool::new(false));
+            let stop = self.kill.child_token();
+            let task = ChatTask {
+                shared: self.ctx.shared.clone(),
+                conn: self.conn,
+                chat,
+                route: Route {
+                    link: route.link.clone(),
+                    side: route.side,
+                    partner: route.partner.clone(),
+                    partner_chat: route.partner_chat,
+                },
+                remote_ended: remote_ended.clone(),
+            };
+            self.ctx
+                .shared
+                .tracker
+                .spawn(task.run(frames, stop.clone()));
+            self.chat_tasks.insert(chat, (remote_ended, stop));
+            self.ctx.registry.bind_chat(
+                &token,
+                ChatIngress {
+                    conn: self.conn,
+                    chat,
+                    to,
+                },
+            );
+        }
         self.chat_of_token.insert(token.clone(), chat);
         self.token_of_chat.insert(chat, token);
         metrics::gauge!(super::CROSS_NODE_CHATS).increment(1.0);
@@ -372,7 +425,10 @@ impl VirtualConn {
         match frame {
             RelayFrame::ChatEnded { chat, reason } => {
                 if let Some(token) = self.token_of_chat.get(&chat).cloned()
-                    && !self.remote_ended.contains(&chat)
+                    && !self
+                        .chat_tasks
+                        .get(&chat)
+                        .is_some_and(|(ended, _)| ended.load(Ordering::Acquire))
                 {
                     let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &token);
                     self.publish(subject, wire::encode_end(reason)).await;
@@ -448,6 +504,8 @@ impl VirtualConn {
             peer_role: None,
             waited_ms: 0,
         };
+        let conn = self.conn;
+        let hub = self.ctx.shared.hub.clone();
         self.ctx.registry.bind(&reference, &self.ingress_tx);
         let client = self.ctx.client.clone();
         let subject = wire::inbox_subject(&self.ctx.prefix, &self.node);
@@ -455,6 +513,20 @@ impl VirtualConn {
         let back = self.ingress_tx.clone();
         // The answer comes back through our own ingress, so this task never waits on it.
         tokio::spawn(async move {
+            // How long the seeker has waited here, for the peer's node's fairness check.
+            let mut message = message;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let asked = HubEvent::Cluster(ClusterEvent::OfferWaited {
+                conn,
+                offer: number,
+                reply: tx,
+            });
+            if hub.send(asked).await.is_ok()
+                && let Ok(waited) = rx.await
+                && let NodeMessage::Reserve { waited_ms, .. } = &mut message
+            {
+                *waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            }
             let payload = serde_json::to_vec(&message).unwrap_or_default();
             let answer =
                 tokio::time::timeout(timeout, client.request(subject, payload.into())).await;
@@ -491,25 +563,6 @@ impl VirtualConn {
                 Flow::Continue
             }
             Ingress::Message(message) => self.on_message(message).await,
-            Ingress::Chat { chat, payload } => {
-                let Some(number) = self.chat_of_token.get(&chat).copied() else {
-                    return Flow::Continue;
-                };
-                match wire::decode_chat(&payload) {
-                    Some(ChatPayload::Data(frame)) => self.forward(number, frame).await,
-                    Some(ChatPayload::End(reason)) => {
-                        self.remote_ended.insert(number);
-                        self.hub(HubEvent::Cluster(ClusterEvent::RemoteEnded {
-                            conn: self.conn,
-                            chat: number,
-                            reason,
-                        }))
-                        .await;
-                    }
-                    None => {}
-                }
-                Flow::Continue
-            }
         }
     }
 
@@ -625,20 +678,73 @@ impl VirtualConn {
         })
         .await;
     }
+}
 
-    /// A data frame from the remote side into the local partner's outbox, through the
-    /// chat's link exactly as a local connection forwards.
-    async fn forward(&mut self, chat: ChatNumber, frame: bytes::Bytes) {
-        let Some(route) = self.routes.get(&chat) else {
-            return;
-        };
+/// Frames one cross-node chat may have waiting on this node before they are in the local
+/// partner's chat buffer: four times that buffer plus a little, so a burst a normal reader
+/// keeps up with never overflows it. Past it the chat ends as `slow_reader` (NATS core has no
+/// back-pressure to apply instead).
+pub(crate) fn chat_ingress_frames(shared: &Shared) -> usize {
+    shared.limits().chat_buffer_frames.saturating_mul(4) + 32
+}
+
+/// The task that drains one cross-node chat's ingress queue into the local partner, through
+/// the chat's link exactly as a local connection forwards. Waiting for room here (up to
+/// `slow_reader_grace`) holds up this chat only.
+struct ChatTask {
+    shared: Arc<Shared>,
+    conn: ConnId,
+    chat: ChatNumber,
+    route: Route,
+    remote_ended: Arc<AtomicBool>,
+}
+
+impl ChatTask {
+    async fn run(self, mut frames: mpsc::Receiver<bytes::Bytes>, stop: CancellationToken) {
+        loop {
+            let payload = tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                payload = frames.recv() => match payload {
+                    Some(payload) => payload,
+                    None => return,
+                },
+            };
+            match wire::decode_chat(&payload) {
+                Some(ChatPayload::Data(frame)) => {
+                    tokio::select! {
+                        biased;
+                        () = stop.cancelled() => return,
+                        () = self.forward(frame) => {}
+                    }
+                }
+                Some(ChatPayload::End(reason)) => {
+                    self.remote_ended.store(true, Ordering::Release);
+                    let _ = self
+                        .shared
+                        .hub
+                        .send(HubEvent::Cluster(ClusterEvent::RemoteEnded {
+                            conn: self.conn,
+                            chat: self.chat,
+                            reason,
+                        }))
+                        .await;
+                    return;
+                }
+                None => {}
+            }
+        }
+    }
+
+    async fn forward(&self, frame: bytes::Bytes) {
+        let route = &self.route;
         let mut frame = BytesMut::from(frame.as_ref());
         if DataFrame::rewrite_chat(&mut frame, route.partner_chat).is_err() {
             return;
         }
         metrics::counter!(super::CROSS_NODE_FRAMES, "direction" => "in").increment(1);
-        let now_ms = self.ctx.shared.now_ms();
-        let grace = self.ctx.shared.limits().slow_reader_grace;
+        let now_ms = self.shared.now_ms();
+        let grace = self.shared.limits().slow_reader_grace;
         let result = route
             .link
             .forward_within(route.side, &route.partner, frame.freeze(), now_ms, grace)
@@ -647,11 +753,14 @@ impl VirtualConn {
             result,
             Err(crate::chat_link::ForwardError::SlowReader | crate::chat_link::ForwardError::Full)
         ) {
-            self.hub(HubEvent::SlowReader {
-                conn: self.conn,
-                chat,
-            })
-            .await;
+            let _ = self
+                .shared
+                .hub
+                .send(HubEvent::SlowReader {
+                    conn: self.conn,
+                    chat: self.chat,
+                })
+                .await;
         }
     }
 }

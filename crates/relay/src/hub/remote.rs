@@ -22,7 +22,28 @@ pub(crate) enum ClusterEvent {
         conn: ConnId,
         peer: ConnId,
         preferences: SeekPreferences,
+        /// How long the seeker has waited on its node, as that node measured it.
+        waited: std::time::Duration,
+        /// The seeker's node.
+        from: String,
         reply: oneshot::Sender<bool>,
+    },
+    /// Virtual peer `conn` is a peer on another node (its capacity is that node's).
+    RemotePeer { conn: ConnId },
+    /// Another node's queue heads from its presence: per program, how long its
+    /// longest-waiting seeker without an open offer has waited. `hold`: how long a freed
+    /// local slot may be held for an older remote head.
+    RemoteHeads {
+        node: String,
+        heads: Vec<(String, std::time::Duration)>,
+        hold: std::time::Duration,
+    },
+    /// How long the seeker of offer `offer` to virtual peer `conn` has waited (sent with
+    /// the reservation).
+    OfferWaited {
+        conn: ConnId,
+        offer: u32,
+        reply: oneshot::Sender<std::time::Duration>,
     },
     /// The peer's node refused to reserve capacity for offer `offer` of virtual peer `conn`.
     OfferRefused { conn: ConnId, offer: u32 },
@@ -68,12 +89,16 @@ impl Hub {
                 conn,
                 peer,
                 preferences,
+                waited,
+                from,
                 reply,
             } => {
-                let result = self.matcher.remote_offer(
+                let result = self.matcher.remote_offer_waited(
                     SeekerId(conn.0),
                     PeerId(peer.0),
                     preferences,
+                    waited,
+                    &from,
                     std_now,
                 );
                 match result {
@@ -96,6 +121,18 @@ impl Hub {
                     // The remote side already knows; what it is sent back is dropped.
                     self.end_chat_one_side(chat_id, conn, reason);
                 }
+            }
+            ClusterEvent::RemotePeer { conn } => self.matcher.set_peer_remote(PeerId(conn.0)),
+            ClusterEvent::RemoteHeads { node, heads, hold } => {
+                let actions = self.matcher.remote_heads(&node, &heads, hold, std_now);
+                self.apply(actions);
+            }
+            ClusterEvent::OfferWaited { conn, offer, reply } => {
+                let waited = self
+                    .matcher
+                    .offer_waited(PeerId(conn.0), offer, std_now)
+                    .unwrap_or_default();
+                let _ = reply.send(waited);
             }
             ClusterEvent::Presence(reply) => {
                 let _ = reply.send(self.presence_snapshot(std_now));

@@ -101,6 +101,23 @@ struct ProgramState {
     wait_limit: Duration,
     queue: VecDeque<SeekerId>,
     estimator: WaitEstimator,
+    /// Scale-out: other nodes' queue heads (when their longest-waiting seeker without an
+    /// open offer started waiting, on this node's clock), by node.
+    remote_heads: HashMap<String, RemoteHead>,
+    /// Scale-out: how long a freed local slot is held for an older remote head.
+    hold: Duration,
+    /// Scale-out: a freed local slot is held for an older remote head until then.
+    hold_until: Option<Instant>,
+}
+
+/// Another node's queue head as last heard (scale-out fairness).
+#[derive(Clone, Copy, Debug)]
+struct RemoteHead {
+    /// When that head started waiting: the receiving instant minus the age it was sent
+    /// with, so the two nodes' clocks never need to agree.
+    since: Instant,
+    /// Heard too long ago past this: ignored (its node stopped sending presence).
+    valid_until: Instant,
 }
 
 struct SeekerRecord {
@@ -167,6 +184,9 @@ impl Matcher {
                 wait_limit,
                 queue: VecDeque::new(),
                 estimator: WaitEstimator::default(),
+                remote_heads: HashMap::new(),
+                hold: Duration::ZERO,
+                hold_until: None,
             },
         );
     }
@@ -458,7 +478,8 @@ impl Matcher {
                 SeekerState::Waiting(waiting) => Some(waiting.deadline),
                 _ => None,
             });
-        offers.chain(waits).min()
+        let holds = self.programs.values().filter_map(|p| p.hold_until);
+        offers.chain(waits).chain(holds).min()
     }
 
     /// Scale-out, on the peer's node: another node asks to offer one of its waiting seekers
@@ -473,11 +494,58 @@ impl Matcher {
         preferences: SeekPreferences,
         now: Instant,
     ) -> Result<Vec<Action>, MatchError> {
+        self.remote_offer_waited(seeker, peer, preferences, Duration::ZERO, "", now)
+    }
+
+    /// [`Self::remote_offer`] for a seeker who has waited `waited` on its own node (as that
+    /// node measured it). Cross-node fairness: refused (`NotAvailable`, the asking node
+    /// keeps its seeker in place) while a local seeker who has waited longer and who fits
+    /// this peer is waiting here without an offer (it is only waiting because the slot was
+    /// held for some other node's older head, which did not claim it); and refused while a
+    /// third node's head (node `from` asks) has waited longer, for up to the hold from the
+    /// first such refusal — so of two nodes racing for one slot the older head gets it.
+    pub fn remote_offer_waited(
+        &mut self,
+        seeker: SeekerId,
+        peer: PeerId,
+        preferences: SeekPreferences,
+        waited: Duration,
+        from: &str,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
         let record = self.peers.get(&peer).ok_or(MatchError::UnknownParty)?;
         if !record.has_room() || !record.fits(&preferences) {
             return Err(MatchError::NotAvailable);
         }
         let program = record.program.clone();
+        let remote_since = now.checked_sub(waited).unwrap_or(now);
+        if let Some(state) = self.programs.get(&program) {
+            let older_here = state.queue.iter().any(|local| {
+                self.seekers.get(local).is_some_and(|r| {
+                    !r.excluded.contains(&peer)
+                        && matches!(&r.state, SeekerState::Waiting(w)
+                            if w.offer.is_none()
+                                && w.since < remote_since
+                                && record.fits(&w.preferences))
+                })
+            });
+            if older_here {
+                return Err(MatchError::NotAvailable);
+            }
+        }
+        if let Some(state) = self.programs.get_mut(&program) {
+            let older_elsewhere = state.remote_heads.iter().any(|(node, head)| {
+                node != from && head.valid_until > now && head.since < remote_since
+            });
+            if older_elsewhere {
+                let until = *state.hold_until.get_or_insert(now + state.hold);
+                if now < until {
+                    return Err(MatchError::NotAvailable);
+                }
+            }
+            // The held slot (if any) goes to the other node: the hold is over.
+            state.hold_until = None;
+        }
         let wait_limit = self
             .programs
             .get(&program)
@@ -571,7 +639,8 @@ impl Matcher {
                     .queue
                     .iter()
                     .filter_map(|seeker| match self.seekers.get(seeker).map(|r| &r.state) {
-                        Some(SeekerState::Waiting(waiting)) => {
+                        // Waiting for a peer: one with an offer open is being served.
+                        Some(SeekerState::Waiting(waiting)) if waiting.offer.is_none() => {
                             Some(now.saturating_duration_since(waiting.since))
                         }
                         _ => None,
@@ -583,6 +652,60 @@ impl Matcher {
             .collect();
         heads.sort();
         heads
+    }
+
+    /// Scale-out: marks `peer` as a peer on another node (its capacity is that node's).
+    pub fn set_peer_remote(&mut self, peer: PeerId) {
+        if let Some(record) = self.peers.get_mut(&peer) {
+            record.remote = true;
+        }
+    }
+
+    /// Scale-out: how long the seeker of open offer `number` to `peer` has waited.
+    pub fn offer_waited(&self, peer: PeerId, number: u32, now: Instant) -> Option<Duration> {
+        let open = self.peers.get(&peer)?.offers.get(&number)?;
+        match &self.seekers.get(&open.seeker)?.state {
+            SeekerState::Waiting(waiting) => Some(now.saturating_duration_since(waiting.since)),
+            _ => None,
+        }
+    }
+
+    /// Scale-out: node `node`'s queue heads as its presence sent them — per program, how
+    /// long its longest-waiting seeker without an open offer has waited (as that node
+    /// measured it; zero or absent: nobody). Kept for `hold`, and each freed local slot is
+    /// held for up to `hold` while an older remote head exists (see [`Self::dispatch`]).
+    pub fn remote_heads(
+        &mut self,
+        node: &str,
+        heads: &[(String, Duration)],
+        hold: Duration,
+        now: Instant,
+    ) -> Vec<Action> {
+        let mut ids: Vec<String> = self.programs.keys().cloned().collect();
+        ids.sort();
+        for (id, program) in &mut self.programs {
+            program.hold = hold;
+            match heads.iter().find(|(p, _)| p == id) {
+                Some((_, age)) if !age.is_zero() => {
+                    program.remote_heads.insert(
+                        node.to_owned(),
+                        RemoteHead {
+                            since: now.checked_sub(*age).unwrap_or(now),
+                            valid_until: now + hold,
+                        },
+                    );
+                }
+                _ => {
+                    program.remote_heads.remove(node);
+                }
+            }
+        }
+        let mut actions = Vec::new();
+        for id in ids {
+            self.dispatch(&id, now, &mut actions);
+            self.refresh_queued(&id, &mut actions);
+        }
+        actions
     }
 
     /// Aggregate figures for the relay's stats.
@@ -676,10 +799,21 @@ impl Matcher {
     }
 
     /// Offers every waiting seeker without an open offer to the best fitting peer.
+    ///
+    /// Cross-node fairness (scale-out): a local seeker is not given a *local* peer's slot
+    /// while another node's queue head (as its presence said) has waited longer; the slot is
+    /// held — free, so that node's reservation is granted — for up to `hold` from the moment
+    /// it was first held back, then given locally. The seeker may still be offered a peer
+    /// on another node meanwhile (that node decides).
     fn dispatch(&mut self, program_id: &str, now: Instant, actions: &mut Vec<Action>) {
-        let Some(program) = self.programs.get(program_id) else {
+        let Some(program) = self.programs.get_mut(program_id) else {
             return;
         };
+        program
+            .remote_heads
+            .retain(|_, head| head.valid_until > now);
+        let oldest_remote = program.remote_heads.values().map(|head| head.since).min();
+        let hold = program.hold;
         let queue: Vec<SeekerId> = program.queue.iter().copied().collect();
         for seeker in queue {
             let Some(record) = self.seekers.get(&seeker) else {
@@ -691,18 +825,39 @@ impl Matcher {
             if waiting.offer.is_some() {
                 continue;
             }
-            let best = self
-                .peers
-                .iter()
-                .filter(|(id, peer)| {
-                    peer.program == program_id
-                        && peer.has_room()
-                        && !record.excluded.contains(id)
-                        && peer.fits(&waiting.preferences)
-                })
-                .min_by_key(|(id, peer)| (peer.load(), peer.idle_since, **id))
-                .map(|(id, _)| *id);
-            let Some(peer_id) = best else {
+            let pick = |local_too: bool| {
+                self.peers
+                    .iter()
+                    .filter(|(id, peer)| {
+                        peer.program == program_id
+                            && (local_too || peer.remote)
+                            && peer.has_room()
+                            && !record.excluded.contains(id)
+                            && peer.fits(&waiting.preferences)
+                    })
+                    .min_by_key(|(id, peer)| (peer.load(), peer.idle_since, **id))
+                    .map(|(id, peer)| (*id, peer.remote))
+            };
+            let mut best = pick(true);
+            if let Some((_, false)) = best {
+                let older_elsewhere = oldest_remote.is_some_and(|since| since < waiting.since);
+                let state = self.programs.get_mut(program_id);
+                match state {
+                    Some(state) if older_elsewhere => {
+                        let until = *state.hold_until.get_or_insert(now + hold);
+                        if now < until {
+                            // Held for the older head on another node.
+                            best = pick(false);
+                        } else {
+                            // Not claimed in time: the slot goes to this node's seeker.
+                            state.hold_until = None;
+                        }
+                    }
+                    Some(state) => state.hold_until = None,
+                    None => {}
+                }
+            }
+            let Some((peer_id, _)) = best else {
                 continue;
             };
             let topic = waiting.preferences.topic.clone();
@@ -737,6 +892,13 @@ impl Matcher {
                 language,
                 expires_in: self.config.offer_timeout,
             });
+        }
+        // A hold that ran out without anyone taking the slot is over; the next freed slot
+        // gets a fresh one.
+        if let Some(state) = self.programs.get_mut(program_id)
+            && state.hold_until.is_some_and(|until| until <= now)
+        {
+            state.hold_until = None;
         }
     }
 

@@ -59,6 +59,9 @@ pub(crate) struct PeerRecord {
     pub(crate) next_offer: u32,
     /// When the peer last got an offer (or came online): the fairness tie-break.
     pub(crate) idle_since: Instant,
+    /// A peer on another node (scale-out): its capacity is that node's to grant, so the
+    /// cross-node fairness hold never applies to it.
+    pub(crate) remote: bool,
 }
 
 /// An offer waiting for the peer's answer.
@@ -78,6 +81,7 @@ impl PeerRecord {
             offers: BTreeMap::new(),
             next_offer: 1,
             idle_since: now,
+            remote: false,
         }
     }
 

@@ -634,14 +634,211 @@ fn peer_state_and_queue_heads_report_what_presence_sends() {
     let s = seeker(&mut m, 4, OTHER);
     m.seek(s, SeekPreferences::default(), now).unwrap();
     let at = now + Duration::from_secs(10);
-    // PROGRAM: three waiting, the first for 9 s. OTHER's seeker was offered `p` at once
-    // and still counts as waiting until it is matched.
+    // PROGRAM: three waiting, the first for 9 s. OTHER's seeker was offered `p` at once:
+    // it still counts as waiting until it is matched, but it is being served, so its wait
+    // is not a head other nodes should hold a slot for (zero).
     assert_eq!(
         m.queue_heads(at),
         vec![
             (PROGRAM.to_owned(), 3, Duration::from_secs(9)),
-            (OTHER.to_owned(), 1, Duration::from_secs(10))
+            (OTHER.to_owned(), 1, Duration::ZERO)
         ]
     );
     assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(1));
+}
+
+// --- Cross-node fairness: the queue-head hold. ---
+
+const HOLD: Duration = Duration::from_millis(400);
+
+#[test]
+fn a_freed_slot_is_held_for_an_older_remote_head_then_granted_to_it() {
+    let start = Instant::now();
+    let mut m = matcher(10);
+    // Another node's head has waited 5 s; this node's seeker arrives now.
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), start).unwrap();
+    let p = online_peer(&mut m, 1, PROGRAM, 1, start);
+    // The local peer's slot is held: no offer to the younger local seeker.
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(0));
+    assert_eq!(m.next_deadline(), Some(start + HOLD));
+    // The local seeker, older than the remote one asking, would refuse it…
+    assert_eq!(
+        m.remote_offer_waited(
+            SeekerId(100),
+            p,
+            SeekPreferences::default(),
+            Duration::ZERO,
+            "node-a",
+            start + Duration::from_millis(100)
+        ),
+        Err(MatchError::NotAvailable)
+    );
+    // …but the older head's reservation is granted.
+    let granted = m
+        .remote_offer_waited(
+            SeekerId(101),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(5),
+            "node-a",
+            start + Duration::from_millis(100),
+        )
+        .unwrap();
+    assert_eq!(offers(&granted)[0].1, SeekerId(101));
+    assert_eq!(m.queue_heads(start).first().map(|h| h.1), Some(1));
+}
+
+#[test]
+fn a_hold_not_claimed_in_time_goes_to_the_local_seeker() {
+    let start = Instant::now();
+    let mut m = matcher(10);
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), start).unwrap();
+    let p = online_peer(&mut m, 1, PROGRAM, 1, start);
+    assert!(offers(&m.tick(start + HOLD / 2)).is_empty());
+    let actions = m.tick(start + HOLD);
+    assert_eq!(offers(&actions), vec![(OfferKey { peer: p, number: 1 }, s)]);
+}
+
+#[test]
+fn no_hold_for_younger_remote_heads_nor_for_remote_peers() {
+    let start = Instant::now();
+    let later = start + Duration::from_secs(10);
+    let mut m = matcher(10);
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), start).unwrap();
+    // The remote head has waited 1 s, ours 10 s: nothing is held.
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(1))],
+        HOLD,
+        later,
+    );
+    let p = online_peer(&mut m, 1, PROGRAM, 1, later);
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(1));
+    // A peer on another node is that node's to grant: never held here.
+    let mut m = matcher(10);
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), start).unwrap();
+    let remote = PeerId(7);
+    m.peer_joined(remote, PROGRAM, profile("resident", &[], &["en"]), start)
+        .unwrap();
+    m.set_peer_remote(remote);
+    let actions = m
+        .set_availability(remote, available(1, false), start)
+        .unwrap();
+    assert_eq!(
+        offers(&actions),
+        vec![(
+            OfferKey {
+                peer: remote,
+                number: 1
+            },
+            s
+        )]
+    );
+    // A remote head heard too long ago is ignored.
+    let mut m = matcher(10);
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), later).unwrap();
+    let p = online_peer(&mut m, 1, PROGRAM, 1, later);
+    assert_eq!(m.peer_state(p).map(|(_, load)| load), Some(1));
+}
+
+#[test]
+fn of_two_nodes_racing_for_a_slot_the_older_head_gets_it() {
+    let start = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, start);
+    // Node A's head has waited 5 s, node C's 1 s; nobody waits here.
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    m.remote_heads(
+        "node-c",
+        &[(PROGRAM.to_owned(), Duration::from_secs(1))],
+        HOLD,
+        start,
+    );
+    let at = start + Duration::from_millis(10);
+    // C asks first: refused while A's older head may still claim the slot.
+    assert_eq!(
+        m.remote_offer_waited(
+            SeekerId(100),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(1),
+            "node-c",
+            at
+        ),
+        Err(MatchError::NotAvailable)
+    );
+    let granted = m
+        .remote_offer_waited(
+            SeekerId(101),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(5),
+            "node-a",
+            at,
+        )
+        .unwrap();
+    assert_eq!(offers(&granted)[0].1, SeekerId(101));
+    // Had A not claimed it within the hold, C would have got it.
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, start);
+    m.remote_heads(
+        "node-a",
+        &[(PROGRAM.to_owned(), Duration::from_secs(5))],
+        HOLD,
+        start,
+    );
+    let refused = m.remote_offer_waited(
+        SeekerId(100),
+        p,
+        SeekPreferences::default(),
+        Duration::from_secs(1),
+        "node-c",
+        start,
+    );
+    assert_eq!(refused, Err(MatchError::NotAvailable));
+    let later = m
+        .remote_offer_waited(
+            SeekerId(102),
+            p,
+            SeekPreferences::default(),
+            Duration::from_secs(1),
+            "node-c",
+            start + HOLD,
+        )
+        .unwrap();
+    assert_eq!(offers(&later)[0].1, SeekerId(102));
 }

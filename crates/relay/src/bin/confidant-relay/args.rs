@@ -106,6 +106,17 @@ pub(crate) struct Args {
     /// --dev: seconds a seeker waits before no_peer [default: protocol's].
     #[arg(long, requires = "dev", value_name = "SECS")]
     pub(crate) dev_wait_limit: Option<u64>,
+    /// --dev: derive the dev programs' keys from this text instead of making random ones,
+    /// so several dev nodes (e.g. joined with --cluster-nats-url) share program keys and
+    /// can match each other's seekers and peers. Anyone who knows the text can sign
+    /// credentials for these programs: dev only.
+    #[arg(
+        long,
+        requires = "dev",
+        env = "CONFIDANT_DEV_SEED",
+        value_name = "TEXT"
+    )]
+    pub(crate) dev_seed: Option<String>,
     /// --dev: do not start the in-process demo peer.
     #[arg(long, requires = "dev")]
     pub(crate) dev_no_demo_peer: bool,

@@ -1,4 +1,5 @@
-//! `--dev`: the seed's two programs with ephemeral keys made in memory at start-up, and a
+//! `--dev`: the seed's two programs with ephemeral keys made in memory at start-up (or,
+//! with `--dev-seed`, derived from a shared text so several dev nodes share them), and a
 //! demo peer (a normal client over loopback) for each. Nothing is written to disk — except,
 //! only when `--dev-peer-credential-dir` asks, a test supporter's credential files for
 //! browser and CLI tests. The keys die with the process.
@@ -52,16 +53,30 @@ fn now_unix() -> u64 {
 impl DevProgram {
     /// The seed's programs: the Resident Peer Support Program and the TOH Peer Mentoring
     /// Program.
-    pub(crate) fn seed() -> Result<Vec<Self>, DevError> {
+    /// With `shared`, the keys are derived from that text (`--dev-seed`): every dev node
+    /// given the same text has the same program keys.
+    pub(crate) fn seed(shared: Option<&str>) -> Result<Vec<Self>, DevError> {
         Ok(vec![
-            Self::new("resident-peer-support", "Resident Peer Support Program")?,
-            Self::new("toh-peer-mentoring", "TOH Peer Mentoring Program")?,
+            Self::new(
+                "resident-peer-support",
+                "Resident Peer Support Program",
+                shared,
+            )?,
+            Self::new("toh-peer-mentoring", "TOH Peer Mentoring Program", shared)?,
         ])
     }
 
-    fn new(id: &'static str, name: &'static str) -> Result<Self, DevError> {
-        let root = RootKey::generate().map_err(DevError::Key)?;
-        let issuer = IssuingKey::generate().map_err(DevError::Key)?;
+    fn new(id: &'static str, name: &'static str, shared: Option<&str>) -> Result<Self, DevError> {
+        let (root, issuer) = match shared {
+            Some(text) => (
+                RootKey::from_bytes(&derive(text, id, "root")),
+                IssuingKey::from_bytes(&derive(text, id, "issuer")),
+            ),
+            None => (
+                RootKey::generate().map_err(DevError::Key)?,
+                IssuingKey::generate().map_err(DevError::Key)?,
+            ),
+        };
         let now = now_unix();
         let issuer_certificate =
             IssuerCertificate::new(id, issuer.public(), now - DAY, now + 30 * DAY)
@@ -137,6 +152,17 @@ impl DevProgram {
     }
 }
 
+/// A 32-byte key seed from the `--dev-seed` text, per program and key.
+fn derive(text: &str, program: &str, key: &str) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    for part in ["confidant dev key v1", program, key, text] {
+        hash.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().into()
+}
+
 /// Display name of the `--dev-peer-credential-dir` supporter.
 pub(crate) const TEST_PEER_NAME: &str = "Dev test peer (not a real person)";
 
@@ -200,12 +226,16 @@ pub(crate) fn print_banner(
     admin: SocketAddr,
     programs: &[DevProgram],
     demo_peer: bool,
+    shared_keys: bool,
 ) {
     let first = programs.first().map_or("resident-peer-support", |p| p.id);
     let ws = format!("ws://{addr}{}", confidant_proto::limits::WEBSOCKET_PATH);
-    println!(
-        "confidant-relay --dev: listening on {addr} (admin {admin}) — ephemeral keys, memory only"
-    );
+    let keys = if shared_keys {
+        "keys from --dev-seed (shared by every node given the same text)"
+    } else {
+        "ephemeral keys"
+    };
+    println!("confidant-relay --dev: listening on {addr} (admin {admin}) — {keys}, memory only");
     println!("  programs:   http://{addr}/v1/programs");
     println!("  websocket:  {ws}");
     for program in programs {
@@ -233,4 +263,28 @@ pub(crate) fn print_banner(
     );
     println!("  health:        curl http://{admin}/readyz ; curl http://{admin}/metrics");
     println!("Stop with Ctrl-C (clients are told and given time to finish).");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::DevProgram;
+
+    fn roots(shared: Option<&str>) -> Vec<[u8; 32]> {
+        DevProgram::seed(shared)
+            .unwrap()
+            .iter()
+            .map(|p| p.root.public())
+            .collect()
+    }
+
+    #[test]
+    fn dev_seed_gives_every_node_the_same_keys_and_random_keys_differ() {
+        assert_eq!(roots(Some("try-out")), roots(Some("try-out")));
+        assert_ne!(roots(Some("try-out")), roots(Some("other")));
+        assert_ne!(roots(None), roots(None));
+        // The two programs never share a key.
+        let shared = roots(Some("try-out"));
+        assert_ne!(shared[0], shared[1]);
+    }
 }

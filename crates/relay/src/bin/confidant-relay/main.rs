@@ -117,7 +117,7 @@ async fn run(args: Args, settings: Settings, prometheus: PrometheusHandle) -> Ex
     });
 
     let dev_programs = if args.dev {
-        match dev::DevProgram::seed() {
+        match dev::DevProgram::seed(args.dev_seed.as_deref()) {
             Ok(programs) => programs,
             Err(error) => {
                 eprintln!("confidant-relay: cannot create dev keys: {error}");
@@ -165,7 +165,13 @@ async fn run(args: Args, settings: Settings, prometheus: PrometheusHandle) -> Ex
             }
         }
         let demo = !args.dev_no_demo_peer;
-        dev::print_banner(addr, admin_addr, &dev_programs, demo);
+        dev::print_banner(
+            addr,
+            admin_addr,
+            &dev_programs,
+            demo,
+            args.dev_seed.is_some(),
+        );
         if demo {
             spawn_demo_peer(addr, &dev_programs, &demo_stop);
         }
