@@ -814,8 +814,25 @@ impl Matcher {
             .retain(|_, head| head.valid_until > now);
         let oldest_remote = program.remote_heads.values().map(|head| head.since).min();
         let hold = program.hold;
-        let queue: Vec<SeekerId> = program.queue.iter().copied().collect();
+        // Only peers of this program with room can take anyone: found once here, and
+        // shrunk as offers fill them, so a long queue in front of full peers costs one pass
+        // over the peers, not one per queued seeker.
+        let mut candidates: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.program == program_id && peer.has_room())
+            .map(|(id, _)| *id)
+            .collect();
+        let queue: Vec<SeekerId> = if candidates.is_empty() {
+            Vec::new()
+        } else {
+            program.queue.iter().copied().collect()
+        };
         for seeker in queue {
+            candidates.retain(|id| self.peers.get(id).is_some_and(PeerRecord::has_room));
+            if candidates.is_empty() {
+                break;
+            }
             let Some(record) = self.seekers.get(&seeker) else {
                 continue;
             };
@@ -826,11 +843,11 @@ impl Matcher {
                 continue;
             }
             let pick = |local_too: bool| {
-                self.peers
+                candidates
                     .iter()
+                    .filter_map(|id| self.peers.get_key_value(id))
                     .filter(|(id, peer)| {
-                        peer.program == program_id
-                            && (local_too || peer.remote)
+                        (local_too || peer.remote)
                             && peer.has_room()
                             && !record.excluded.contains(id)
                             && peer.fits(&waiting.preferences)
