@@ -239,7 +239,7 @@ enum Flow {
 impl VirtualConn {
     async fn run(
         mut self,
-        mut outbox: mpsc::Receiver<Outbound>,
+        mut outbox: crate::outbox::OutboxReceiver,
         mut commands: mpsc::UnboundedReceiver<ConnCommand>,
         mut ingress: mpsc::Receiver<Ingress>,
         gone: CancellationToken,

@@ -8,12 +8,11 @@
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt as _;
 use futures_util::stream::SplitSink;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use confidant_proto::RelayFrame;
 
-use crate::outbox::Outbound;
+use crate::outbox::{Outbound, OutboxReceiver};
 
 /// Items written before one flush.
 const BURST: usize = 32;
@@ -27,7 +26,7 @@ enum Next {
 /// Runs until the queue closes, a close is written, the socket fails, or `kill` fires.
 pub(crate) async fn run_writer(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: OutboxReceiver,
     kill: CancellationToken,
 ) {
     let work = async {
