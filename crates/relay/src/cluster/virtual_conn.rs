@@ -179,7 +179,7 @@ pub(crate) async fn open(
     let capacity = shared.limits().chat_buffer_frames * usize::from(MAX_CAPACITY)
         + crate::outbox::CONTROL_SLACK;
     let (outbox, outbox_rx) = crate::outbox::Outbox::new(capacity, kill.clone());
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (commands_tx, commands_rx) = crate::connection::commands::channel();
     let (ingress_tx, ingress_rx) = mpsc::channel(capacity);
     let gone = CancellationToken::new();
     lock(&ctx.registry.members).insert(conn, (node.to_owned(), gone.clone()));
@@ -240,7 +240,7 @@ impl VirtualConn {
     async fn run(
         mut self,
         mut outbox: crate::outbox::OutboxReceiver,
-        mut commands: mpsc::UnboundedReceiver<ConnCommand>,
+        mut commands: crate::connection::commands::CommandReceiver,
         mut ingress: mpsc::Receiver<Ingress>,
         gone: CancellationToken,
         kill: CancellationToken,

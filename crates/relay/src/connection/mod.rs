@@ -8,6 +8,7 @@
 //! always polls before the socket (`biased` select): the hub sends `AddChat` before it
 //! queues `matched`, so by the time a client can send data on a new chat, the route is here.
 
+pub(crate) mod commands;
 pub(crate) mod rate_limit;
 pub(crate) mod state;
 mod writer;
@@ -27,7 +28,6 @@ use confidant_proto::{
     ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame, Role,
 };
 use futures_util::StreamExt as _;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
@@ -106,7 +106,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     let capacity = limits.chat_buffer_frames * usize::from(MAX_CAPACITY) + CONTROL_SLACK;
     let (outbox, rx) = Outbox::new(capacity, kill.clone());
     let mut writer = Writer::new(rx);
-    let (commands_tx, mut commands) = mpsc::unbounded_channel();
+    let (commands_tx, mut commands) = commands::channel();
     let connected = HubEvent::Connected {
         conn,
         outbox: outbox.clone(),
