@@ -443,7 +443,9 @@ impl Driver {
         let Some(route) = self.routes.get(&chat) else {
             return self.fail(ErrorCode::UnknownChat);
         };
-        // Zero-copy when this task holds the only reference (the usual case).
+        // Zero-copy only if this task holds the only reference. With tungstenite 0.29 it never
+        // does: a payload is a slice of the read buffer, whose remainder still holds the
+        // allocation until the next read, so this copies the frame (docs/performance.md).
         let mut frame = bytes
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(shared.as_ref()));
