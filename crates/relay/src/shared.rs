@@ -30,9 +30,9 @@ pub(crate) struct Shared {
     pub(crate) epoch: Instant,
     /// Fires when shutdown begins: no new connections.
     pub(crate) draining: CancellationToken,
-    /// Fires when the relay stops for good: every writer is cut off.
+    /// Fires when the relay stops for good: every connection is cut off.
     pub(crate) hard_stop: CancellationToken,
-    /// Every connection and writer task, so shutdown can wait for them.
+    /// Every connection task, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
     /// Connections open now.
     pub(crate) live_connections: AtomicUsize,

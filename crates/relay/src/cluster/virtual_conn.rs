@@ -196,7 +196,7 @@ pub(crate) async fn open(
     let capacity = shared.limits().chat_buffer_frames * usize::from(MAX_CAPACITY)
         + crate::outbox::CONTROL_SLACK;
     let (outbox, outbox_rx) = crate::outbox::Outbox::new(capacity, kill.clone());
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (commands_tx, commands_rx) = crate::connection::commands::channel();
     // Control only (offer outcomes, presence): chat data has a queue per chat.
     let (ingress_tx, ingress_rx) = mpsc::channel(crate::outbox::CONTROL_SLACK);
     let gone = CancellationToken::new();
@@ -258,8 +258,8 @@ enum Flow {
 impl VirtualConn {
     async fn run(
         mut self,
-        mut outbox: mpsc::Receiver<Outbound>,
-        mut commands: mpsc::UnboundedReceiver<ConnCommand>,
+        mut outbox: crate::outbox::OutboxReceiver,
+        mut commands: crate::connection::commands::CommandReceiver,
         mut ingress: mpsc::Receiver<Ingress>,
         gone: CancellationToken,
         kill: CancellationToken,

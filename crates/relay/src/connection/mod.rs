@@ -1,18 +1,23 @@
 //! One task per WebSocket connection: reads frames, runs the connection's state machine,
-//! forwards data frames to the partner's outbox, and hands matching frames to the hub.
+//! forwards data frames to the partner's outbox, hands matching frames to the hub, and
+//! writes its own outbox to the socket (`writer.rs`, polled from the same task: no split
+//! socket, no second task).
 //!
 //! The task owns its connection's chat routes (chat number → partner outbox and chat
 //! number). The hub adds and removes routes through a command channel that this task
 //! always polls before the socket (`biased` select): the hub sends `AddChat` before it
 //! queues `matched`, so by the time a client can send data on a new chat, the route is here.
 
+pub(crate) mod commands;
 pub(crate) mod rate_limit;
 pub(crate) mod state;
 mod writer;
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
@@ -23,8 +28,8 @@ use confidant_proto::{
     ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame, Role,
 };
 use futures_util::StreamExt as _;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
 
 use crate::chat_link::{ChatLink, ForwardError, Side};
 use crate::credentials::{VerifiedPeer, verify_presented};
@@ -33,6 +38,7 @@ use crate::outbox::{CONTROL_SLACK, Outbox};
 use crate::shared::Shared;
 use rate_limit::TokenBucket;
 use state::{Admit, Phase};
+use writer::Writer;
 
 /// How long a finished connection waits for its writer to flush the last frames.
 const WRITER_LINGER: Duration = Duration::from_secs(5);
@@ -85,17 +91,22 @@ impl Drop for ConnectionGuard {
 }
 
 /// Serves one upgraded WebSocket until it closes.
+///
+/// One task does everything for the connection: it polls the hub's commands, the kill
+/// token, the hello deadline and the socket (reading, and writing whatever the outbox
+/// holds) in one loop. While a frame is being handled (a partner's buffer is full, the
+/// hub's inbox is busy) the writer keeps draining the outbox, so two connections waiting
+/// on each other's buffers cannot stall each other, and a pending write to a client that
+/// does not read never stops reading, commands, the kill token or the deadlines.
 pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: ConnectionGuard) {
+    let mut socket = socket;
     let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    let (sink, mut stream) = socket.split();
     let kill = shared.hard_stop.child_token();
     let limits = shared.limits();
     let capacity = limits.chat_buffer_frames * usize::from(MAX_CAPACITY) + CONTROL_SLACK;
     let (outbox, rx) = Outbox::new(capacity, kill.clone());
-    let writer = shared
-        .tracker
-        .spawn(writer::run_writer(sink, rx, kill.clone()));
-    let (commands_tx, mut commands) = mpsc::unbounded_channel();
+    let mut writer = Writer::new(rx);
+    let (commands_tx, mut commands) = commands::channel();
     let connected = HubEvent::Connected {
         conn,
         outbox: outbox.clone(),
@@ -103,6 +114,8 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     };
     if shared.hub.send(connected).await.is_err() {
         outbox.error(ErrorCode::ShuttingDown);
+        drop(outbox);
+        linger(&mut socket, &mut writer, &kill).await;
         return;
     }
     let hello_deadline = Instant::now() + limits.hello_timeout;
@@ -126,54 +139,97 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     tokio::pin!(hello_timer);
     loop {
         let hello_pending = driver.phase.hello_pending();
-        tokio::select! {
+        let message = tokio::select! {
             biased;
-            command = commands.recv() => match command {
-                Some(ConnCommand::AddChat(chat, route)) => { driver.routes.insert(chat, *route); }
-                Some(ConnCommand::RemoveChat(chat)) => { driver.routes.remove(&chat); }
-                Some(ConnCommand::Terminate) | None => break,
-            },
+            command = commands.recv() => {
+                match command {
+                    Some(ConnCommand::AddChat(chat, route)) => { driver.routes.insert(chat, *route); }
+                    Some(ConnCommand::RemoveChat(chat)) => { driver.routes.remove(&chat); }
+                    Some(ConnCommand::Terminate) | None => break,
+                }
+                continue;
+            }
             () = kill.cancelled() => break,
             () = &mut hello_timer, if hello_pending => {
                 crate::metrics::rejection(ErrorCode::HelloTimeout);
                 outbox.error(ErrorCode::HelloTimeout);
                 break;
             }
-            message = stream.next() => {
-                let flow = match message {
-                    Some(Ok(message)) => driver.on_message(message).await,
-                    Some(Err(error)) => {
-                        if let Some(code) = read_error_code(error) {
-                            crate::metrics::rejection(code);
-                            outbox.error(code);
-                        }
-                        Flow::Stop
-                    }
-                    None => Flow::Stop,
-                };
-                if flow == Flow::Stop {
-                    break;
+            message = poll_fn(|cx| {
+                // Write first (what is queued goes out), then read.
+                let _ = writer.poll_write(cx, &mut socket);
+                socket.poll_next_unpin(cx)
+            }) => message,
+        };
+        let flow = match message {
+            Some(Ok(message)) => {
+                let handling = driver.on_message(message);
+                tokio::pin!(handling);
+                tokio::select! {
+                    biased;
+                    () = kill.cancelled() => break,
+                    flow = &mut handling => flow,
+                    // Never completes: keeps the outbox draining while the frame is handled.
+                    () = poll_fn(|cx| {
+                        let _ = writer.poll_write(cx, &mut socket);
+                        Poll::<()>::Pending
+                    }) => Flow::Continue,
                 }
             }
+            Some(Err(error)) => {
+                if let Some(code) = read_error_code(error) {
+                    crate::metrics::rejection(code);
+                    outbox.error(code);
+                }
+                Flow::Stop
+            }
+            None => Flow::Stop,
+        };
+        if flow == Flow::Stop {
+            break;
         }
     }
     let _ = shared.hub.send(HubEvent::Disconnected { conn }).await;
     outbox.finish();
     drop(driver);
     drop(outbox);
-    // Lingering close: while the writer sends the last frames (an `error`, the close frame),
-    // keep reading and discarding what the client still sends, for a bounded time. Closing
-    // a socket with unread input makes the kernel send a reset, which destroys the error
-    // and close code the client should see (a flood cut off mid-burst never learned it was
-    // rate-limited). A client that is gone, or answers the close, ends this at once.
-    let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+    linger(&mut socket, &mut writer, &kill).await;
+}
+
+/// The lingering close: while the writer sends the last frames (an `error`, the close
+/// frame), keep reading and discarding what the client still sends, for a bounded time.
+/// Closing a socket with unread input makes the kernel send a reset, which destroys the
+/// error and close code the client should see (a flood cut off mid-burst never learned it
+/// was rate-limited). A client that is gone, or answers the close, ends the reading at once;
+/// the writer then gets a bounded time to finish. The kill token ends both at once.
+async fn linger(socket: &mut WebSocket, writer: &mut Writer, kill: &CancellationToken) {
+    let drain = poll_fn(|cx| {
+        let _ = writer.poll_write(cx, socket);
+        loop {
+            match socket.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    });
     tokio::select! {
-        () = kill.cancelled() => {}
+        () = kill.cancelled() => {
+            writer.stop();
+            return;
+        }
         _ = tokio::time::timeout(DRAIN_LINGER, drain) => {}
     }
-    if tokio::time::timeout(WRITER_LINGER, writer).await.is_err() {
-        kill.cancel();
+    let write = poll_fn(|cx| writer.poll_write(cx, socket));
+    tokio::select! {
+        () = kill.cancelled() => {}
+        finished = tokio::time::timeout(WRITER_LINGER, write) => {
+            if finished.is_err() {
+                kill.cancel();
+            }
+        }
     }
+    writer.stop();
 }
 
 /// Maps a read failure to the catalogue, when the client caused it.
@@ -387,7 +443,9 @@ impl Driver {
         let Some(route) = self.routes.get(&chat) else {
             return self.fail(ErrorCode::UnknownChat);
         };
-        // Zero-copy when this task holds the only reference (the usual case).
+        // Zero-copy only if this task holds the only reference. With tungstenite 0.29 it never
+        // does: a payload is a slice of the read buffer, whose remainder still holds the
+        // allocation until the next read, so this copies the frame (docs/performance.md).
         let mut frame = bytes
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(shared.as_ref()));
@@ -406,10 +464,16 @@ impl Driver {
             {
                 Err((ForwardError::Full, Some(frame))) => {
                     let grace = self.shared.limits().slow_reader_grace;
-                    route
-                        .link
-                        .forward_within(route.side, &route.partner, frame, now_ms, grace)
-                        .await
+                    // Boxed: rare, and inline its timer and waiter would size every
+                    // connection's task.
+                    Box::pin(route.link.forward_within(
+                        route.side,
+                        &route.partner,
+                        frame,
+                        now_ms,
+                        grace,
+                    ))
+                    .await
                 }
                 other => other.map_err(|(error, _)| error),
             };
@@ -424,7 +488,7 @@ impl Driver {
                     conn: self.conn,
                     chat,
                 };
-                let _ = self.shared.hub.send(event).await;
+                let _ = Box::pin(self.shared.hub.send(event)).await;
                 Flow::Continue
             }
         }

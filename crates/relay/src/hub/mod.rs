@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::connection::ConnCommand;
+use crate::connection::commands::CommandSender;
 use crate::credentials::{VerifiedPeer, still_valid};
 use crate::matching::{MatchConfig, MatchError, Matcher, PeerAvailability, PeerId, SeekerId};
 use crate::outbox::Outbox;
@@ -45,7 +46,7 @@ pub(crate) enum HubEvent {
     Connected {
         conn: ConnId,
         outbox: Outbox,
-        commands: mpsc::UnboundedSender<ConnCommand>,
+        commands: CommandSender,
     },
     /// A seeker said `hello`.
     SeekerJoined { conn: ConnId, program: String },
@@ -83,7 +84,7 @@ pub(crate) enum HubEvent {
 /// What the hub knows about a connection.
 struct ConnEntry {
     outbox: Outbox,
-    commands: mpsc::UnboundedSender<ConnCommand>,
+    commands: CommandSender,
     kind: ConnKind,
     /// Next chat number on this connection; numbers are never reused.
     next_chat: u32,
