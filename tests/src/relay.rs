@@ -22,6 +22,7 @@ pub fn test_limits() -> Limits {
         chat_buffer_frames: 8,
         slow_reader_grace: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(1),
+        read_buffer_bytes: Limits::default().read_buffer_bytes,
     }
 }
 

@@ -58,6 +58,10 @@ fn other_bad_settings_name_their_key() {
             "limits.max_queue: must be greater than 0",
         ),
         (
+            format!("[limits]\nread_buffer_bytes = 100\n{}", config_text(&key)),
+            "limits.read_buffer_bytes: must be between 1024 and 65536",
+        ),
+        (
             config_text(&key).replace(PROGRAM, "Bad Id"),
             "programs[0].id:",
         ),
@@ -88,6 +92,9 @@ fn other_bad_settings_name_their_key() {
     let (status, output) = run_to_exit(&["--dev"], &[("CONFIDANT_LOG_LEVEL", "loud")]);
     assert_eq!(status.code(), Some(2), "{output}");
     assert!(output.contains("log_level"), "{output}");
+    let (status, output) = run_to_exit(&["--dev"], &[("CONFIDANT_READ_BUFFER_BYTES", "100000")]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("limits.read_buffer_bytes"), "{output}");
 }
 
 #[tokio::test]

@@ -22,7 +22,8 @@ type Waiting = Arc<Mutex<HashMap<u64, ServerWs>>>;
 fn config() -> WebSocketConfig {
     let max = confidant_proto::limits::MAX_DATA_FRAME;
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        // The relay's read buffer (its default, or CONFIDANT_READ_BUFFER_BYTES for both).
+        .read_buffer_size(crate::server::read_buffer_bytes())
         .write_buffer_size(8 * 1024)
         // No cap: a cap turns a momentarily slow reader into a reset connection.
         .max_write_buffer_size(usize::MAX)

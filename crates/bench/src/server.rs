@@ -40,11 +40,23 @@ pub struct RelayArgs {
     cluster_heartbeat_ms: u64,
 }
 
+/// The WebSocket read buffer both servers use: the relay's default, or
+/// `CONFIDANT_READ_BUFFER_BYTES` (the relay binary's own setting) when set and in range, so
+/// the trade between idle memory and CPU per large frame can be measured.
+pub(crate) fn read_buffer_bytes() -> usize {
+    std::env::var("CONFIDANT_READ_BUFFER_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|bytes| confidant_relay::READ_BUFFER_RANGE.contains(bytes))
+        .unwrap_or(Limits::default().read_buffer_bytes)
+}
+
 /// The relay limits the bench runs with: the defaults (10,000 connections, 32 per source
 /// address, 1,000 queued per program, 50 frames/s with a burst of 100) would refuse the
 /// load itself. Timeouts, chat buffers and the slow-reader grace stay at their defaults.
 pub(crate) fn bench_limits() -> Limits {
     Limits {
+        read_buffer_bytes: read_buffer_bytes(),
         max_connections: 1_000_000,
         max_connections_per_source: 0,
         max_queue: 1_000_000,

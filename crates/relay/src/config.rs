@@ -122,7 +122,17 @@ pub struct Limits {
     pub slow_reader_grace: Duration,
     /// Bound on waiting for tasks to finish at shutdown, after the deadline.
     pub shutdown_grace: Duration,
+    /// WebSocket read buffer per connection, in bytes ([`READ_BUFFER_RANGE`]). It is resident
+    /// for every connection (tungstenite zero-fills it on each read), and a data frame is
+    /// read at most this much per call: smaller saves idle memory, larger saves CPU on
+    /// 16 KiB frames (docs/performance.md has the measured trade). Applies to new
+    /// connections.
+    pub read_buffer_bytes: usize,
 }
+
+/// The read buffer sizes a relay accepts: below 1 KiB every control frame takes several
+/// reads; above 64 KiB nothing is gained (a data frame is at most 16,388 bytes).
+pub const READ_BUFFER_RANGE: std::ops::RangeInclusive<usize> = 1024..=64 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -139,6 +149,7 @@ impl Default for Limits {
             chat_buffer_frames: limits::DEFAULT_CHAT_BUFFER_FRAMES,
             slow_reader_grace: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(2),
+            read_buffer_bytes: 4 * 1024,
         }
     }
 }

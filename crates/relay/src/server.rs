@@ -31,13 +31,6 @@ use crate::sources::SourceKey;
 use crate::stats::RelayStats;
 use crate::tls::{CertStore, TlsError};
 
-/// Read buffer per connection: small, since control frames are small and data frames are
-/// read into their own buffer once their header says how long they are. tungstenite
-/// zero-fills this much on every read, so it is resident for every idle connection: 4 KiB
-/// instead of 8 KiB saves 4 KiB per connection (docs/performance.md) for about 2 more read
-/// calls per 16 KiB frame. (2 KiB would save 2 KiB more per idle connection, but costs about
-/// 30 % more relay CPU per 16 KiB frame: tungstenite reads at most this much per call.)
-const READ_BUFFER: usize = 4 * 1024;
 /// Write buffer threshold per connection before bytes go to the socket.
 const WRITE_BUFFER: usize = 8 * 1024;
 /// Hub inbox: connection tasks wait (backpressure) when it is full.
@@ -265,7 +258,7 @@ async fn upgrade(
     }
     ws.max_message_size(MAX_DATA_FRAME)
         .max_frame_size(MAX_DATA_FRAME)
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(limits.read_buffer_bytes)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(WRITE_BUFFER + MAX_DATA_FRAME + 1024)
         .on_upgrade(move |socket| {

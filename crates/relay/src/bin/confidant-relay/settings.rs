@@ -151,6 +151,7 @@ pub(crate) struct FileLimits {
     chat_buffer_frames: Option<usize>,
     slow_reader_grace_ms: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    read_buffer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,6 +394,10 @@ fn limits(args: &Args, file: &FileLimits) -> Result<Limits, SettingError> {
             file.shutdown_grace_secs,
             defaults.shutdown_grace,
         ),
+        read_buffer_bytes: args
+            .read_buffer_bytes
+            .or(file.read_buffer_bytes)
+            .unwrap_or(defaults.read_buffer_bytes),
     };
     let positive = [
         ("limits.max_connections", limits.max_connections == 0),
@@ -412,6 +417,12 @@ fn limits(args: &Args, file: &FileLimits) -> Result<Limits, SettingError> {
         if zero {
             return Err(bad(key, "must be greater than 0"));
         }
+    }
+    if !confidant_relay::READ_BUFFER_RANGE.contains(&limits.read_buffer_bytes) {
+        return Err(bad(
+            "limits.read_buffer_bytes",
+            "must be between 1024 and 65536",
+        ));
     }
     Ok(limits)
 }
