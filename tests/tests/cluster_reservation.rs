@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use confidant_client::{PeerEvent, SeekPreferences, SeekerEvent};
 use confidant_tests::cluster_support::{NatsServer, peer_on, seeker_on, start_node_with, wait_for};
-use confidant_tests::sdk_support::{peer_events_within, seeker_events_within};
+use confidant_tests::sdk_support::{peer_events_within, peer_until, seeker_events_within};
 use confidant_tests::{ProgramFixture, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
@@ -75,4 +75,57 @@ async fn a_timed_out_reservation_never_hands_the_peer_a_phantom_chat() {
         stats.capacity_in_use == 0 || matched,
         "the peer's capacity is held by a phantom chat: {stats:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_crosses_the_withdrawal_ends_at_once_and_frees_the_peer() {
+    let Some(nats) = NatsServer::start("grant_crosses_withdrawal").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    // B grants at once (auto-accept: the chat exists on B) but its answer and its `matched`
+    // leave only after A gave up (300 ms): the crossing the withdrawal cannot prevent.
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.test_matched_delay = Some(Duration::from_millis(600));
+    })
+    .await;
+    let credential = fixture.supporter();
+    let mut peer = peer_on(&b, PROGRAM, &credential, 1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+
+    let mut seeker = seeker_on(&a, PROGRAM, &fixture).await;
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    // The peer sees the chat B granted, and then its end — it is not left holding it.
+    let (chat, _) = peer_until(&mut peer, |e| match e {
+        PeerEvent::ChatStarted { chat, .. } => Some(*chat),
+        _ => None,
+    })
+    .await;
+    let ended = tokio::time::timeout(
+        Duration::from_secs(3),
+        peer_until(&mut peer, |e| match e {
+            PeerEvent::Ended { chat: ended, .. } if *ended == chat => Some(()),
+            _ => None,
+        }),
+    )
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the peer kept a chat its seeker's node had given up on"
+    );
+    // B's capacity is free again (the next attempt may already hold it as an offer or a
+    // chat that is again ended: never one that lasts).
+    let events = seeker_events_within(&mut seeker, Duration::from_millis(300)).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, SeekerEvent::Matched { .. })),
+        "the seeker was matched with a chat its node had given up on: {events:?}"
+    );
+    wait_for(&b, Duration::from_secs(3), |s| s.capacity_in_use == 0).await;
 }

@@ -78,6 +78,11 @@ pub struct ClusterConfig {
     /// stalled, so the others let it go at the TTL).
     #[doc(hidden)]
     pub test_mute_presence: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Tests only: the peer's node waits this long, after its hub granted a reservation,
+    /// before it answers it and before it tells the seeker's node of the match (simulates
+    /// a grant that crosses the seeker's node giving up).
+    #[doc(hidden)]
+    pub test_matched_delay: Option<Duration>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -113,6 +118,7 @@ impl ClusterConfig {
             request_timeout: Duration::from_secs(2),
             test_reserve_delay: None,
             test_mute_presence: None,
+            test_matched_delay: None,
         }
     }
 }

@@ -114,6 +114,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
             prefix,
             me,
             request_timeout: config.request_timeout,
+            test_matched_delay: config.test_matched_delay,
         },
         config,
         nodes: HashMap::new(),
@@ -545,6 +546,9 @@ impl Node {
                     granted
                 }
             };
+            if let Some(delay) = ctx.test_matched_delay {
+                tokio::time::sleep(delay).await;
+            }
             ctx.registry.end_reserve(&offer);
             answer(granted).await;
         });

@@ -184,6 +184,8 @@ pub(crate) struct Context {
     pub(crate) prefix: String,
     pub(crate) me: String,
     pub(crate) request_timeout: std::time::Duration,
+    /// Tests only (`ClusterConfig::test_matched_delay`).
+    pub(crate) test_matched_delay: Option<std::time::Duration>,
 }
 
 /// Per-kind state (one per task, so the size difference does not matter).
@@ -521,6 +523,9 @@ impl VirtualConn {
                     // Bound before the seeker's node hears of it: its data can follow at once.
                     self.bind_chat(chat, token.clone());
                     let from = self.ctx.me.clone();
+                    if let Some(delay) = self.ctx.test_matched_delay {
+                        tokio::time::sleep(delay).await;
+                    }
                     self.to_node(&NodeMessage::Matched {
                         offer,
                         chat: token,
