@@ -263,3 +263,19 @@ pub async fn chat_once(
     peer.close().await;
     took
 }
+
+/// An in-process relay node joined to `url` with cluster settings changed by `tune` (e.g. a
+/// reservation timeout too short for the peer's node to answer in).
+pub async fn start_node_with(
+    programs: Vec<ProgramConfig>,
+    limits: Limits,
+    url: &str,
+    tune: impl FnOnce(&mut ClusterConfig),
+) -> TestRelay {
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().expect("addr"), programs);
+    config.limits = limits;
+    let mut cluster = test_cluster(url);
+    tune(&mut cluster);
+    config.cluster = Some(cluster);
+    TestRelay::start_with(config).await
+}

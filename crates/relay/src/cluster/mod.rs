@@ -70,6 +70,19 @@ pub struct ClusterConfig {
     pub node_ttl: Duration,
     /// How long a capacity reservation may take before it counts as refused.
     pub request_timeout: Duration,
+    /// Tests only: the peer's node waits this long before it asks its hub to grant a
+    /// reservation (simulates a busy hub or a slow broker path).
+    #[doc(hidden)]
+    pub test_reserve_delay: Option<Duration>,
+    /// Tests only: while set, this node sends no presence (simulates a node whose task is
+    /// stalled, so the others let it go at the TTL).
+    #[doc(hidden)]
+    pub test_mute_presence: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Tests only: the peer's node waits this long, after its hub granted a reservation,
+    /// before it answers it and before it tells the seeker's node of the match (simulates
+    /// a grant that crosses the seeker's node giving up).
+    #[doc(hidden)]
+    pub test_matched_delay: Option<Duration>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -103,6 +116,9 @@ impl ClusterConfig {
             heartbeat: Duration::from_secs(1),
             node_ttl: Duration::from_secs(3),
             request_timeout: Duration::from_secs(2),
+            test_reserve_delay: None,
+            test_mute_presence: None,
+            test_matched_delay: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confidant_proto::SeekPreferences;
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -114,6 +114,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
             prefix,
             me,
             request_timeout: config.request_timeout,
+            test_matched_delay: config.test_matched_delay,
         },
         config,
         nodes: HashMap::new(),
@@ -133,7 +134,17 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
             }
             Some(message) = inbox.next() => node.on_inbox(message).await,
             Some(message) = chats.next() => node.on_chat(message),
-            _ = heartbeat.tick() => node.on_heartbeat().await,
+            _ = heartbeat.tick() => {
+                // Presence already delivered counts before the TTL check: a node whose own
+                // task was held up (a busy machine) must not let another go whose
+                // heartbeats are waiting, unread, in its subscription.
+                while let Some(Some(message)) = presence.next().now_or_never() {
+                    if let Ok(p) = serde_json::from_slice::<Presence>(&message.payload) {
+                        node.on_presence(p).await;
+                    }
+                }
+                node.on_heartbeat().await;
+            }
         }
     }
     node.ctx.registry.node_gone(None);
@@ -208,6 +219,14 @@ impl Node {
         }
         self.update_gauges();
         if self.ctx.client.connection_state() != async_nats::connection::State::Connected {
+            return;
+        }
+        if self
+            .config
+            .test_mute_presence
+            .as_ref()
+            .is_some_and(|mute| mute.load(std::sync::atomic::Ordering::Relaxed))
+        {
             return;
         }
         let (tx, rx) = oneshot::channel();
@@ -405,15 +424,48 @@ impl Node {
                     peer_role,
                 };
                 let waited = Duration::from_millis(waited_ms);
-                let granted = self.reserve(offer, from, peer, preferences, waited).await;
-                if let Some(reply) = message.reply {
-                    let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
-                    let _ = self.ctx.client.publish(reply, payload.into()).await;
+                self.reserve(
+                    offer,
+                    from,
+                    peer,
+                    preferences,
+                    waited,
+                    message.reply.clone(),
+                );
+            }
+            NodeMessage::Withdraw { ref offer } => {
+                // Marks a reservation still being decided (the hub then refuses it), stops
+                // the remote seeker if it exists, or remembers a withdrawal that overtook
+                // its reservation.
+                if let Some(to) = self.ctx.registry.withdraw(offer) {
+                    let _ = to.try_send(Ingress::Message(parsed.clone()));
                 }
             }
-            NodeMessage::Withdraw { ref offer }
-            | NodeMessage::Matched { ref offer, .. }
-            | NodeMessage::Declined { ref offer } => {
+            NodeMessage::Matched {
+                ref offer,
+                ref chat,
+                ref from,
+            } => match self.ctx.registry.find(offer) {
+                Some(to) => {
+                    let _ = to.try_send(Ingress::Message(parsed.clone()));
+                }
+                None if !from.is_empty() => {
+                    // We gave up on this offer (timed out, withdrawn): the peer's node has a
+                    // chat nobody here will join. End it now rather than let it hold the
+                    // peer's capacity.
+                    tracing::debug!(
+                        kind = "cluster_matched_unknown",
+                        "cluster: matched for an offer no longer open; chat ended"
+                    );
+                    let subject = wire::chat_subject(&self.ctx.prefix, from, chat);
+                    let payload = wire::encode_end(confidant_proto::ChatEndReason::PartnerLeft);
+                    if let Err(error) = self.ctx.client.publish(subject, payload).await {
+                        tracing::debug!(%error, "cluster publish failed");
+                    }
+                }
+                None => {}
+            },
+            NodeMessage::Declined { ref offer } => {
                 if let Some(to) = self.ctx.registry.find(offer) {
                     let _ = to.try_send(Ingress::Message(parsed.clone()));
                 }
@@ -421,49 +473,85 @@ impl Node {
         }
     }
 
-    /// The peer's node: grant one unit of `peer`'s capacity to a seeker of node `from`, or not.
-    async fn reserve(
+    /// The peer's node: grant one unit of `peer`'s capacity to a seeker of node `from`, or
+    /// not, and answer on `reply`. Decided in a task of its own, so the node keeps reading
+    /// its inbox meanwhile — in particular a `withdraw` of this very reservation, which
+    /// makes the hub refuse it if it comes before the grant.
+    fn reserve(
         &mut self,
         offer: String,
         from: String,
         peer: String,
         preferences: SeekPreferences,
         waited: Duration,
-    ) -> bool {
-        if self.ctx.shared.draining.is_cancelled() {
-            return false;
-        }
-        let Some((peer_conn, program)) = self.local_by_token.get(&peer).cloned() else {
-            return false;
+        reply: Option<async_nats::Subject>,
+    ) {
+        let ctx = self.ctx.clone();
+        let answer = move |granted: bool| {
+            let client = ctx.client.clone();
+            async move {
+                if let Some(reply) = reply {
+                    let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
+                    let _ = client.publish(reply, payload.into()).await;
+                }
+            }
         };
-        let Some((spawned, run)) = virtual_conn::open(&self.ctx, &from, None, Some(offer)).await
-        else {
-            return false;
+        let found = if self.ctx.shared.draining.is_cancelled() {
+            None
+        } else {
+            self.local_by_token.get(&peer).cloned()
         };
-        let shared = self.ctx.shared.clone();
-        let _ = shared
-            .hub
-            .send(HubEvent::SeekerJoined {
-                conn: spawned.conn,
-                program,
-            })
-            .await;
-        let (tx, rx) = oneshot::channel();
-        let event = ClusterEvent::RemoteOffer {
-            conn: spawned.conn,
-            peer: peer_conn,
-            preferences,
-            waited,
-            from,
-            reply: tx,
+        let Some((peer_conn, program)) = found else {
+            tokio::spawn(answer(false));
+            return;
         };
-        let _ = shared.hub.send(HubEvent::Cluster(event)).await;
-        shared.tracker.spawn(run);
-        let granted = rx.await.unwrap_or(false);
-        if !granted {
-            spawned.gone.cancel();
-        }
-        granted
+        let Some(withdrawn) = self.ctx.registry.begin_reserve(&offer) else {
+            // The seeker's node gave up on it before it even arrived.
+            tokio::spawn(answer(false));
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let delay = self.config.test_reserve_delay;
+        tokio::spawn(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            let granted = match virtual_conn::open(&ctx, &from, None, Some(offer.clone())).await {
+                None => false,
+                Some((spawned, run)) => {
+                    let shared = ctx.shared.clone();
+                    let _ = shared
+                        .hub
+                        .send(HubEvent::SeekerJoined {
+                            conn: spawned.conn,
+                            program,
+                        })
+                        .await;
+                    let (tx, rx) = oneshot::channel();
+                    let event = ClusterEvent::RemoteOffer {
+                        conn: spawned.conn,
+                        peer: peer_conn,
+                        preferences,
+                        waited,
+                        from,
+                        withdrawn,
+                        reply: tx,
+                    };
+                    let _ = shared.hub.send(HubEvent::Cluster(event)).await;
+                    shared.tracker.spawn(run);
+                    let granted = rx.await.unwrap_or(false);
+                    if !granted {
+                        spawned.gone.cancel();
+                    }
+                    granted
+                }
+            };
+            if let Some(delay) = ctx.test_matched_delay {
+                tokio::time::sleep(delay).await;
+            }
+            ctx.registry.end_reserve(&offer);
+            answer(granted).await;
+        });
     }
 
     fn on_chat(&self, message: async_nats::Message) {

@@ -11,7 +11,7 @@
 //!   the seeker's node with a fresh chat token; `cancelled` (the offer ended unmatched) →
 //!   `declined`; data and `chat_ended` go to the chat subject.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -62,7 +62,18 @@ pub(crate) struct Registry {
     /// Chat tokens whose ingress overflowed: their frames are dropped until the chat ends.
     /// Locked after `tokens`; an entry lives only while its token is bound.
     overflowed: std::sync::Mutex<HashSet<String>>,
+    /// The peer's node: reservations being decided (reference → "withdrawn" flag, which the
+    /// hub reads just before it grants). Locked after `tokens`.
+    pending: std::sync::Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// The peer's node: withdrawals that arrived before their reservation was even read
+    /// (the seeker's node gave up first), so it is refused on arrival. Bounded, oldest
+    /// dropped. Locked after `tokens`.
+    early_withdrawals: std::sync::Mutex<VecDeque<String>>,
 }
+
+/// Most remembered early withdrawals (references of reservations that never arrive are
+/// forgotten after this many newer ones).
+const EARLY_WITHDRAWALS: usize = 1024;
 
 impl Registry {
     pub(crate) fn bind(&self, token: &str, to: &mpsc::Sender<Ingress>) {
@@ -100,6 +111,46 @@ impl Registry {
         lock(&self.overflowed).contains(token)
     }
 
+    /// The peer's node: a reservation `offer` arrived. Returns its "withdrawn" flag (set by
+    /// a later `withdraw`), or `None` when the seeker's node already withdrew it.
+    pub(crate) fn begin_reserve(&self, offer: &str) -> Option<Arc<AtomicBool>> {
+        let _tokens = lock(&self.tokens);
+        let mut early = lock(&self.early_withdrawals);
+        if let Some(at) = early.iter().position(|r| r == offer) {
+            early.remove(at);
+            return None;
+        }
+        drop(early);
+        let flag = Arc::new(AtomicBool::new(false));
+        lock(&self.pending).insert(offer.to_owned(), flag.clone());
+        Some(flag)
+    }
+
+    /// The peer's node: reservation `offer` is decided (granted or not).
+    pub(crate) fn end_reserve(&self, offer: &str) {
+        let _tokens = lock(&self.tokens);
+        lock(&self.pending).remove(offer);
+    }
+
+    /// The peer's node: the seeker's node withdrew `offer`. A reservation still being
+    /// decided is marked so the hub refuses it; one not yet arrived is refused when it
+    /// does. Returns the remote seeker to stop, if it exists.
+    pub(crate) fn withdraw(&self, offer: &str) -> Option<mpsc::Sender<Ingress>> {
+        let tokens = lock(&self.tokens);
+        let pending = lock(&self.pending);
+        let bound = tokens.get(offer).cloned();
+        if let Some(flag) = pending.get(offer) {
+            flag.store(true, Ordering::Release);
+        } else if bound.is_none() {
+            let mut early = lock(&self.early_withdrawals);
+            if early.len() >= EARLY_WITHDRAWALS {
+                early.pop_front();
+            }
+            early.push_back(offer.to_owned());
+        }
+        bound
+    }
+
     pub(crate) fn find(&self, token: &str) -> Option<mpsc::Sender<Ingress>> {
         lock(&self.tokens).get(token).cloned()
     }
@@ -133,6 +184,8 @@ pub(crate) struct Context {
     pub(crate) prefix: String,
     pub(crate) me: String,
     pub(crate) request_timeout: std::time::Duration,
+    /// Tests only (`ClusterConfig::test_matched_delay`).
+    pub(crate) test_matched_delay: Option<std::time::Duration>,
 }
 
 /// Per-kind state (one per task, so the size difference does not matter).
@@ -469,8 +522,16 @@ impl VirtualConn {
                     let token = super::token();
                     // Bound before the seeker's node hears of it: its data can follow at once.
                     self.bind_chat(chat, token.clone());
-                    self.to_node(&NodeMessage::Matched { offer, chat: token })
-                        .await;
+                    let from = self.ctx.me.clone();
+                    if let Some(delay) = self.ctx.test_matched_delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    self.to_node(&NodeMessage::Matched {
+                        offer,
+                        chat: token,
+                        from,
+                    })
+                    .await;
                 }
                 Flow::Continue
             }
@@ -529,13 +590,29 @@ impl VirtualConn {
             }
             let payload = serde_json::to_vec(&message).unwrap_or_default();
             let answer =
-                tokio::time::timeout(timeout, client.request(subject, payload.into())).await;
+                tokio::time::timeout(timeout, client.request(subject.clone(), payload.into()))
+                    .await;
             let granted = match answer {
                 Ok(Ok(reply)) => serde_json::from_slice::<ReserveReply>(&reply.payload)
                     .map(|r| r.granted)
                     .unwrap_or(false),
                 _ => {
+                    // No answer in time: this node treats it as refused and offers its seeker
+                    // elsewhere, so the peer's node must not grant it after all (it may still
+                    // be deciding): withdraw the reference. Should a grant cross this, its
+                    // `matched` finds the reference unknown here and is answered with `end`.
                     metrics::counter!(super::RESERVATIONS, "result" => "error").increment(1);
+                    tracing::debug!(
+                        kind = "cluster_reserve_timeout",
+                        "cluster: reservation not answered in time; withdrawn"
+                    );
+                    let withdraw = NodeMessage::Withdraw {
+                        offer: reference.clone(),
+                    };
+                    let payload = serde_json::to_vec(&withdraw).unwrap_or_default();
+                    if let Err(error) = client.publish(subject, payload.into()).await {
+                        tracing::debug!(%error, "cluster publish failed");
+                    }
                     false
                 }
             };
@@ -568,7 +645,7 @@ impl VirtualConn {
 
     async fn on_message(&mut self, message: NodeMessage) -> Flow {
         match message {
-            NodeMessage::Matched { offer, chat } => {
+            NodeMessage::Matched { offer, chat, .. } => {
                 let Kind::RemotePeer {
                     offers, accepted, ..
                 } = &mut self.kind

@@ -71,7 +71,14 @@ pub(crate) enum NodeMessage {
     /// The seeker's node withdraws an offer it made (seeker left, cancelled, timed out).
     Withdraw { offer: String },
     /// The peer accepted: the chat exists on the peer's node under `chat`.
-    Matched { offer: String, chat: String },
+    Matched {
+        offer: String,
+        chat: String,
+        /// The peer's node (where the chat subject goes), so a seeker's node that no
+        /// longer knows `offer` can still end the chat. Empty from older nodes.
+        #[serde(default)]
+        from: String,
+    },
     /// The peer declined or let the offer time out.
     Declined { offer: String },
 }

@@ -26,6 +26,8 @@ pub(crate) enum ClusterEvent {
         waited: std::time::Duration,
         /// The seeker's node.
         from: String,
+        /// Set when the seeker's node withdrew the reservation (it gave up waiting): refused.
+        withdrawn: std::sync::Arc<std::sync::atomic::AtomicBool>,
         reply: oneshot::Sender<bool>,
     },
     /// Virtual peer `conn` is a peer on another node (its capacity is that node's).
@@ -91,8 +93,21 @@ impl Hub {
                 preferences,
                 waited,
                 from,
+                withdrawn,
                 reply,
             } => {
+                // A withdrawn reservation, or a remote seeker already gone, is never granted:
+                // its peer would get a chat nobody joins.
+                if withdrawn.load(std::sync::atomic::Ordering::Acquire)
+                    || !self.conns.contains_key(&conn)
+                {
+                    tracing::debug!(
+                        kind = "cluster_reserve_withdrawn",
+                        "cluster: reservation withdrawn before it was granted"
+                    );
+                    let _ = reply.send(false);
+                    return;
+                }
                 let result = self.matcher.remote_offer_waited(
                     SeekerId(conn.0),
                     PeerId(peer.0),
@@ -157,6 +172,13 @@ impl Hub {
             let ConnKind::Peer { program, peer } = &entry.kind else {
                 continue;
             };
+            // A virtual peer (another node's peer) is never presented as ours: echoed
+            // back, its own node would count it twice. Decided here, where the hub knows
+            // it, not by the cluster module after the fact (a virtual peer whose task just
+            // ended is still in the hub until its `Disconnected` is handled).
+            if self.matcher.is_peer_remote(PeerId(conn.0)) {
+                continue;
+            }
             let Some((availability, load)) = self.matcher.peer_state(PeerId(conn.0)) else {
                 continue;
             };

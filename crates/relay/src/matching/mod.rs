@@ -661,6 +661,11 @@ impl Matcher {
         }
     }
 
+    /// Scale-out: whether `peer` is a peer on another node (see [`Self::set_peer_remote`]).
+    pub fn is_peer_remote(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|record| record.remote)
+    }
+
     /// Scale-out: how long the seeker of open offer `number` to `peer` has waited.
     pub fn offer_waited(&self, peer: PeerId, number: u32, now: Instant) -> Option<Duration> {
         let open = self.peers.get(&peer)?.offers.get(&number)?;

@@ -1,0 +1,131 @@
+//! A capacity reservation the seeker's node gave up on (its `request_timeout` passed before
+//! the peer's node answered) must not leave the peer with a chat whose seeker is gone: the
+//! seeker's node withdraws the reference at the timeout and the peer's node drops a grant
+//! for a withdrawn reference before it creates the chat; a `matched` that still arrives for
+//! a reference the seeker's node no longer knows is answered with `end`, so the peer's
+//! capacity is never held by a chat nobody is in.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::time::Duration;
+
+use confidant_client::{PeerEvent, SeekPreferences, SeekerEvent};
+use confidant_tests::cluster_support::{NatsServer, peer_on, seeker_on, start_node_with, wait_for};
+use confidant_tests::sdk_support::{peer_events_within, peer_until, seeker_events_within};
+use confidant_tests::{ProgramFixture, test_limits};
+
+const PROGRAM: &str = "resident-peer-support";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_reservation_never_hands_the_peer_a_phantom_chat() {
+    let Some(nats) = NatsServer::start("timed_out_reservation").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    // Node A gives every reservation 300 ms; node B (a stalled hub, simulated) takes 600 ms
+    // to grant it, so A has given up — and treats it as refused — before B grants.
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.test_reserve_delay = Some(Duration::from_millis(600));
+    })
+    .await;
+    let credential = fixture.supporter();
+    let mut peer = peer_on(&b, PROGRAM, &credential, 1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+
+    let mut seeker = seeker_on(&a, PROGRAM, &fixture).await;
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    // About a dozen reservations (one per presence, 200 ms) in this window.
+    let (peer_events, seeker_events) = tokio::join!(
+        peer_events_within(&mut peer, Duration::from_secs(3)),
+        seeker_events_within(&mut seeker, Duration::from_secs(3))
+    );
+    let started = peer_events
+        .iter()
+        .filter(|e| matches!(e, PeerEvent::ChatStarted { .. }))
+        .count();
+    let ended: Vec<_> = peer_events
+        .iter()
+        .filter(|e| matches!(e, PeerEvent::Ended { .. }))
+        .collect();
+    let matched = seeker_events
+        .iter()
+        .any(|e| matches!(e, SeekerEvent::Matched { .. }));
+    // The only chat the peer may see is one its seeker really joined (B answered within
+    // the 1 ms after all); never one that ends at once because A had given up.
+    assert!(
+        ended.is_empty(),
+        "the peer was handed a chat whose seeker was gone: {peer_events:?}"
+    );
+    assert!(
+        started == 0 || matched,
+        "the peer has a chat its seeker never joined: {peer_events:?} / {seeker_events:?}"
+    );
+    // B's capacity is not held by a chat nobody is in.
+    let stats = b.stats().await;
+    assert!(
+        stats.capacity_in_use == 0 || matched,
+        "the peer's capacity is held by a phantom chat: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_crosses_the_withdrawal_ends_at_once_and_frees_the_peer() {
+    let Some(nats) = NatsServer::start("grant_crosses_withdrawal").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    // B grants at once (auto-accept: the chat exists on B) but its answer and its `matched`
+    // leave only after A gave up (300 ms): the crossing the withdrawal cannot prevent.
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.test_matched_delay = Some(Duration::from_millis(600));
+    })
+    .await;
+    let credential = fixture.supporter();
+    let mut peer = peer_on(&b, PROGRAM, &credential, 1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+
+    let mut seeker = seeker_on(&a, PROGRAM, &fixture).await;
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    // The peer sees the chat B granted, and then its end — it is not left holding it.
+    let (chat, _) = peer_until(&mut peer, |e| match e {
+        PeerEvent::ChatStarted { chat, .. } => Some(*chat),
+        _ => None,
+    })
+    .await;
+    let ended = tokio::time::timeout(
+        Duration::from_secs(3),
+        peer_until(&mut peer, |e| match e {
+            PeerEvent::Ended { chat: ended, .. } if *ended == chat => Some(()),
+            _ => None,
+        }),
+    )
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the peer kept a chat its seeker's node had given up on"
+    );
+    // B's capacity is free again (the next attempt may already hold it as an offer or a
+    // chat that is again ended: never one that lasts).
+    let events = seeker_events_within(&mut seeker, Duration::from_millis(300)).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, SeekerEvent::Matched { .. })),
+        "the seeker was matched with a chat its node had given up on: {events:?}"
+    );
+    wait_for(&b, Duration::from_secs(3), |s| s.capacity_in_use == 0).await;
+}
