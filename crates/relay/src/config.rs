@@ -149,7 +149,10 @@ impl Default for Limits {
             chat_buffer_frames: limits::DEFAULT_CHAT_BUFFER_FRAMES,
             slow_reader_grace: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(2),
-            read_buffer_bytes: 4 * 1024,
+            // Chats are people typing: most connections wait most of the time (queued seekers,
+            // quiet chats), so resident memory per connection matters more than the CPU of
+            // reading a rare 16 KiB record in eight pieces (docs/performance.md, "Targets").
+            read_buffer_bytes: 2 * 1024,
         }
     }
 }

@@ -99,7 +99,7 @@ pub(crate) struct Args {
     /// Milliseconds a sender waits for room before a chat ends as slow_reader [default: 2000].
     #[arg(long, env = "CONFIDANT_SLOW_READER_GRACE_MS", value_name = "MS")]
     pub(crate) slow_reader_grace_ms: Option<u64>,
-    /// WebSocket read buffer per connection in bytes, 1024..=65536 [default: 4096]: smaller
+    /// WebSocket read buffer per connection in bytes, 1024..=65536 [default: 2048]: smaller
     /// saves idle memory, larger saves CPU on big frames.
     #[arg(long, env = "CONFIDANT_READ_BUFFER_BYTES", value_name = "BYTES")]
     pub(crate) read_buffer_bytes: Option<usize>,
