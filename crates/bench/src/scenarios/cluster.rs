@@ -216,6 +216,8 @@ async fn chats(
         );
     }
     let before = super::ENDED_BEFORE_HANDSHAKE.load(std::sync::atomic::Ordering::Relaxed);
+    let seekers_before =
+        super::SEEKER_ENDED_BEFORE_HANDSHAKE.load(std::sync::atomic::Ordering::Relaxed);
     let (pairs, times) = match pair_seekers(&seekers_at, peers).await {
         Ok(paired) => paired,
         Err(error) => {
@@ -238,6 +240,15 @@ async fn chats(
     };
     let spurious =
         super::ENDED_BEFORE_HANDSHAKE.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let seekers_again = super::SEEKER_ENDED_BEFORE_HANDSHAKE
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - seekers_before;
+    if seekers_again > 0 {
+        eprintln!(
+            "  cluster {}: {seekers_again} seeker(s) matched and then told the chat ended before the handshake; they sought again",
+            topology.name()
+        );
+    }
     if spurious > 0 {
         eprintln!(
             "  cluster {}: {spurious} chat(s) started at a peer and ended (partner_left) before the seeker's first message",

@@ -146,8 +146,24 @@ pub(crate) async fn pair_seekers(
     }
     let mut by_hash: HashMap<[u8; 32], Half> = HashMap::new();
     while let Some(joined) = peers.join_next().await {
-        let (hash, half) = joined?.map_err(|e| format!("a peer: {e}"))?;
-        by_hash.insert(hash, half);
+        match joined? {
+            Ok((hash, half)) => {
+                by_hash.insert(hash, half);
+            }
+            Err(error) => {
+                // Say what the seekers saw too: a peer waiting in vain is usually the echo
+                // of a seeker that failed first.
+                let mut seen = Vec::new();
+                while let Ok(Some(joined)) =
+                    tokio::time::timeout(Duration::from_secs(1), seekers.join_next()).await
+                {
+                    if let Ok(Err(e)) = joined {
+                        seen.push(e.to_string());
+                    }
+                }
+                return Err(format!("a peer: {error}; seekers' errors: {seen:?}").into());
+            }
+        }
     }
     let mut pairs = Vec::with_capacity(n);
     let mut match_times = Vec::with_capacity(n);
@@ -211,30 +227,46 @@ async fn relay_seeker_half(
         let _permit = gate.acquire().await?;
         target.connect(0).await?
     };
-    let mut seek_sent = std::time::Instant::now();
-    let matched =
-        match protocol::seeker_seek_timed(&mut ws, &target.program, &mut seek_sent).await? {
-            Some(frame) => frame,
-            None => protocol::recv_control(&mut ws).await?,
+    // A cross-node chat can end before its handshake (see ENDED_BEFORE_HANDSHAKE); a real
+    // seeker is told and seeks again, and so does this one, a bounded number of times.
+    for _attempt in 0..3 {
+        let mut seek_sent = std::time::Instant::now();
+        let matched =
+            match protocol::seeker_seek_timed(&mut ws, &target.program, &mut seek_sent).await? {
+                Some(frame) => frame,
+                None => protocol::recv_control(&mut ws).await?,
+            };
+        let matched_in = seek_sent.elapsed();
+        let RelayFrame::Matched { chat, credential } = matched else {
+            return Err(format!("expected matched, got {}", matched.to_json()).into());
         };
-    let matched_in = seek_sent.elapsed();
-    let RelayFrame::Matched { chat, credential } = matched else {
-        return Err(format!("expected matched, got {}", matched.to_json()).into());
-    };
-    let peer_static = target.verify(
-        credential.issuer_certificate.as_bytes(),
-        credential.supporter_certificate.as_bytes(),
-        credential.revocation_list.as_bytes(),
-    )?;
-    let session = protocol::seeker_handshake(
-        &mut ws,
-        chat,
-        &peer_static,
-        credential.supporter_certificate.as_bytes(),
-    )
-    .await?;
-    Ok((session.handshake_hash(), (ws, chat, session), matched_in))
+        let peer_static = target.verify(
+            credential.issuer_certificate.as_bytes(),
+            credential.supporter_certificate.as_bytes(),
+            credential.revocation_list.as_bytes(),
+        )?;
+        match protocol::seeker_handshake(
+            &mut ws,
+            chat,
+            &peer_static,
+            credential.supporter_certificate.as_bytes(),
+        )
+        .await
+        {
+            Ok(session) => return Ok((session.handshake_hash(), (ws, chat, session), matched_in)),
+            Err(error) if error.to_string().contains(r#""type":"chat_ended""#) => {
+                eprintln!("  a seeker's chat ended before its handshake ({error}); seeking again");
+                SEEKER_ENDED_BEFORE_HANDSHAKE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err("three chats in a row ended before their handshake".into())
 }
+
+/// Seekers whose chat ended before the handshake completed and who sought again.
+pub(crate) static SEEKER_ENDED_BEFORE_HANDSHAKE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
 
 async fn baseline_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8; 32], Half)> {
     let (chat, msg1) = protocol::recv_data(&mut ws).await?;
