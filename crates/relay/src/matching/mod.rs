@@ -566,34 +566,18 @@ impl Matcher {
                 remote: true,
             },
         );
-        let Some(peer_record) = self.peers.get_mut(&peer) else {
+        if !self.peers.contains_key(&peer) {
             return Err(MatchError::UnknownParty);
-        };
-        let number = peer_record.allocate_offer_number();
-        peer_record.idle_since = now;
-        let offer = OfferKey { peer, number };
+        }
         let mut actions = Vec::new();
-        if peer_record.availability.auto_accept {
-            self.make_match(offer, seeker, now, &mut actions);
-            return Ok(actions);
-        }
-        peer_record.offers.insert(
-            number,
-            OpenOffer {
-                seeker,
-                deadline: now + self.config.offer_timeout,
-            },
-        );
-        if let Some(waiting) = self.waiting_mut(seeker) {
-            waiting.offer = Some(offer);
-        }
-        actions.push(Action::Offer {
-            offer,
+        self.offer(
+            peer,
             seeker,
-            topic: preferences.topic,
-            language: preferences.language,
-            expires_in: self.config.offer_timeout,
-        });
+            preferences.topic,
+            preferences.language,
+            now,
+            &mut actions,
+        );
         Ok(actions)
     }
 
@@ -884,36 +868,7 @@ impl Matcher {
             };
             let topic = waiting.preferences.topic.clone();
             let language = waiting.preferences.language.clone();
-            let Some(peer) = self.peers.get_mut(&peer_id) else {
-                continue;
-            };
-            let number = peer.allocate_offer_number();
-            peer.idle_since = now;
-            let offer = OfferKey {
-                peer: peer_id,
-                number,
-            };
-            if peer.availability.auto_accept {
-                self.make_match(offer, seeker, now, actions);
-                continue;
-            }
-            peer.offers.insert(
-                number,
-                OpenOffer {
-                    seeker,
-                    deadline: now + self.config.offer_timeout,
-                },
-            );
-            if let Some(waiting) = self.waiting_mut(seeker) {
-                waiting.offer = Some(offer);
-            }
-            actions.push(Action::Offer {
-                offer,
-                seeker,
-                topic,
-                language,
-                expires_in: self.config.offer_timeout,
-            });
+            self.offer(peer_id, seeker, topic, language, now, actions);
         }
         // A hold that ran out without anyone taking the slot is over; the next freed slot
         // gets a fresh one.
@@ -922,6 +877,47 @@ impl Matcher {
         {
             state.hold_until = None;
         }
+    }
+
+    /// Offers `seeker` to `peer` (which has room and fits): with auto-accept the match is
+    /// made at once; otherwise an open offer counts against the peer's capacity until it is
+    /// answered or expires, and the peer is sent `offer`.
+    fn offer(
+        &mut self,
+        peer: PeerId,
+        seeker: SeekerId,
+        topic: Option<String>,
+        language: Option<String>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(record) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let number = record.allocate_offer_number();
+        record.idle_since = now;
+        let offer = OfferKey { peer, number };
+        if record.availability.auto_accept {
+            self.make_match(offer, seeker, now, actions);
+            return;
+        }
+        record.offers.insert(
+            number,
+            OpenOffer {
+                seeker,
+                deadline: now + self.config.offer_timeout,
+            },
+        );
+        if let Some(waiting) = self.waiting_mut(seeker) {
+            waiting.offer = Some(offer);
+        }
+        actions.push(Action::Offer {
+            offer,
+            seeker,
+            topic,
+            language,
+            expires_in: self.config.offer_timeout,
+        });
     }
 
     /// Sends `Queued` to each waiting seeker whose figures changed since it was last told.
