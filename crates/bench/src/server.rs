@@ -42,13 +42,17 @@ pub struct RelayArgs {
 
 /// The WebSocket read buffer both servers use: the relay's default, or
 /// `CONFIDANT_READ_BUFFER_BYTES` (the relay binary's own setting) when set and in range, so
-/// the trade between idle memory and CPU per large frame can be measured.
+/// the trade between idle memory and CPU per large frame can be measured. Read once per
+/// process: the baseline asks on every accepted connection.
 pub(crate) fn read_buffer_bytes() -> usize {
-    std::env::var("CONFIDANT_READ_BUFFER_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|bytes| confidant_relay::READ_BUFFER_RANGE.contains(bytes))
-        .unwrap_or(Limits::default().read_buffer_bytes)
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        std::env::var("CONFIDANT_READ_BUFFER_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|bytes| confidant_relay::READ_BUFFER_RANGE.contains(bytes))
+            .unwrap_or(Limits::default().read_buffer_bytes)
+    })
 }
 
 /// The relay limits the bench runs with: the defaults (10,000 connections, 32 per source
