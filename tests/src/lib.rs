@@ -15,6 +15,7 @@ pub mod fixtures;
 pub mod ops_support;
 pub mod relay;
 pub mod sdk_support;
+pub mod tls;
 
 pub use client::{RawClient, Received};
 pub use fixtures::{ProgramFixture, SupporterCredential};

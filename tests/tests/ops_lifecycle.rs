@@ -18,6 +18,7 @@ use confidant_proto::{
 use confidant_tests::ops_support::{
     RelayProcess, peer_at, seeker_at, write_config, write_revocation_list,
 };
+use confidant_tests::tls::write_self_signed;
 use confidant_tests::{ProgramFixture, RawClient, Received};
 use futures_util::{SinkExt as _, StreamExt as _};
 use rustix::process::Signal;
@@ -183,19 +184,6 @@ async fn sigterm_with_no_chats_exits_promptly() {
 type TlsWs =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
-fn self_signed(dir: &std::path::Path) -> Vec<u8> {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    std::fs::write(dir.join("cert.pem.tmp"), certified.cert.pem()).unwrap();
-    std::fs::write(
-        dir.join("key.pem.tmp"),
-        certified.signing_key.serialize_pem(),
-    )
-    .unwrap();
-    std::fs::rename(dir.join("key.pem.tmp"), dir.join("key.pem")).unwrap();
-    std::fs::rename(dir.join("cert.pem.tmp"), dir.join("cert.pem")).unwrap();
-    certified.cert.der().to_vec()
-}
-
 /// A `wss://` connection trusting exactly `root` (DER). Returns the stream and the
 /// certificate the relay presented.
 async fn connect_tls(addr: std::net::SocketAddr, root: &[u8]) -> (TlsWs, Vec<u8>) {
@@ -252,7 +240,7 @@ async fn frame(ws: &mut TlsWs) -> RelayFrame {
 #[tokio::test]
 async fn chat_over_built_in_tls_and_certificate_reload_keeps_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let first_cert = self_signed(dir.path());
+    let first_cert = write_self_signed(dir.path(), "relay").der;
     let mut fixture = ProgramFixture::new(PROGRAM);
     let credential = fixture.supporter();
     let config = write_config(dir.path(), &fixture, "reload_interval_secs = 0", "Line");
@@ -261,9 +249,9 @@ async fn chat_over_built_in_tls_and_certificate_reload_keeps_connections() {
             "--config",
             config.to_str().unwrap(),
             "--tls-cert",
-            dir.path().join("cert.pem").to_str().unwrap(),
+            dir.path().join("relay.pem").to_str().unwrap(),
             "--tls-key",
-            dir.path().join("key.pem").to_str().unwrap(),
+            dir.path().join("relay.key").to_str().unwrap(),
         ],
         &[],
     );
@@ -352,7 +340,7 @@ async fn chat_over_built_in_tls_and_certificate_reload_keeps_connections() {
     };
 
     // A new certificate, picked up on SIGHUP.
-    let second_cert = self_signed(dir.path());
+    let second_cert = write_self_signed(dir.path(), "relay").der;
     relay.signal(Signal::HUP);
     relay
         .wait_output("TLS certificate reloaded", Duration::from_secs(5))

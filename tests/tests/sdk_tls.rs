@@ -10,30 +10,18 @@
     missing_docs
 )]
 
-use std::path::Path;
 use std::time::Duration;
 
 use confidant_client::{
     ClientError, Peer, PeerEvent, PeerOptions, SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
     TlsTrust,
 };
-use confidant_relay::{RelayConfig, TlsFiles};
+use confidant_relay::RelayConfig;
 use confidant_tests::sdk_support::{go_available, peer_until, seeker_until};
+use confidant_tests::tls::write_self_signed;
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
-
-/// A self-signed certificate for `localhost`; returns the files and the PEM (the CA).
-fn self_signed(dir: &Path, name: &str) -> (TlsFiles, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let files = TlsFiles {
-        cert: dir.join(format!("{name}.pem")),
-        key: dir.join(format!("{name}.key")),
-    };
-    std::fs::write(&files.cert, certified.cert.pem()).unwrap();
-    std::fs::write(&files.key, certified.signing_key.serialize_pem()).unwrap();
-    (files, certified.cert.pem())
-}
 
 fn seeker_options(trust: TlsTrust) -> SeekerOptions {
     SeekerOptions {
@@ -52,8 +40,9 @@ async fn seeker_error(url: &str, fixture: &ProgramFixture, trust: TlsTrust) -> C
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_connects_only_to_a_certificate_the_app_trusts() {
     let dir = tempfile::tempdir().unwrap();
-    let (files, relay_ca) = self_signed(dir.path(), "relay");
-    let (_, other_ca) = self_signed(dir.path(), "other");
+    let relay_cert = write_self_signed(dir.path(), "relay");
+    let (files, relay_ca) = (relay_cert.files, relay_cert.pem);
+    let other_ca = write_self_signed(dir.path(), "other").pem;
     let mut fixture = ProgramFixture::new(PROGRAM);
     let supporter = fixture.supporter();
     let mut config = RelayConfig::new(

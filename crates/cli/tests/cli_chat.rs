@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
 use confidant_proto::Resource;
-use confidant_relay::{ProgramConfig, RelayConfig, TlsFiles};
+use confidant_relay::{ProgramConfig, RelayConfig};
+use confidant_tests::tls::write_self_signed;
 use confidant_tests::{TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
@@ -135,17 +136,6 @@ async fn the_cli_chats_over_wss_trusting_a_private_ca() {
     chat_through_the_cli(true).await;
 }
 
-/// A self-signed certificate for `localhost` (the CA and the leaf at once) and its key.
-fn write_self_signed(dir: &Path) -> TlsFiles {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    std::fs::write(dir.join("relay-ca.pem"), certified.cert.pem()).unwrap();
-    std::fs::write(dir.join("relay.key"), certified.signing_key.serialize_pem()).unwrap();
-    TlsFiles {
-        cert: dir.join("relay-ca.pem"),
-        key: dir.join("relay.key"),
-    }
-}
-
 async fn chat_through_the_cli(tls: bool) {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -229,7 +219,7 @@ async fn chat_through_the_cli(tls: bool) {
         }],
     );
     config.limits = test_limits();
-    config.tls = tls.then(|| write_self_signed(dir));
+    config.tls = tls.then(|| write_self_signed(dir, "relay-ca").files);
     let relay = TestRelay::start_with(config).await;
     let (url, trust): (String, &[&str]) = if tls {
         let url = format!("wss://localhost:{}/v1/ws", relay.addr.port());
