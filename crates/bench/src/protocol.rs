@@ -74,6 +74,19 @@ pub(crate) async fn recv_control(ws: &mut Ws) -> Result<RelayFrame> {
     }
 }
 
+/// The chat ended (`chat_ended`, with its reason) where a data frame was due: a result a
+/// caller may act on (seek again), not only a failure to report.
+#[derive(Debug)]
+pub(crate) struct ChatEnded(pub(crate) String);
+
+impl std::fmt::Display for ChatEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "chat_ended ({}) where data was due", self.0)
+    }
+}
+
+impl std::error::Error for ChatEnded {}
+
 /// The next data frame on a chat, as (chat, Noise message).
 pub(crate) async fn recv_data(ws: &mut Ws) -> Result<(ChatNumber, Bytes)> {
     loop {
@@ -86,6 +99,9 @@ pub(crate) async fn recv_data(ws: &mut Ws) -> Result<(ChatNumber, Bytes)> {
                 ));
             }
             Incoming::Control(RelayFrame::Queued { .. }) => continue,
+            Incoming::Control(RelayFrame::ChatEnded { reason, .. }) => {
+                return Err(Box::new(ChatEnded(format!("{reason:?}"))));
+            }
             Incoming::Control(frame) => {
                 return Err(
                     format!("control frame where data was due: {}", frame.to_json()).into(),

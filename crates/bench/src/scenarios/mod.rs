@@ -254,7 +254,7 @@ async fn relay_seeker_half(
         .await
         {
             Ok(session) => return Ok((session.handshake_hash(), (ws, chat, session), matched_in)),
-            Err(error) if error.to_string().contains(r#""type":"chat_ended""#) => {
+            Err(error) if error.is::<protocol::ChatEnded>() => {
                 eprintln!("  a seeker's chat ended before its handshake ({error}); seeking again");
                 SEEKER_ENDED_BEFORE_HANDSHAKE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
