@@ -13,36 +13,46 @@
 
 use std::time::Duration;
 
-use confidant_client::{PeerEvent, SeekPreferences, SeekerEvent};
+use confidant_client::{Peer, PeerEvent, SeekPreferences, Seeker, SeekerEvent};
+use confidant_relay::ClusterConfig;
 use confidant_tests::cluster_support::{NatsServer, peer_on, seeker_on, start_node_with, wait_for};
 use confidant_tests::sdk_support::{peer_events_within, peer_until, seeker_events_within};
-use confidant_tests::{ProgramFixture, test_limits};
+use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
+
+/// Node A, whose reservations time out after 300 ms, and node B tuned by `tune_b`; an
+/// auto-accepting peer of capacity 1 on B, seen by A; a seeker on A who has just sought.
+async fn seeking_across(
+    nats: &NatsServer,
+    tune_b: impl FnOnce(&mut ClusterConfig),
+) -> (TestRelay, TestRelay, Peer, Seeker) {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), tune_b).await;
+    let credential = fixture.supporter();
+    let peer = peer_on(&b, PROGRAM, &credential, 1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let seeker = seeker_on(&a, PROGRAM, &fixture).await;
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    (a, b, peer, seeker)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_reservation_never_hands_the_peer_a_phantom_chat() {
     let Some(nats) = NatsServer::start("timed_out_reservation").await else {
         return;
     };
-    let mut fixture = ProgramFixture::new(PROGRAM);
-    let limits = test_limits();
-    // Node A gives every reservation 300 ms; node B (a stalled hub, simulated) takes 600 ms
-    // to grant it, so A has given up — and treats it as refused — before B grants.
-    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
-        c.request_timeout = Duration::from_millis(300);
-    })
-    .await;
-    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+    // Node B (a stalled hub, simulated) takes 600 ms to grant a reservation, so A has given
+    // up — and treats it as refused — before B grants.
+    let (_a, b, mut peer, mut seeker) = seeking_across(&nats, |c| {
         c.test_reserve_delay = Some(Duration::from_millis(600));
     })
     .await;
-    let credential = fixture.supporter();
-    let mut peer = peer_on(&b, PROGRAM, &credential, 1, true).await;
-    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
-
-    let mut seeker = seeker_on(&a, PROGRAM, &fixture).await;
-    seeker.seek(SeekPreferences::default()).await.unwrap();
     // About a dozen reservations (one per presence, 200 ms) in this window.
     let (peer_events, seeker_events) = tokio::join!(
         peer_events_within(&mut peer, Duration::from_secs(3)),
@@ -82,24 +92,12 @@ async fn a_grant_that_crosses_the_withdrawal_ends_at_once_and_frees_the_peer() {
     let Some(nats) = NatsServer::start("grant_crosses_withdrawal").await else {
         return;
     };
-    let mut fixture = ProgramFixture::new(PROGRAM);
-    let limits = test_limits();
     // B grants at once (auto-accept: the chat exists on B) but its answer and its `matched`
-    // leave only after A gave up (300 ms): the crossing the withdrawal cannot prevent.
-    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
-        c.request_timeout = Duration::from_millis(300);
-    })
-    .await;
-    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+    // leave only after A gave up: the crossing the withdrawal cannot prevent.
+    let (_a, b, mut peer, mut seeker) = seeking_across(&nats, |c| {
         c.test_matched_delay = Some(Duration::from_millis(600));
     })
     .await;
-    let credential = fixture.supporter();
-    let mut peer = peer_on(&b, PROGRAM, &credential, 1, true).await;
-    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
-
-    let mut seeker = seeker_on(&a, PROGRAM, &fixture).await;
-    seeker.seek(SeekPreferences::default()).await.unwrap();
     // The peer sees the chat B granted, and then its end — it is not left holding it.
     let (chat, _) = peer_until(&mut peer, |e| match e {
         PeerEvent::ChatStarted { chat, .. } => Some(*chat),
