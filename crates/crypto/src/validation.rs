@@ -89,10 +89,44 @@ impl CredentialError {
 pub struct VerifiedSupporter {
     /// The decoded certificate.
     pub certificate: SupporterCertificate,
+    /// The decoded issuer certificate it was checked under.
+    pub issuer: IssuerCertificate,
     /// SHA-256 of the certificate's wire bytes: the value bound into the Noise prologue.
     pub certificate_hash: [u8; 32],
     /// Sequence of the revocation list checked; store it as the new minimum.
     pub revocation_sequence: u64,
+}
+
+impl VerifiedSupporter {
+    /// Checks again a chain that passed [`verify_chain`], now under `list` (which must itself
+    /// have passed [`verify_revocation_list`] for the same program) and at `now_unix`: the
+    /// validity windows, the list's freshness and program, and revocation — everything
+    /// [`verify_chain`] checks that can change after the fact. The signatures cannot change
+    /// (the bytes are the ones verified), so none is checked again: a relay re-checking
+    /// every peer on a new list spends a few comparisons per peer, not three signature
+    /// verifications.
+    ///
+    /// # Errors
+    /// The first failed check, as [`verify_chain`] would report it.
+    pub fn recheck(&self, list: &RevocationList, now_unix: u64) -> Result<(), CredentialError> {
+        check_window(now_unix, self.issuer.not_before, self.issuer.not_after)?;
+        check_window(
+            now_unix,
+            self.certificate.not_before,
+            self.certificate.not_after,
+        )?;
+        if list.program != self.certificate.program {
+            return Err(CredentialError::WrongProgram);
+        }
+        if now_unix > list.next_update {
+            return Err(CredentialError::RevocationStale);
+        }
+        if list.revokes_issuer(&self.issuer.key_id) || list.revokes_serial(self.certificate.serial)
+        {
+            return Err(CredentialError::Revoked);
+        }
+        Ok(())
+    }
 }
 
 /// Verifies `body || signature` under `public` for `domain`; returns the body.
@@ -232,6 +266,7 @@ pub fn verify_chain(
 
     Ok(VerifiedSupporter {
         certificate: supporter,
+        issuer,
         certificate_hash: Sha256::digest(supporter_certificate).into(),
         revocation_sequence: list.sequence,
     })
@@ -337,6 +372,65 @@ mod tests {
         let mut g = fixture();
         g.supporter.x25519_public = [0; 32];
         assert_eq!(run(&g, 150, 0).map(|_| ()), Err(CredentialError::WeakKey));
+    }
+
+    /// `recheck` (no signatures) gives what a full `verify_chain` with the new list and
+    /// clock gives, for everything that can change after a chain first passed: the clock
+    /// against both windows, the list's freshness, revoked serials and revoked issuers.
+    #[test]
+    fn recheck_agrees_with_a_full_verification() {
+        let f = fixture();
+        let verified = run(&f, 150, 5).expect("valid");
+        type Change = Box<dyn Fn(&mut RevocationList)>;
+        let cases: Vec<(&str, u64, Change)> = vec![
+            ("unchanged", 150, Box::new(|_| {})),
+            ("before the window", 99, Box::new(|_| {})),
+            ("after the supporter window", 201, Box::new(|_| {})),
+            ("stale list", 150, Box::new(|l| l.next_update = 149)),
+            (
+                "serial revoked",
+                150,
+                Box::new(|l| l.revoked_serials = vec![42]),
+            ),
+            (
+                "other serial revoked",
+                150,
+                Box::new(|l| l.revoked_serials = vec![41, 43]),
+            ),
+            (
+                "issuer revoked",
+                150,
+                Box::new(|l| l.revoked_issuers = vec![IssuingKey::from_bytes(&[2; 32]).key_id()]),
+            ),
+        ];
+        for (name, now, change) in cases {
+            let mut g = fixture();
+            change(&mut g.list);
+            g.list.sequence = 6;
+            let full = run(&g, now, 6).map(|_| ());
+            assert_eq!(verified.recheck(&g.list, now), full, "{name}");
+        }
+        // The issuer's own window counts too (the supporter's is inside it here).
+        let mut short = fixture();
+        short.issuer_wire = IssuerCertificate::new("example-health", short.issuer.public(), 0, 160)
+            .sign(&short.root)
+            .expect("sign");
+        let verified = run(&short, 150, 5).expect("valid");
+        assert_eq!(
+            run(&short, 170, 5).map(|_| ()),
+            Err(CredentialError::Expired)
+        );
+        assert_eq!(
+            verified.recheck(&short.list, 170),
+            Err(CredentialError::Expired)
+        );
+        // A list of another program never passes.
+        let mut other = f.list.clone();
+        other.program = "other".into();
+        assert_eq!(
+            run(&f, 150, 5).expect("valid").recheck(&other, 150),
+            Err(CredentialError::WrongProgram)
+        );
     }
 
     #[test]

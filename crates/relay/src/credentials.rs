@@ -4,7 +4,7 @@
 //! answer to a possession challenge — and nothing else: it never holds a chat's Noise state
 //! (`clippy.toml` forbids the chat types in this crate).
 
-use confidant_crypto::{CredentialError, verify_chain, verify_revocation_list};
+use confidant_crypto::{CredentialError, VerifiedSupporter, verify_chain, verify_revocation_list};
 use confidant_proto::limits::{MAX_CERTIFICATE, MAX_REVOCATION_LIST};
 use thiserror::Error;
 
@@ -34,6 +34,8 @@ pub(crate) struct VerifiedPeer {
     pub(crate) x25519_public: [u8; 32],
     pub(crate) issuer_certificate: Vec<u8>,
     pub(crate) supporter_certificate: Vec<u8>,
+    /// The chain as verified, for cheap re-checks against newer lists ([`still_valid`]).
+    pub(crate) chain: Box<VerifiedSupporter>,
 }
 
 /// Verifies a `present` frame against the program's root key and the newest revocation
@@ -64,7 +66,7 @@ pub(crate) fn verify_presented(
             now_unix,
             0,
         )?;
-        list_changed = store.offer(&program.id, list.sequence, revocation_list);
+        list_changed = store.offer(&program.id, list, revocation_list);
     }
     let newest = store
         .current(&program.id)
@@ -78,24 +80,29 @@ pub(crate) fn verify_presented(
         now_unix,
         newest.sequence,
     )?;
-    let certificate = verified.certificate;
+    let certificate = &verified.certificate;
     Ok((
         VerifiedPeer {
             profile: PeerProfile {
-                role: certificate.role,
-                topics: certificate.topics,
-                languages: certificate.languages,
+                role: certificate.role.clone(),
+                topics: certificate.topics.clone(),
+                languages: certificate.languages.clone(),
             },
-            display_name: certificate.display_name,
+            display_name: certificate.display_name.clone(),
             x25519_public: certificate.x25519_public,
             issuer_certificate: issuer_certificate.to_vec(),
             supporter_certificate: supporter_certificate.to_vec(),
+            chain: Box::new(verified),
         },
         list_changed,
     ))
 }
 
-/// Whether a peer verified earlier still passes with the program's newest list.
+/// Whether a peer verified earlier still passes with the program's newest list and the
+/// clock. Runs on the hub (at `prove`, and for every peer when a new list arrives), so it
+/// verifies no signature: the chain's were verified at `present` and the list's when it was
+/// stored; what can have changed since — revocation, the windows, the list's freshness — is
+/// compared ([`VerifiedSupporter::recheck`]).
 pub(crate) fn still_valid(
     program: &ProgramConfig,
     store: &RevocationStore,
@@ -105,16 +112,7 @@ pub(crate) fn still_valid(
     let Some(newest) = store.current(&program.id) else {
         return true;
     };
-    verify_chain(
-        &program.root_public_key,
-        &program.id,
-        &peer.issuer_certificate,
-        &peer.supporter_certificate,
-        &newest.bytes,
-        now_unix,
-        newest.sequence,
-    )
-    .is_ok()
+    newest.list.program == program.id && peer.chain.recheck(&newest.list, now_unix).is_ok()
 }
 
 /// Verifies a list an operator supplies and stores it if newer. Returns its sequence.
@@ -126,6 +124,7 @@ pub(crate) fn install_list(
 ) -> Result<(u64, bool), CredentialError> {
     let min = store.current(&program.id).map_or(0, |l| l.sequence);
     let list = verify_revocation_list(&program.root_public_key, &program.id, bytes, now_unix, min)?;
-    let changed = store.offer(&program.id, list.sequence, bytes);
-    Ok((list.sequence, changed))
+    let sequence = list.sequence;
+    let changed = store.offer(&program.id, list, bytes);
+    Ok((sequence, changed))
 }

@@ -7,11 +7,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A verified list and its sequence.
+use confidant_crypto::RevocationList;
+
+/// A verified list: its sequence, its wire bytes (handed to seekers and other nodes) and
+/// its decoded entries (so peers are re-checked against it without verifying it again).
 #[derive(Clone, Debug)]
 pub(crate) struct StoredList {
     pub(crate) sequence: u64,
     pub(crate) bytes: Arc<[u8]>,
+    pub(crate) list: Arc<RevocationList>,
 }
 
 /// Per-program newest lists. A std mutex: held for a map lookup, never across an await.
@@ -33,8 +37,10 @@ impl RevocationStore {
         self.lock().get(program).cloned()
     }
 
-    /// Stores an already verified list if it is newer. Returns whether it replaced the old one.
-    pub(crate) fn offer(&self, program: &str, sequence: u64, bytes: &[u8]) -> bool {
+    /// Stores an already verified list (`list` decoded from `bytes`) if it is newer. Returns
+    /// whether it replaced the old one.
+    pub(crate) fn offer(&self, program: &str, list: RevocationList, bytes: &[u8]) -> bool {
+        let sequence = list.sequence;
         let mut lists = self.lock();
         let newer = lists
             .get(program)
@@ -45,6 +51,7 @@ impl RevocationStore {
                 StoredList {
                     sequence,
                     bytes: Arc::from(bytes),
+                    list: Arc::new(list),
                 },
             );
         }
