@@ -78,6 +78,10 @@ pub const CLUSTER_RESERVATIONS: &str = "confidant_cluster_reservations_total";
 pub const CLUSTER_FRAMES: &str = "confidant_cluster_frames_total";
 /// Counter: nodes declared gone (presence TTL passed).
 pub const CLUSTER_NODES_LOST: &str = "confidant_cluster_nodes_lost_total";
+/// Counter: nodes heard from again after they were declared gone — each one a false alarm
+/// (the node was alive; its presence came later than the TTL) that ended its cross-node
+/// chats for nothing. More than a rare one means `cluster.node_ttl_ms` is too tight.
+pub const CLUSTER_NODES_RETURNED: &str = "confidant_cluster_nodes_returned_total";
 /// Counter: cross-node chats ended as `slow_reader` because this node could not take the
 /// remote side's frames fast enough (its per-chat ingress queue was full).
 pub const CLUSTER_INGRESS_OVERFLOWS: &str = "confidant_cluster_ingress_overflows_total";
@@ -121,6 +125,7 @@ pub const ALL: &[&str] = &[
     CLUSTER_RESERVATIONS,
     CLUSTER_FRAMES,
     CLUSTER_NODES_LOST,
+    CLUSTER_NODES_RETURNED,
     CLUSTER_INGRESS_OVERFLOWS,
 ];
 
@@ -220,6 +225,10 @@ fn register_cluster() {
         "Nodes declared gone (presence TTL passed)"
     );
     describe_counter!(
+        CLUSTER_NODES_RETURNED,
+        "Nodes heard from again after being declared gone (false alarms: TTL too tight?)"
+    );
+    describe_counter!(
         CLUSTER_INGRESS_OVERFLOWS,
         "Cross-node chats ended as slow_reader on a full ingress queue"
     );
@@ -234,6 +243,7 @@ fn register_cluster() {
     for name in [
         CLUSTER_BROKER_DISCONNECTS,
         CLUSTER_NODES_LOST,
+        CLUSTER_NODES_RETURNED,
         CLUSTER_INGRESS_OVERFLOWS,
     ] {
         metrics::counter!(name).increment(0);

@@ -30,6 +30,27 @@ struct KnownPeer {
 struct KnownNode {
     last_seen: Instant,
     peers: HashMap<String, KnownPeer>,
+    /// Peers whose certificates are being checked, with their newest presence.
+    verifying: HashMap<String, (PeerPresence, bool)>,
+    /// Peers whose certificates failed: not checked again while their node lists them.
+    rejected: std::collections::HashSet<String>,
+}
+
+impl KnownNode {
+    fn new() -> Self {
+        Self {
+            last_seen: Instant::now(),
+            peers: HashMap::new(),
+            verifying: HashMap::new(),
+            rejected: std::collections::HashSet::new(),
+        }
+    }
+}
+
+/// Certificates checked off the node loop: each peer as it was checked, and the result.
+struct Verified {
+    node: String,
+    results: Vec<(PeerPresence, Option<crate::credentials::VerifiedPeer>)>,
 }
 
 struct Node {
@@ -39,7 +60,15 @@ struct Node {
     /// Local peer connection → its random token (and back), refreshed each heartbeat.
     local_tokens: HashMap<ConnId, String>,
     local_by_token: HashMap<String, (ConnId, String)>,
+    /// Nodes let go at the TTL, most recent last (bounded): one heard from again was alive
+    /// after all, which `NODES_RETURNED` counts for the operator.
+    let_go: std::collections::VecDeque<String>,
+    /// Where `verify_new_peers` sends its results.
+    verified: mpsc::UnboundedSender<Verified>,
 }
+
+/// How many nodes let go are remembered, to recognise one that comes back.
+const REMEMBERED_LET_GO: usize = 64;
 
 fn connect_options(
     config: &ClusterConfig,
@@ -106,6 +135,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
         }
     };
     tracing::info!(kind = "cluster_started", "cluster: node joined the broker");
+    let (verified_tx, mut verified) = mpsc::unbounded_channel();
     let mut node = Node {
         ctx: Context {
             shared,
@@ -120,6 +150,8 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
         nodes: HashMap::new(),
         local_tokens: HashMap::new(),
         local_by_token: HashMap::new(),
+        let_go: std::collections::VecDeque::new(),
+        verified: verified_tx,
     };
     let mut heartbeat = tokio::time::interval(node.config.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -133,6 +165,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
                 }
             }
             Some(message) = inbox.next() => node.on_inbox(message).await,
+            Some(done) = verified.recv() => node.on_verified(done).await,
             Some(message) = chats.next() => node.on_chat(message),
             _ = heartbeat.tick() => {
                 // Presence already delivered counts before the TTL check: a node whose own
@@ -216,6 +249,10 @@ impl Node {
                 }
             }
             self.ctx.registry.node_gone(Some(&id));
+            if self.let_go.len() >= REMEMBERED_LET_GO {
+                self.let_go.pop_front();
+            }
+            self.let_go.push_back(id);
         }
         self.update_gauges();
         if self.ctx.client.connection_state() != async_nats::connection::State::Connected {
@@ -306,7 +343,14 @@ impl Node {
         let shared = self.ctx.shared.clone();
         let now_unix = shared.clock.now_unix();
         for (program, list) in &presence.lists {
-            if let Some(config) = shared.program(program)
+            // The same list every heartbeat: only a new one is verified (a signature check
+            // per node per heartbeat would be CPU spent on the loop that keeps time).
+            let known_list = shared
+                .store
+                .current(program)
+                .is_some_and(|current| current.bytes.as_ref() == list.as_bytes());
+            if !known_list
+                && let Some(config) = shared.program(program)
                 && let Ok((_, true)) =
                     install_list(&config, &shared.store, now_unix, list.as_bytes())
             {
@@ -318,64 +362,57 @@ impl Node {
                     .await;
             }
         }
+        if !self.nodes.contains_key(&presence.node)
+            && let Some(at) = self.let_go.iter().position(|id| *id == presence.node)
+        {
+            self.let_go.remove(at);
+            tracing::warn!(
+                kind = "cluster_node_returned",
+                "cluster: a node let go at the TTL was alive after all; its chats here ended for nothing (is cluster.node_ttl_ms too tight for this machine and broker?)"
+            );
+            metrics::counter!(super::NODES_RETURNED).increment(1);
+        }
         let known = self
             .nodes
             .entry(presence.node.clone())
-            .or_insert_with(|| KnownNode {
-                last_seen: Instant::now(),
-                peers: HashMap::new(),
-            });
+            .or_insert_with(KnownNode::new);
         known.last_seen = Instant::now();
         let mut seen = std::collections::HashSet::new();
+        let mut to_verify = Vec::new();
         for peer in presence.peers {
-            let Some(config) = shared.program(&peer.program) else {
+            if shared.program(&peer.program).is_none() {
                 continue;
-            };
+            }
             seen.insert(peer.token.clone());
-            let update = Ingress::Presence {
-                peer: peer.clone(),
-                draining: presence.draining,
-            };
             if let Some(existing) = known.peers.get(&peer.token)
                 && !existing.ingress.is_closed()
             {
+                let update = Ingress::Presence {
+                    peer,
+                    draining: presence.draining,
+                };
                 let _ = existing.ingress.try_send(update);
                 continue;
             }
-            // A peer we have not seen: check its certificate ourselves (never trust the
-            // other node for that), then it becomes a virtual connection here.
-            let Ok((verified, _)) = verify_presented(
-                &config,
-                &shared.store,
-                now_unix,
-                peer.issuer_certificate.as_bytes(),
-                peer.supporter_certificate.as_bytes(),
-                &[],
-            ) else {
+            if known.rejected.contains(&peer.token) {
                 continue;
-            };
-            let Some((spawned, run)) =
-                virtual_conn::open(&self.ctx, &presence.node, Some(peer.token.clone()), None).await
-            else {
+            }
+            // A peer we have not seen: its certificate is checked here (never trusted to
+            // the other node), off this loop — see `verify_new_peers`. Until then the
+            // newest presence of it is kept, and it is not offered to anyone.
+            if known.verifying.contains_key(&peer.token) {
+                known
+                    .verifying
+                    .insert(peer.token.clone(), (peer, presence.draining));
                 continue;
-            };
-            let registered = HubEvent::PeerVerified {
-                conn: spawned.conn,
-                program: peer.program.clone(),
-                peer: Box::new(verified),
-            };
-            let _ = shared.hub.send(registered).await;
-            let remote = HubEvent::Cluster(ClusterEvent::RemotePeer { conn: spawned.conn });
-            let _ = shared.hub.send(remote).await;
-            shared.tracker.spawn(run);
-            let _ = spawned.ingress.try_send(update);
-            known.peers.insert(
-                peer.token.clone(),
-                KnownPeer {
-                    ingress: spawned.ingress,
-                    gone: spawned.gone,
-                },
-            );
+            }
+            to_verify.push(peer.clone());
+            known
+                .verifying
+                .insert(peer.token.clone(), (peer, presence.draining));
+        }
+        if !to_verify.is_empty() {
+            self.verify_new_peers(presence.node.clone(), to_verify);
         }
         // The other node's queue heads, for the cross-node fairness hold (ages as that
         // node measured them: no clock needs to agree).
@@ -394,13 +431,106 @@ impl Node {
                 hold,
             }))
             .await;
-        known.peers.retain(|token, peer| {
-            let keep = seen.contains(token);
-            if !keep {
-                peer.gone.cancel();
-            }
-            keep
+        if let Some(known) = self.nodes.get_mut(&presence.node) {
+            known.peers.retain(|token, peer| {
+                let keep = seen.contains(token);
+                if !keep {
+                    peer.gone.cancel();
+                }
+                keep
+            });
+            known.verifying.retain(|token, _| seen.contains(token));
+            known.rejected.retain(|token| seen.contains(token));
+        }
+        self.update_gauges();
+    }
+
+    /// Checks the certificates of peers first heard of in `node`'s presence on the blocking
+    /// pool, and hands the results back to the node loop (`on_verified`). Signature checks
+    /// cost CPU in proportion to the peers a node brings (a node joining with a thousand
+    /// peers, or any number in a debug build); done on the loop, they delayed this node's
+    /// own heartbeat past the other nodes' TTL, and they let it go while it was alive.
+    fn verify_new_peers(&self, node: String, peers: Vec<PeerPresence>) {
+        let shared = self.ctx.shared.clone();
+        let done = self.verified.clone();
+        tokio::task::spawn_blocking(move || {
+            let now_unix = shared.clock.now_unix();
+            let results = peers
+                .into_iter()
+                .map(|peer| {
+                    let verified = shared.program(&peer.program).and_then(|config| {
+                        verify_presented(
+                            &config,
+                            &shared.store,
+                            now_unix,
+                            peer.issuer_certificate.as_bytes(),
+                            peer.supporter_certificate.as_bytes(),
+                            &[],
+                        )
+                        .ok()
+                        .map(|(verified, _)| verified)
+                    });
+                    (peer, verified)
+                })
+                .collect();
+            let _ = done.send(Verified { node, results });
         });
+    }
+
+    /// Certificates checked by `verify_new_peers`: each peer that passed, and that `node`
+    /// still lists with the same certificates, becomes a virtual connection here with its
+    /// newest presence; one that failed is not checked again while its node lists it.
+    async fn on_verified(&mut self, done: Verified) {
+        let shared = self.ctx.shared.clone();
+        for (checked, verified) in done.results {
+            let Some(known) = self.nodes.get_mut(&done.node) else {
+                // The node was let go meanwhile; its next presence starts over.
+                return;
+            };
+            let Some((latest, draining)) = known.verifying.remove(&checked.token) else {
+                continue; // no longer listed
+            };
+            if latest.issuer_certificate != checked.issuer_certificate
+                || latest.supporter_certificate != checked.supporter_certificate
+            {
+                continue; // changed meanwhile: the next presence has it checked afresh
+            }
+            let Some(verified) = verified else {
+                known.rejected.insert(checked.token);
+                continue;
+            };
+            let program = latest.program.clone();
+            let Some((spawned, run)) =
+                virtual_conn::open(&self.ctx, &done.node, Some(latest.token.clone()), None).await
+            else {
+                continue;
+            };
+            let registered = HubEvent::PeerVerified {
+                conn: spawned.conn,
+                program,
+                peer: Box::new(verified),
+            };
+            let _ = shared.hub.send(registered).await;
+            let remote = HubEvent::Cluster(ClusterEvent::RemotePeer { conn: spawned.conn });
+            let _ = shared.hub.send(remote).await;
+            shared.tracker.spawn(run);
+            let token = latest.token.clone();
+            let _ = spawned.ingress.try_send(Ingress::Presence {
+                peer: latest,
+                draining,
+            });
+            let peer = KnownPeer {
+                ingress: spawned.ingress,
+                gone: spawned.gone,
+            };
+            match self.nodes.get_mut(&done.node) {
+                Some(known) => {
+                    known.peers.insert(token, peer);
+                }
+                // Let go while we registered it (`virtual_conn::open` awaits the hub).
+                None => peer.gone.cancel(),
+            }
+        }
         self.update_gauges();
     }
 

@@ -365,6 +365,7 @@ impl VirtualConn {
     }
 
     async fn close(&mut self) {
+        self.leave_no_half_behind().await;
         lock(&self.ctx.registry.members).remove(&self.conn);
         for (_, stop) in self.chat_tasks.values() {
             stop.cancel();
@@ -386,6 +387,43 @@ impl VirtualConn {
             .hub
             .send(HubEvent::Disconnected { conn: self.conn })
             .await;
+    }
+
+    /// This party is going away while chats or offers with it may still be open on its
+    /// node — most often because this node let that node go at the TTL, which happens to a
+    /// node that is alive but was heard too late (a busy machine, a slow broker path). The
+    /// hub ends our local halves when we disconnect; the remote halves are told here, so no
+    /// client there sits in a chat nobody will write to and no peer's capacity stays taken.
+    /// Best effort: a node that is really gone hears nothing, and nothing is lost by that.
+    async fn leave_no_half_behind(&mut self) {
+        let mut ends: Vec<&String> = self
+            .token_of_chat
+            .iter()
+            .filter(|(chat, _)| {
+                !self
+                    .chat_tasks
+                    .get(chat)
+                    .is_some_and(|(ended, _)| ended.load(Ordering::Acquire))
+            })
+            .map(|(_, token)| token)
+            .collect();
+        let mut withdrawals = Vec::new();
+        if let Kind::RemotePeer {
+            offers, accepted, ..
+        } = &self.kind
+        {
+            // Granted on the peer's node, not yet started here: its chat is open there.
+            ends.extend(accepted.values());
+            withdrawals.extend(offers.values().cloned());
+        }
+        let end = wire::encode_end(ChatEndReason::PartnerLeft);
+        for token in ends {
+            let subject = wire::chat_subject(&self.ctx.prefix, &self.node, token);
+            self.publish(subject, end.clone()).await;
+        }
+        for offer in withdrawals {
+            self.to_node(&NodeMessage::Withdraw { offer }).await;
+        }
     }
 
     fn forget_chat(&mut self, chat: ChatNumber) {
