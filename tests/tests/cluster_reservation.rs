@@ -14,8 +14,10 @@
 use std::time::Duration;
 
 use confidant_client::{Peer, PeerEvent, SeekPreferences, Seeker, SeekerEvent};
+use confidant_proto::{ChatEndReason, ClientFrame, RelayFrame};
 use confidant_relay::ClusterConfig;
 use confidant_tests::cluster_support::{NatsServer, peer_on, seeker_on, start_node_with, wait_for};
+use confidant_tests::ops_support::{peer_at, seeker_at};
 use confidant_tests::sdk_support::{peer_events_within, peer_until, seeker_events_within};
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
@@ -126,4 +128,56 @@ async fn a_grant_that_crosses_the_withdrawal_ends_at_once_and_frees_the_peer() {
         "the seeker was matched with a chat its node had given up on: {events:?}"
     );
     wait_for(&b, Duration::from_secs(3), |s| s.capacity_in_use == 0).await;
+}
+
+/// The peer's node tells the seeker's node `matched`, and the peer ends the chat at once:
+/// the `end` arrives on the chat's subject while the seeker's node is still starting the
+/// chat (the token is not bound yet). It is held for the chat, not dropped: the seeker is
+/// told the chat ended within moments, not at the handshake timeout (10 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_that_overtakes_the_chat_start_is_not_lost() {
+    let Some(nats) = NatsServer::start("end_overtakes_chat_start").await else {
+        return;
+    };
+    // B holds its answer and its `matched` 300 ms after the grant (A waits up to 1 s for the
+    // answer here), so the peer has ended its chat by the time `matched` goes, and B's
+    // `end` follows right behind it.
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |_| {}).await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.test_matched_delay = Some(Duration::from_millis(300));
+    })
+    .await;
+    let credential = fixture.supporter();
+    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
+    peer.available(1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let mut seeker = seeker_at(&a.ws_url(), PROGRAM).await;
+    seeker.seek(SeekPreferences::default()).await;
+    let chat = match peer.frame().await {
+        RelayFrame::ChatStarted { chat, .. } => chat,
+        other => panic!("expected chat_started, got {other:?}"),
+    };
+    peer.send(&ClientFrame::End { chat }).await;
+    let ended_at = std::time::Instant::now();
+    assert_eq!(peer.chat_ended().await, (chat, ChatEndReason::Ended));
+    let s_chat = seeker.matched().await;
+    let told = tokio::time::timeout(Duration::from_secs(2), seeker.chat_ended()).await;
+    let Ok((ended, reason)) = told else {
+        panic!("the seeker was not told its chat ended (the peer's end was lost)");
+    };
+    eprintln!(
+        "seeker told {:?} after the peer's end: {reason:?}",
+        ended_at.elapsed()
+    );
+    assert_eq!(ended, s_chat);
+    assert_eq!(reason, ChatEndReason::PartnerEnded);
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        let stats = wait_for(node, Duration::from_secs(2), |s| {
+            s.active_chats == 0 && s.capacity_in_use == 0
+        })
+        .await;
+        assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
+    }
 }

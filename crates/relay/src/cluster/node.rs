@@ -156,17 +156,22 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
     let mut heartbeat = tokio::time::interval(node.config.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Biased, in this order: the inbox before the chat subjects, because the peer's node
+        // sends a chat's `matched` (inbox) before anything on the chat's subject, and the
+        // two arrive on one connection in that order — a chat's first message (often the
+        // peer's immediate `end`) must find the chat expected (see `on_inbox`). Control
+        // before data also keeps heartbeats and reservations from waiting behind a flood.
         tokio::select! {
+            biased;
             () = stop.cancelled() => break,
             Some(event) = events.recv() => node.on_broker_event(event),
+            Some(message) = inbox.next() => node.on_inbox(message).await,
             Some(message) = presence.next() => {
                 if let Ok(p) = serde_json::from_slice::<Presence>(&message.payload) {
                     node.on_presence(p).await;
                 }
             }
-            Some(message) = inbox.next() => node.on_inbox(message).await,
             Some(done) = verified.recv() => node.on_verified(done).await,
-            Some(message) = chats.next() => node.on_chat(message),
             _ = heartbeat.tick() => {
                 // Presence already delivered counts before the TTL check: a node whose own
                 // task was held up (a busy machine) must not let another go whose
@@ -178,6 +183,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
                 }
                 node.on_heartbeat().await;
             }
+            Some(message) = chats.next() => node.on_chat(message),
         }
     }
     node.ctx.registry.node_gone(None);
@@ -577,6 +583,9 @@ impl Node {
                 ref from,
             } => match self.ctx.registry.find(offer) {
                 Some(to) => {
+                    // From now on, what arrives on this chat's subject is held for it until
+                    // our hub has started the chat and its queue is bound.
+                    self.ctx.registry.expect_chat(chat);
                     let _ = to.try_send(Ingress::Message(parsed.clone()));
                 }
                 None if !from.is_empty() => {
@@ -688,8 +697,9 @@ impl Node {
         let Some(chat) = message.subject.rsplit('.').next() else {
             return;
         };
-        let Some(ingress) = self.ctx.registry.find_chat(chat) else {
-            return;
+        let ingress = match self.ctx.registry.route_chat(chat, &message.payload) {
+            virtual_conn::Routed::Bound(ingress) => ingress,
+            virtual_conn::Routed::Held | virtual_conn::Routed::Unknown => return,
         };
         if self.ctx.registry.is_overflowed(chat) {
             // Already ending as `slow_reader`: nothing after the lost frame is delivered.

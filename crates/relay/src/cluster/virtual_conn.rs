@@ -62,6 +62,11 @@ pub(crate) struct Registry {
     /// Chat tokens whose ingress overflowed: their frames are dropped until the chat ends.
     /// Locked after `tokens`; an entry lives only while its token is bound.
     overflowed: std::sync::Mutex<HashSet<String>>,
+    /// The seeker's node: chats the peer's node has opened (its `matched` arrived) that are
+    /// not bound here yet (our hub is still starting them), with what arrived for them
+    /// meanwhile — most often the peer's immediate `end`, which must not be lost. Handed to
+    /// the chat's queue when it is bound. Locked after `tokens`.
+    early: std::sync::Mutex<HashMap<String, Vec<bytes::Bytes>>>,
     /// The peer's node: reservations being decided (reference → "withdrawn" flag, which the
     /// hub reads just before it grants). Locked after `tokens`.
     pending: std::sync::Mutex<HashMap<String, Arc<AtomicBool>>>,
@@ -75,6 +80,20 @@ pub(crate) struct Registry {
 /// forgotten after this many newer ones).
 const EARLY_WITHDRAWALS: usize = 1024;
 
+/// Most messages held for one chat not yet bound here. Before the seeker's first handshake
+/// message the peer's side has nothing to send but `end`; more than this is dropped.
+const EARLY_CHAT_MESSAGES: usize = 8;
+
+/// Where a message on a chat subject goes.
+pub(crate) enum Routed {
+    /// To this bound chat's queue.
+    Bound(ChatIngress),
+    /// Held until the chat is bound (or dropped with it).
+    Held,
+    /// Nowhere: no such chat here (ended, never ours).
+    Unknown,
+}
+
 impl Registry {
     pub(crate) fn bind(&self, token: &str, to: &mpsc::Sender<Ingress>) {
         lock(&self.tokens).insert(token.to_owned(), to.clone());
@@ -82,12 +101,35 @@ impl Registry {
 
     fn bind_chat(&self, token: &str, ingress: ChatIngress) {
         let _tokens = lock(&self.tokens);
+        // What arrived before the chat was bound goes first (the queue is new and larger).
+        for held in lock(&self.early).remove(token).unwrap_or_default() {
+            let _ = ingress.to.try_send(held);
+        }
         lock(&self.chats).insert(token.to_owned(), ingress);
     }
 
-    /// The ingress queue of bound chat `token`.
-    pub(crate) fn find_chat(&self, token: &str) -> Option<ChatIngress> {
-        lock(&self.chats).get(token).cloned()
+    /// The seeker's node: the peer's node opened chat `token`; hold what arrives for it
+    /// until it is bound here.
+    pub(crate) fn expect_chat(&self, token: &str) {
+        let _tokens = lock(&self.tokens);
+        lock(&self.early).entry(token.to_owned()).or_default();
+    }
+
+    /// Where a message for chat `token` goes: its bound queue, the hold of a chat about to
+    /// be bound (the message is kept), or nowhere.
+    pub(crate) fn route_chat(&self, token: &str, payload: &bytes::Bytes) -> Routed {
+        let _tokens = lock(&self.tokens);
+        if let Some(ingress) = lock(&self.chats).get(token) {
+            return Routed::Bound(ingress.clone());
+        }
+        match lock(&self.early).get_mut(token) {
+            Some(held) if held.len() < EARLY_CHAT_MESSAGES => {
+                held.push(payload.clone());
+                Routed::Held
+            }
+            Some(_) => Routed::Held,
+            None => Routed::Unknown,
+        }
     }
 
     pub(crate) fn unbind(&self, token: &str) {
@@ -95,6 +137,7 @@ impl Registry {
         tokens.remove(token);
         lock(&self.chats).remove(token);
         lock(&self.overflowed).remove(token);
+        lock(&self.early).remove(token);
     }
 
     /// Marks chat token `token` as overflowed. Returns the chat to end the first time, or
@@ -374,9 +417,11 @@ impl VirtualConn {
             self.ctx.registry.unbind(token);
         }
         match &self.kind {
-            Kind::RemotePeer { offers, .. } => {
-                for offer in offers.values() {
-                    self.ctx.registry.unbind(offer);
+            Kind::RemotePeer {
+                offers, accepted, ..
+            } => {
+                for reference in offers.values().chain(accepted.values()) {
+                    self.ctx.registry.unbind(reference);
                 }
             }
             Kind::RemoteSeeker { offer } => self.ctx.registry.unbind(offer),
@@ -536,11 +581,23 @@ impl VirtualConn {
                 Flow::Continue
             }
             RelayFrame::OfferWithdrawn { offer, .. } => {
-                if let Kind::RemotePeer { offers, .. } = &mut self.kind
-                    && let Some(reference) = offers.remove(&offer)
-                {
+                let Kind::RemotePeer {
+                    offers, accepted, ..
+                } = &mut self.kind
+                else {
+                    return Flow::Continue;
+                };
+                if let Some(reference) = offers.remove(&offer) {
                     self.ctx.registry.unbind(&reference);
                     self.to_node(&NodeMessage::Withdraw { offer: reference })
+                        .await;
+                } else if let Some(chat) = accepted.remove(&offer) {
+                    // The peer's node already opened the chat, but our seeker left before our
+                    // hub started it: end it there, or the peer would hold it until the
+                    // handshake timeout.
+                    self.ctx.registry.unbind(&chat);
+                    let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &chat);
+                    self.publish(subject, wire::encode_end(ChatEndReason::PartnerLeft))
                         .await;
                 }
                 Flow::Continue
@@ -707,6 +764,7 @@ impl VirtualConn {
                     }
                     None => {
                         // We withdrew it meanwhile: the chat on the peer's node must end.
+                        self.ctx.registry.unbind(&chat);
                         let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &chat);
                         self.publish(subject, wire::encode_end(ChatEndReason::PartnerLeft))
                             .await;
