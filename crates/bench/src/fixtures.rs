@@ -24,6 +24,7 @@ pub(crate) fn now_unix() -> u64 {
 pub(crate) struct Program {
     pub(crate) id: String,
     pub(crate) root_public: [u8; 32],
+    root: RootKey,
     issuer: IssuingKey,
     issuer_certificate: Vec<u8>,
     pub(crate) revocation_list: Vec<u8>,
@@ -62,6 +63,7 @@ impl Program {
         Ok(Self {
             id: id.to_owned(),
             root_public: root.public(),
+            root,
             issuer,
             issuer_certificate,
             revocation_list,
@@ -96,6 +98,32 @@ impl Program {
             revocation_list: self.revocation_list.clone(),
             secret,
         })
+    }
+
+    /// A newer revocation list (its sequence one above the program's current one) that
+    /// revokes `serials`; it becomes the program's current list.
+    pub(crate) fn next_list(&mut self, serials: Vec<u64>) -> Result<Vec<u8>> {
+        let current = confidant_crypto::verify_revocation_list(
+            &self.root_public,
+            &self.id,
+            &self.revocation_list,
+            now_unix(),
+            0,
+        )
+        .map_err(|e| format!("current list: {e:?}"))?;
+        let now = now_unix();
+        let list = RevocationList {
+            program: self.id.clone(),
+            sequence: current.sequence + 1,
+            issued_at: now,
+            next_update: now + 7 * DAY,
+            revoked_serials: serials,
+            revoked_issuers: Vec::new(),
+        };
+        self.revocation_list = list
+            .sign(&self.root)
+            .map_err(|e| format!("revocation list: {e:?}"))?;
+        Ok(self.revocation_list.clone())
     }
 
     /// How the child relay learns the program: `id:root_hex:revocation_list_hex`.

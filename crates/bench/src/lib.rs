@@ -97,6 +97,8 @@ pub enum Command {
     Churn(scenarios::churn::Opts),
     /// Two relay nodes and a nats-server: chats across nodes against chats on one node.
     Cluster(scenarios::cluster::Opts),
+    /// Peer logins per second, and the hub's pause when a new revocation list arrives.
+    Revocation(scenarios::revocation::Opts),
     /// Every scenario at tiny sizes in a few seconds; fails if any session fails.
     Smoke(SmokeOpts),
     /// Every scenario at full size, then the plots: the run behind docs/performance.md.
@@ -195,6 +197,7 @@ fn run_client(command: Command) -> Result<()> {
             Command::Idle(opts) => scenarios::idle::run(&opts).await,
             Command::Churn(opts) => scenarios::churn::run(&opts).await,
             Command::Cluster(opts) => scenarios::cluster::run(&opts).await,
+            Command::Revocation(opts) => scenarios::revocation::run(&opts).await,
             Command::IdleUnit(args) => scenarios::idle::unit(&args).await,
             Command::Smoke(opts) => scenarios::smoke(&opts.common).await,
             Command::All(opts) => {

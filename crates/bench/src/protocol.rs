@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use confidant_crypto::{ChatSession, PeerHandshake, Record, SeekerHandshake, verify_chain};
 use confidant_proto::{
-    Availability, ChatNumber, ClientFrame, DataFrame, PROTOCOL_VERSION, RelayFrame, Role,
-    SeekPreferences,
+    Availability, ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame,
+    Role, SeekPreferences,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
@@ -192,16 +192,32 @@ pub(crate) async fn seeker_seek_timed(
     seek_sent: &mut Instant,
 ) -> Result<Option<RelayFrame>> {
     hello(ws, Role::Seeker, program).await?;
+    seek_timed(ws, seek_sent).await
+}
+
+/// `seek` on a seeker's connection that has had its `hello` (the first time, or again after
+/// a chat ended); returns after `queued` (or at once on `matched`).
+pub(crate) async fn seek_timed(ws: &mut Ws, seek_sent: &mut Instant) -> Result<Option<RelayFrame>> {
     let seek = ClientFrame::Seek {
         preferences: SeekPreferences::default(),
     };
     *seek_sent = Instant::now();
     send(ws, &seek).await?;
-    match recv(ws).await? {
-        Incoming::Control(RelayFrame::Queued { .. }) => Ok(None),
-        Incoming::Control(frame @ RelayFrame::Matched { .. }) => Ok(Some(frame)),
-        Incoming::Control(other) => Err(format!("expected queued, got {}", other.to_json()).into()),
-        Incoming::Data(_) | Incoming::Closed => Err("expected queued".into()),
+    loop {
+        return match recv(ws).await? {
+            Incoming::Control(RelayFrame::Queued { .. }) => Ok(None),
+            Incoming::Control(frame @ RelayFrame::Matched { .. }) => Ok(Some(frame)),
+            // A handshake message already on its way when the last chat ended is answered
+            // with `unknown_chat`: harmless, and not about this seek.
+            Incoming::Control(RelayFrame::Error {
+                code: ErrorCode::UnknownChat,
+                ..
+            }) => continue,
+            Incoming::Control(other) => {
+                Err(format!("expected queued, got {}", other.to_json()).into())
+            }
+            Incoming::Data(_) | Incoming::Closed => Err("expected queued".into()),
+        };
     }
 }
 

@@ -11,7 +11,10 @@
 //! `RelayHandle::stats()`), so a scenario can wait for a state (e.g. remote peers seen).
 //!
 //! With `--cluster-nats-url` the relay joins other nodes through that NATS broker
-//! (`RelayConfig::cluster`), as `tests/src/cluster_support.rs` starts a node.
+//! (`RelayConfig::cluster`), as `tests/src/cluster_support.rs` starts a node. Such a node
+//! also records the relay's metrics (as the binary does) and answers the line `cluster`
+//! with `CLUSTER <nodes_lost> <nodes_returned>`, so a scenario can say whether a node was
+//! let go at the TTL, and whether that was a false alarm.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
@@ -101,10 +104,12 @@ fn exit_on_stdin_eof() {
     });
 }
 
-/// Answers `stats` lines on stdin with `STATS …`; exits the process at end of file.
+/// Answers `stats` lines on stdin with `STATS …` (and, with `metrics`, `cluster` lines with
+/// `CLUSTER …`); exits the process at end of file.
 fn answer_stats_until_eof(
     relay: Arc<confidant_relay::RelayHandle>,
     runtime: tokio::runtime::Handle,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
@@ -115,13 +120,69 @@ fn answer_stats_until_eof(
                 Ok(0) | Err(_) => std::process::exit(0),
                 Ok(_) => {}
             }
-            if line.trim() == "stats" {
+            let mut words = line.split_whitespace();
+            if let (Some("revoke"), Some(program), Some(list)) =
+                (words.next(), words.next(), words.next())
+            {
+                // A new revocation list, then a `stats` round trip through the hub, which
+                // waits behind the hub's re-check of every peer of the program.
+                let answer = unhex(list).map_err(|e| e.to_string()).and_then(|list| {
+                    runtime.block_on(async {
+                        let started = std::time::Instant::now();
+                        relay
+                            .update_revocation_list(program, &list)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let installed = started.elapsed();
+                        relay.stats().await;
+                        Ok((installed, started.elapsed()))
+                    })
+                });
+                let mut out = std::io::stdout().lock();
+                let _ = match answer {
+                    Ok((installed, total)) => writeln!(
+                        out,
+                        "REVOKED {} {}",
+                        installed.as_micros(),
+                        total.as_micros()
+                    ),
+                    Err(error) => writeln!(out, "REVOKE-FAILED {error}"),
+                };
+                let _ = out.flush();
+            } else if line.trim() == "ping" {
+                // The same `stats` round trip through an idle hub: the baseline.
+                let took = runtime.block_on(async {
+                    let started = std::time::Instant::now();
+                    relay.stats().await;
+                    started.elapsed()
+                });
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "PING {}", took.as_micros());
+                let _ = out.flush();
+            } else if line.trim() == "stats" {
                 let s = runtime.block_on(relay.stats());
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(
                     out,
                     "STATS {} {} {} {}",
                     s.connections, s.available_peers, s.queued_seekers, s.active_chats
+                );
+                let _ = out.flush();
+            } else if line.trim() == "cluster" {
+                let text = metrics.as_ref().map(|m| m.render()).unwrap_or_default();
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small counts
+                let counter = |name: &str| {
+                    text.lines()
+                        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                        .find_map(|v| v.trim().parse::<f64>().ok())
+                        .map_or(0, |v| v as u64)
+                };
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
+                    "CLUSTER {} {}",
+                    counter(confidant_relay::metrics::CLUSTER_NODES_LOST),
+                    counter(confidant_relay::metrics::CLUSTER_NODES_RETURNED)
                 );
                 let _ = out.flush();
             }
@@ -143,7 +204,15 @@ pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
     runtime.block_on(async move {
         let mut config = RelayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), programs);
         config.limits = bench_limits();
+        let mut metrics = None;
         if let Some(url) = &args.cluster_nats_url {
+            // The cluster's counters, read through the same recorder the binary installs
+            // (both topologies of the `cluster` scenario run with it, so it costs both alike).
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("metrics recorder: {e}"))?;
+            confidant_relay::metrics::register();
+            metrics = Some(handle);
             // Defaults otherwise; the node TTL keeps its default ratio to the heartbeat.
             let mut cluster = ClusterConfig::new(url);
             let heartbeat = Duration::from_millis(args.cluster_heartbeat_ms.max(10));
@@ -155,7 +224,7 @@ pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
         }
         let relay = Arc::new(confidant_relay::start(config).await?);
         println!("READY {}", relay.local_addr());
-        answer_stats_until_eof(relay.clone(), handle);
+        answer_stats_until_eof(relay.clone(), handle, metrics);
         std::future::pending::<()>().await;
         drop(relay);
         Ok(())
@@ -265,22 +334,34 @@ impl ServerProcess {
         })
     }
 
-    /// The relay's `stats()` (blocking for a moment: the child answers at once).
-    pub(crate) fn stats(&mut self) -> Result<RelayStats> {
+    /// Sends `question` on the child's stdin and parses its one-line answer, which starts
+    /// with `answer` followed by numbers (blocking for a moment: the child answers at once).
+    fn ask<T>(&mut self, question: &str, answer: &str) -> Result<Vec<T>>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
         let stdin = self.stdin.as_mut().ok_or("child stdin closed")?;
-        stdin.write_all(b"stats\n")?;
+        writeln!(stdin, "{question}")?;
         stdin.flush()?;
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;
-        let numbers: Vec<usize> = line
+        let numbers = line
             .trim()
-            .strip_prefix("STATS ")
-            .ok_or_else(|| format!("unexpected answer to stats: {line:?}"))?
+            .strip_prefix(answer)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .ok_or_else(|| format!("unexpected answer to {question}: {line:?}"))?
             .split_whitespace()
             .map(str::parse)
             .collect::<std::result::Result<_, _>>()?;
+        Ok(numbers)
+    }
+
+    /// The relay's `stats()`.
+    pub(crate) fn stats(&mut self) -> Result<RelayStats> {
+        let numbers = self.ask::<usize>("stats", "STATS")?;
         let [connections, available_peers, queued_seekers, active_chats] = numbers[..] else {
-            return Err(format!("unexpected answer to stats: {line:?}").into());
+            return Err(format!("unexpected answer to stats: {numbers:?}").into());
         };
         Ok(RelayStats {
             connections,
@@ -289,6 +370,40 @@ impl ServerProcess {
             active_chats,
             ..RelayStats::default()
         })
+    }
+
+    /// A cluster node's `(nodes lost, nodes returned)` counters: how often it let another
+    /// node go at the TTL, and how many of those came back (false alarms).
+    pub(crate) fn cluster_alarms(&mut self) -> Result<(u64, u64)> {
+        let numbers = self.ask::<u64>("cluster", "CLUSTER")?;
+        let [lost, returned] = numbers[..] else {
+            return Err(format!("unexpected answer to cluster: {numbers:?}").into());
+        };
+        Ok((lost, returned))
+    }
+
+    /// Installs `list` for `program` in the relay and times, inside the relay process, the
+    /// installation and then a `stats` round trip through the hub (which waits for the
+    /// hub's re-check of every peer): `(installed, installed + round trip)`.
+    pub(crate) fn revoke(&mut self, program: &str, list: &[u8]) -> Result<(Duration, Duration)> {
+        let question = format!("revoke {program} {}", crate::fixtures::hex(list));
+        let micros = self.ask::<u64>(&question, "REVOKED")?;
+        let [installed, total] = micros[..] else {
+            return Err(format!("unexpected answer to revoke: {micros:?}").into());
+        };
+        Ok((
+            Duration::from_micros(installed),
+            Duration::from_micros(total),
+        ))
+    }
+
+    /// A `stats` round trip through the relay's hub, timed inside the relay process.
+    pub(crate) fn ping(&mut self) -> Result<Duration> {
+        let micros = self.ask::<u64>("ping", "PING")?;
+        let [took] = micros[..] else {
+            return Err(format!("unexpected answer to ping: {micros:?}").into());
+        };
+        Ok(Duration::from_micros(took))
     }
 
     /// The child's pid.

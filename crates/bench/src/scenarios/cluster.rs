@@ -151,6 +151,22 @@ impl Cluster {
     fn cpu(&self) -> Result<Duration> {
         Ok(self.a.cpu()? + self.b.cpu()? + self.broker.cpu()?)
     }
+
+    /// How often each node let the other go at the TTL so far, and how many of those were
+    /// false alarms (the other node was heard again): `None` when all is quiet. A let-go
+    /// ends every chat between the two nodes, so it explains chats that end or never start.
+    fn alarms(&mut self) -> Option<String> {
+        let a = self.a.cluster_alarms();
+        let b = self.b.cluster_alarms();
+        match (a, b) {
+            (Ok((0, 0)), Ok((0, 0))) => None,
+            (Ok((a_lost, a_back)), Ok((b_lost, b_back))) => Some(format!(
+                "node A let B go {a_lost} time(s) ({a_back} false alarm(s): B was heard again); \
+                 node B let A go {b_lost} time(s) ({b_back} false alarm(s))"
+            )),
+            (a, b) => Some(format!("cluster counters unreadable: A {a:?}, B {b:?}")),
+        }
+    }
 }
 
 /// Polls node A's stats until `check` holds (bounded).
@@ -231,8 +247,9 @@ async fn chats(
                 .stats()
                 .map(|s| format!("{s:?}"))
                 .unwrap_or_default();
+            let alarms = cluster.alarms().unwrap_or_else(|| "no node let go".into());
             return Err(format!(
-                "{} chats: {error} (node A {a}; node B {b})",
+                "{} chats: {error} (node A {a}; node B {b}; {alarms})",
                 topology.name()
             )
             .into());
@@ -255,7 +272,18 @@ async fn chats(
             topology.name()
         );
     }
+    if let Some(alarms) = cluster.alarms() {
+        eprintln!("  cluster {} while matching: {alarms}", topology.name());
+    }
     Ok((cluster, pairs, times))
+}
+
+/// Says whether a node let the other go during a measurement (its chats then end, and
+/// count as failures).
+fn report_alarms(cluster: &mut Cluster, topology: Topology) {
+    if let Some(alarms) = cluster.alarms() {
+        eprintln!("  cluster {}: {alarms}", topology.name());
+    }
 }
 
 /// One topology's figures.
@@ -293,7 +321,7 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
     let mut figures = Vec::new();
     // Throughput (and match times) first, both topologies ...
     for topology in topologies {
-        let (cluster, pairs, mut match_times) =
+        let (mut cluster, pairs, mut match_times) =
             chats(&binary, &mut program, topology, opts).await?;
         // The broker's share of the CPU read at the start and end of the measurement.
         let readings = std::cell::RefCell::new(Vec::new());
@@ -326,6 +354,7 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
             measured.cpu_us_per_frame,
             broker_us_per_frame
         );
+        report_alarms(&mut cluster, topology);
         drop(cluster);
         match_times.sort();
         figures.push((topology, match_times, measured, broker_us_per_frame));
@@ -338,7 +367,7 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
     let rate = opts.rate.unwrap_or(lower_max * opts.load);
     let mut results = Vec::new();
     for (topology, mut match_times, measured, broker_us_per_frame) in figures {
-        let (cluster, pairs, more_match_times) =
+        let (mut cluster, pairs, more_match_times) =
             chats(&binary, &mut program, topology, opts).await?;
         match_times.extend(more_match_times);
         let run = if rate.is_finite() && rate > 0.0 {
@@ -353,6 +382,7 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
         } else {
             None
         };
+        report_alarms(&mut cluster, topology);
         drop(cluster);
         results.push(Figures {
             topology,
