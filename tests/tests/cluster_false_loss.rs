@@ -157,3 +157,63 @@ async fn peers_node_let_go_while_alive_ends_its_chats_on_both_nodes() {
 async fn seekers_node_let_go_while_alive_ends_its_chats_on_both_nodes() {
     let_go_while_alive(Quiet::SeekersNode).await;
 }
+
+/// The same false alarm while a seeker on A has an open offer with a peer on B (the peer
+/// has not answered yet): A withdraws its reservation as it lets B go, so B takes the offer
+/// back from its peer at once — not when the offer would time out (30 s on B here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_offer_is_withdrawn_when_its_seekers_node_lets_the_peers_node_go() {
+    let Some(nats) = NatsServer::start("open_offer_let_go").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let mute_b = Arc::new(AtomicBool::new(false));
+    let mb = mute_b.clone();
+    let a = start_node_with(
+        vec![fixture.program_config()],
+        test_limits(),
+        &nats.url(),
+        |_| {},
+    )
+    .await;
+    let mut b_limits = test_limits();
+    b_limits.offer_timeout = Duration::from_secs(30);
+    let b = start_node_with(vec![fixture.program_config()], b_limits, &nats.url(), |c| {
+        c.test_mute_presence = Some(mb);
+    })
+    .await;
+    let credential = fixture.supporter();
+    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
+    peer.available(1, false).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let mut seeker = seeker_at(&a.ws_url(), PROGRAM).await;
+    seeker.seek(SeekPreferences::default()).await;
+    let offer = peer.offer().await;
+
+    mute_b.store(true, Ordering::Relaxed);
+    let muted = Instant::now();
+    match peer.recv_within(bound()).await {
+        Some(Received::Frame(RelayFrame::OfferWithdrawn { offer: gone, .. })) => {
+            assert_eq!(gone, offer);
+        }
+        other => panic!("the peer kept an offer whose seeker's node let its node go: {other:?}"),
+    }
+    eprintln!(
+        "offer withdrawn on B {:?} after B fell silent",
+        muted.elapsed()
+    );
+    wait_for(&b, Duration::from_secs(2), |s| {
+        s.open_offers == 0 && s.capacity_in_use == 0
+    })
+    .await;
+    // The seeker keeps its place on A and is offered again once B is heard again.
+    mute_b.store(false, Ordering::Relaxed);
+    let again = peer.offer().await;
+    let p_chat = peer.accept(again).await;
+    let s_chat = seeker.matched().await;
+    seeker.send_data(s_chat, b"after the false alarm").await;
+    assert_eq!(
+        peer.data().await,
+        (p_chat, b"after the false alarm".to_vec())
+    );
+}
