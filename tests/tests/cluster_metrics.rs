@@ -227,6 +227,7 @@ async fn cluster_metrics_in_a_real_scrape() {
     assert_eq!(get(&m, metrics::CLUSTER_BROKER_DISCONNECTS), 0.0, "{text}");
     assert_eq!(get(&m, metrics::CLUSTER_NODES_LOST), 0.0, "{text}");
     assert_eq!(get(&m, metrics::CLUSTER_NODES_RETURNED), 0.0, "{text}");
+    assert_eq!(get(&m, metrics::CLUSTER_NODES_LEFT), 0.0, "{text}");
     assert_eq!(get(&m, metrics::CLUSTER_INGRESS_OVERFLOWS), 0.0, "{text}");
     // The dashboard queries only names this clustered scrape exports.
     let names = exported(&text);
@@ -269,18 +270,21 @@ async fn cluster_metrics_in_a_real_scrape() {
     .await;
     assert_eq!(get(&m, metrics::CLUSTER_NODES_RETURNED), 1.0, "{text}");
 
-    // Node A leaves: B declares it lost within the TTL and forgets its peer.
+    // Node A shuts down (gracefully): its last word makes B forget it at once — well
+    // inside the TTL — and count it as left, not lost.
     drop(peer);
+    let leaving = Instant::now();
     a.shutdown(Duration::from_millis(200)).await;
-    let left = Instant::now();
-    let (text, m) = scrape_until(&b, Duration::from_secs(5), "lost node A", |m| {
+    let (text, m) = scrape_until(&b, Duration::from_secs(5), "forgot node A", |m| {
         m.get(metrics::CLUSTER_NODES) == Some(&0.0)
     })
     .await;
-    eprintln!("B noticed A gone in {:?}", left.elapsed());
+    let forgotten = leaving.elapsed();
+    eprintln!("B forgot A {forgotten:?} after A began its shutdown (TTL {TEST_TTL:?})");
     assert_eq!(get(&m, metrics::CLUSTER_REMOTE_PEERS), 0.0, "{text}");
-    // The false alarm above, plus at most this departure.
-    assert!(get(&m, metrics::CLUSTER_NODES_LOST) <= 2.0, "{text}");
+    assert_eq!(get(&m, metrics::CLUSTER_NODES_LEFT), 1.0, "{text}");
+    // Only the false alarm above counts as lost; the shutdown does not.
+    assert_eq!(get(&m, metrics::CLUSTER_NODES_LOST), 1.0, "{text}");
     assert_eq!(get(&m, metrics::CLUSTER_NODES_RETURNED), 1.0, "{text}");
 
     // The broker goes away: B says so at once and counts it.

@@ -286,6 +286,25 @@ async fn rolling_restart_of_all_three_nodes() {
         "rolling restart of all three nodes in {:?}; cross-node match times (seek → matched): {matches:?}",
         started.elapsed()
     );
+    // A rolling restart loses no node: each node that shut down said so, and the nodes that
+    // outlived it counted it as left (node 0, replaced first, saw 1 and 2 go; node 1 saw
+    // 2; node 2 saw none), never as lost.
+    for (i, node) in nodes.iter().enumerate() {
+        let (status, text) = node.admin_get("/metrics").await;
+        assert_eq!(status, 200);
+        let counter = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("node {i}: no {name}"))
+        };
+        assert_eq!(
+            counter(confidant_relay::metrics::CLUSTER_NODES_LOST),
+            0.0,
+            "node {i}"
+        );
+        let left = counter(confidant_relay::metrics::CLUSTER_NODES_LEFT);
+        assert_eq!(left, (2 - i) as f64, "node {i}");
+    }
     for node in &mut nodes {
         node.signal(rustix::process::Signal::TERM);
         assert_eq!(node.wait_exit(Duration::from_secs(10)).code(), Some(0));

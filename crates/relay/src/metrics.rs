@@ -82,6 +82,9 @@ pub const CLUSTER_NODES_LOST: &str = "confidant_cluster_nodes_lost_total";
 /// (the node was alive; its presence came later than the TTL) that ended its cross-node
 /// chats for nothing. More than a rare one means `cluster.node_ttl_ms` is too tight.
 pub const CLUSTER_NODES_RETURNED: &str = "confidant_cluster_nodes_returned_total";
+/// Counter: nodes that announced their departure as they shut down (a rolling restart):
+/// forgotten at once, and not counted as lost.
+pub const CLUSTER_NODES_LEFT: &str = "confidant_cluster_nodes_left_total";
 /// Counter: cross-node chats ended as `slow_reader` because this node could not take the
 /// remote side's frames fast enough (its per-chat ingress queue was full).
 pub const CLUSTER_INGRESS_OVERFLOWS: &str = "confidant_cluster_ingress_overflows_total";
@@ -126,6 +129,7 @@ pub const ALL: &[&str] = &[
     CLUSTER_FRAMES,
     CLUSTER_NODES_LOST,
     CLUSTER_NODES_RETURNED,
+    CLUSTER_NODES_LEFT,
     CLUSTER_INGRESS_OVERFLOWS,
 ];
 
@@ -229,6 +233,10 @@ fn register_cluster() {
         "Nodes heard from again after being declared gone (false alarms: TTL too tight?)"
     );
     describe_counter!(
+        CLUSTER_NODES_LEFT,
+        "Nodes that announced their departure as they shut down (not counted as lost)"
+    );
+    describe_counter!(
         CLUSTER_INGRESS_OVERFLOWS,
         "Cross-node chats ended as slow_reader on a full ingress queue"
     );
@@ -244,6 +252,7 @@ fn register_cluster() {
         CLUSTER_BROKER_DISCONNECTS,
         CLUSTER_NODES_LOST,
         CLUSTER_NODES_RETURNED,
+        CLUSTER_NODES_LEFT,
         CLUSTER_INGRESS_OVERFLOWS,
     ] {
         metrics::counter!(name).increment(0);

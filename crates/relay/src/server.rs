@@ -91,6 +91,8 @@ pub struct RelayHandle {
     certs: Option<Arc<CertStore>>,
     hub_stop: CancellationToken,
     hub_task: Option<JoinHandle<()>>,
+    /// The cluster node task, when scale-out is on.
+    cluster_task: Option<JoinHandle<()>>,
     server_task: Option<JoinHandle<()>>,
     chat_count: watch::Receiver<usize>,
 }
@@ -169,9 +171,9 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
     let hub_stop = CancellationToken::new();
     let hub = Hub::new(shared.clone(), count_tx);
     let hub_task = tokio::spawn(hub.run(hub_rx, hub_stop.clone()));
-    if let Some(cluster) = config.cluster {
-        crate::cluster::spawn(cluster, shared.clone(), hub_stop.clone());
-    }
+    let cluster_task = config
+        .cluster
+        .map(|cluster| crate::cluster::spawn(cluster, shared.clone(), hub_stop.clone()));
 
     let app = Router::new()
         .route(WEBSOCKET_PATH, get(upgrade))
@@ -196,6 +198,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
         certs,
         hub_stop,
         hub_task: Some(hub_task),
+        cluster_task,
         server_task: Some(server_task),
         chat_count,
     })
@@ -417,6 +420,10 @@ impl RelayHandle {
         self.shared.hard_stop.cancel();
         self.hub_stop.cancel();
         if let Some(task) = self.hub_task.take() {
+            let _ = tokio::time::timeout(grace, task).await;
+        }
+        // The cluster node's last word (it is leaving) goes out before the process exits.
+        if let Some(task) = self.cluster_task.take() {
             let _ = tokio::time::timeout(grace, task).await;
         }
         if let Some(task) = self.server_task.take() {

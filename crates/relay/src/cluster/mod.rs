@@ -30,8 +30,9 @@ pub use crate::metrics::{
     CLUSTER_BROKER_CONNECTED as BROKER_CONNECTED, CLUSTER_BROKER_DISCONNECTS as BROKER_DISCONNECTS,
     CLUSTER_CROSS_NODE_CHATS as CROSS_NODE_CHATS, CLUSTER_FRAMES as CROSS_NODE_FRAMES,
     CLUSTER_INGRESS_OVERFLOWS as INGRESS_OVERFLOWS, CLUSTER_NODES as NODES,
-    CLUSTER_NODES_LOST as NODES_LOST, CLUSTER_NODES_RETURNED as NODES_RETURNED,
-    CLUSTER_REMOTE_PEERS as REMOTE_PEERS, CLUSTER_RESERVATIONS as RESERVATIONS,
+    CLUSTER_NODES_LEFT as NODES_LEFT, CLUSTER_NODES_LOST as NODES_LOST,
+    CLUSTER_NODES_RETURNED as NODES_RETURNED, CLUSTER_REMOTE_PEERS as REMOTE_PEERS,
+    CLUSTER_RESERVATIONS as RESERVATIONS,
 };
 
 /// Every cluster metric name (all of them are also in `crate::metrics::ALL`).
@@ -45,6 +46,7 @@ pub const ALL_METRICS: &[&str] = &[
     CROSS_NODE_FRAMES,
     NODES_LOST,
     NODES_RETURNED,
+    NODES_LEFT,
     INGRESS_OVERFLOWS,
 ];
 
@@ -124,10 +126,16 @@ impl ClusterConfig {
     }
 }
 
-/// Starts the node task; it runs until `stop` fires. Never fails: a broker that cannot be
-/// reached is retried for ever while the node serves its own seekers and peers.
-pub(crate) fn spawn(config: ClusterConfig, shared: Arc<Shared>, stop: CancellationToken) {
-    tokio::spawn(node::run(config, shared, stop));
+/// Starts the node task; it runs until `stop` fires, then tells the other nodes it is
+/// leaving (await the handle, bounded, so that word goes out before the process exits).
+/// Never fails: a broker that cannot be reached is retried for ever while the node serves
+/// its own seekers and peers.
+pub(crate) fn spawn(
+    config: ClusterConfig,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(node::run(config, shared, stop))
 }
 
 /// A fresh random token: 128 bits, hex. Subjects are made of these only.

@@ -186,6 +186,23 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
             Some(message) = chats.next() => node.on_chat(message),
         }
     }
+    // The last word: the others forget this node now instead of at the TTL, and do not
+    // count a shutdown (a rolling restart) as a node lost.
+    if client.connection_state() == async_nats::connection::State::Connected {
+        let bye = Presence {
+            node: node.ctx.me.clone(),
+            draining: true,
+            peers: Vec::new(),
+            lists: Vec::new(),
+            heads: Vec::new(),
+            leaving: true,
+        };
+        let payload = serde_json::to_vec(&bye).unwrap_or_default();
+        let subject = wire::presence_subject(&node.ctx.prefix);
+        if let Err(error) = client.publish(subject, payload.into()).await {
+            tracing::debug!(%error, "cluster: leaving not announced");
+        }
+    }
     node.ctx.registry.node_gone(None);
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
 }
@@ -222,6 +239,22 @@ impl Node {
             }
         }
         self.ctx.registry.node_gone(None);
+        self.update_gauges();
+    }
+
+    /// `node` announced it is shutting down: its peers leave and its chats end here now
+    /// (its own chats were ended by its drain), as when it is let go, but it is counted as
+    /// left — a rolling restart is not a node lost.
+    fn node_left(&mut self, node: &str) {
+        let Some(known) = self.nodes.remove(node) else {
+            return;
+        };
+        tracing::info!(kind = "cluster_node_left", "cluster: a node shut down");
+        metrics::counter!(super::NODES_LEFT).increment(1);
+        for peer in known.peers.values() {
+            peer.gone.cancel();
+        }
+        self.ctx.registry.node_gone(Some(node));
         self.update_gauges();
     }
 
@@ -334,6 +367,7 @@ impl Node {
             peers,
             lists,
             heads: snapshot.heads,
+            leaving: false,
         };
         let payload = serde_json::to_vec(&presence).unwrap_or_default();
         let subject = wire::presence_subject(&self.ctx.prefix);
@@ -344,6 +378,10 @@ impl Node {
 
     async fn on_presence(&mut self, presence: Presence) {
         if presence.node == self.ctx.me {
+            return;
+        }
+        if presence.leaving {
+            self.node_left(&presence.node);
             return;
         }
         let shared = self.ctx.shared.clone();

@@ -35,6 +35,10 @@ pub(crate) struct Presence {
     pub(crate) lists: Vec<(String, Base64Bytes)>,
     /// Per program: seekers waiting and the longest wait in ms (the node's queue head).
     pub(crate) heads: Vec<(String, usize, u64)>,
+    /// The node's last word as it shuts down (the rest is empty): forget it now, without
+    /// waiting for the TTL, and count it as left, not lost. Absent in older nodes' presence.
+    #[serde(default)]
+    pub(crate) leaving: bool,
 }
 
 /// One peer of the sending node.
