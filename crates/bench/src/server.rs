@@ -11,10 +11,13 @@
 //! `RelayHandle::stats()`), so a scenario can wait for a state (e.g. remote peers seen).
 //!
 //! With `--cluster-nats-url` the relay joins other nodes through that NATS broker
-//! (`RelayConfig::cluster`), as `tests/src/cluster_support.rs` starts a node. Such a node
-//! also records the relay's metrics (as the binary does) and answers the line `cluster`
-//! with `CLUSTER <nodes_lost> <nodes_returned>`, so a scenario can say whether a node was
-//! let go at the TTL, and whether that was a false alarm.
+//! (`RelayConfig::cluster`), as `tests/src/cluster_support.rs` starts a node.
+//!
+//! A relay child records the relay's metrics with the Prometheus recorder, as the
+//! `confidant-relay` binary does, so it pays for them as deployed. It answers `cluster` with
+//! `CLUSTER <nodes_lost> <nodes_returned>` (whether a node was let go at the TTL, and
+//! whether that was a false alarm), `revoke PROGRAM LIST_HEX` with `REVOKED <install µs>
+//! <install + hub round trip µs>` and `ping` with `PING <hub round trip µs>`.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
@@ -104,12 +107,12 @@ fn exit_on_stdin_eof() {
     });
 }
 
-/// Answers `stats` lines on stdin with `STATS …` (and, with `metrics`, `cluster` lines with
-/// `CLUSTER …`); exits the process at end of file.
+/// Answers `stats` lines on stdin with `STATS …` (and `cluster`, `revoke`, `ping`: see the
+/// module's documentation); exits the process at end of file.
 fn answer_stats_until_eof(
     relay: Arc<confidant_relay::RelayHandle>,
     runtime: tokio::runtime::Handle,
-    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
@@ -169,7 +172,7 @@ fn answer_stats_until_eof(
                 );
                 let _ = out.flush();
             } else if line.trim() == "cluster" {
-                let text = metrics.as_ref().map(|m| m.render()).unwrap_or_default();
+                let text = metrics.render();
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small counts
                 let counter = |name: &str| {
                     text.lines()
@@ -204,15 +207,13 @@ pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
     runtime.block_on(async move {
         let mut config = RelayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), programs);
         config.limits = bench_limits();
-        let mut metrics = None;
+        // The recorder the `confidant-relay` binary installs, so the relay measured pays
+        // for its metrics as deployed (and the cluster scenario can read its counters).
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("metrics recorder: {e}"))?;
+        confidant_relay::metrics::register();
         if let Some(url) = &args.cluster_nats_url {
-            // The cluster's counters, read through the same recorder the binary installs
-            // (both topologies of the `cluster` scenario run with it, so it costs both alike).
-            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
-                .map_err(|e| format!("metrics recorder: {e}"))?;
-            confidant_relay::metrics::register();
-            metrics = Some(handle);
             // Defaults otherwise; the node TTL keeps its default ratio to the heartbeat.
             let mut cluster = ClusterConfig::new(url);
             let heartbeat = Duration::from_millis(args.cluster_heartbeat_ms.max(10));

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) next_conn: AtomicU64,
     /// WebSocket connections per source, under a keyed hash.
     pub(crate) sources: SourceCounter,
+    /// Per-frame counters, looked up once.
+    pub(crate) hot: crate::metrics::HotCounters,
 }
 
 impl Shared {
@@ -69,6 +71,7 @@ impl Shared {
             live_connections: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             sources: SourceCounter::new(),
+            hot: crate::metrics::HotCounters::new(),
         }
     }
 

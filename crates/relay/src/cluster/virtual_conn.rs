@@ -544,7 +544,7 @@ impl VirtualConn {
                 if let Some(token) = chat.ok().and_then(|c| self.token_of_chat.get(&c)) {
                     let subject = wire::chat_subject(&self.ctx.prefix, &self.node, token);
                     self.publish(subject, wire::encode_data(&frame)).await;
-                    metrics::counter!(super::CROSS_NODE_FRAMES, "direction" => "out").increment(1);
+                    self.ctx.shared.hot.cluster_frames_out.increment(1);
                 }
                 link.delivered(to);
                 Flow::Continue
@@ -915,7 +915,7 @@ impl ChatTask {
         if DataFrame::rewrite_chat(&mut frame, route.partner_chat).is_err() {
             return;
         }
-        metrics::counter!(super::CROSS_NODE_FRAMES, "direction" => "in").increment(1);
+        self.shared.hot.cluster_frames_in.increment(1);
         let now_ms = self.shared.now_ms();
         let grace = self.shared.limits().slow_reader_grace;
         let result = route

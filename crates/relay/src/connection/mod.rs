@@ -302,7 +302,7 @@ impl Driver {
     }
 
     async fn on_text(&mut self, bytes: &[u8]) -> Flow {
-        metrics::counter!(crate::metrics::CONTROL_FRAMES).increment(1);
+        self.shared.hot.control_frames.increment(1);
         if bytes.len() > MAX_CONTROL_FRAME {
             return self.fail(ErrorCode::FrameTooLarge);
         }
@@ -479,7 +479,7 @@ impl Driver {
             };
         match forwarded {
             Ok(()) => {
-                crate::metrics::relayed(length);
+                self.shared.hot.relayed(length);
                 Flow::Continue
             }
             Err(ForwardError::Ended) => Flow::Continue,
