@@ -4,7 +4,9 @@
 //! answer to a possession challenge — and nothing else: it never holds a chat's Noise state
 //! (`clippy.toml` forbids the chat types in this crate).
 
-use confidant_crypto::{CredentialError, VerifiedSupporter, verify_chain, verify_revocation_list};
+use confidant_crypto::{
+    CredentialError, RevocationList, VerifiedSupporter, verify_chain, verify_revocation_list,
+};
 use confidant_proto::limits::{MAX_CERTIFICATE, MAX_REVOCATION_LIST};
 use thiserror::Error;
 
@@ -115,6 +117,22 @@ pub(crate) fn still_valid(
     newest.list.program == program.id && peer.chain.recheck(&newest.list, now_unix).is_ok()
 }
 
+/// Whether `bytes` could replace `program`'s stored list, judged without verifying it: not
+/// when it is the stored list itself or claims a sequence no higher than the stored one
+/// (such a list is refused anyway, genuine or not). Lets the cluster skip a signature check
+/// for the list every other node repeats in every presence. Nothing is trusted from the
+/// unverified decode: a list that passes here is still verified before it is stored.
+pub(crate) fn could_replace(store: &RevocationStore, program: &str, bytes: &[u8]) -> bool {
+    let Some(current) = store.current(program) else {
+        return true;
+    };
+    if current.bytes.as_ref() == bytes {
+        return false;
+    }
+    RevocationList::decode_unverified(bytes)
+        .is_ok_and(|claimed| claimed.sequence > current.sequence)
+}
+
 /// Verifies a list an operator supplies and stores it if newer. Returns its sequence.
 pub(crate) fn install_list(
     program: &ProgramConfig,
@@ -127,4 +145,43 @@ pub(crate) fn install_list(
     let sequence = list.sequence;
     let changed = store.offer(&program.id, list, bytes);
     Ok((sequence, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use confidant_crypto::{RevocationList, RootKey};
+
+    use super::could_replace;
+    use crate::revocation_store::RevocationStore;
+
+    fn list(root: &RootKey, sequence: u64) -> (RevocationList, Vec<u8>) {
+        let list = RevocationList {
+            program: "p".into(),
+            sequence,
+            issued_at: 0,
+            next_update: u64::MAX,
+            revoked_serials: vec![],
+            revoked_issuers: vec![],
+        };
+        let bytes = list.sign(root).expect("sign");
+        (list, bytes)
+    }
+
+    #[test]
+    fn only_a_list_claiming_a_higher_sequence_could_replace_the_stored_one() {
+        let root = RootKey::from_bytes(&[7; 32]);
+        let store = RevocationStore::default();
+        let (_, one_bytes) = list(&root, 1);
+        assert!(could_replace(&store, "p", &one_bytes), "nothing stored yet");
+        let (two, two_bytes) = list(&root, 2);
+        assert!(store.offer("p", two, &two_bytes));
+        assert!(
+            !could_replace(&store, "p", &two_bytes),
+            "the stored list itself"
+        );
+        assert!(!could_replace(&store, "p", &one_bytes), "an older list");
+        let (_, three_bytes) = list(&root, 3);
+        assert!(could_replace(&store, "p", &three_bytes), "a newer list");
+        assert!(!could_replace(&store, "p", b"not a list"), "garbage");
+    }
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::virtual_conn::{self, Context, Ingress, Registry};
 use super::wire::{self, NodeMessage, PeerPresence, Presence, ReserveReply};
 use super::{ClusterConfig, token};
-use crate::credentials::{install_list, verify_presented};
+use crate::credentials::{could_replace, install_list, verify_presented};
 use crate::hub::{ClusterEvent, ConnId, HubEvent};
 use crate::shared::Shared;
 
@@ -387,13 +387,10 @@ impl Node {
         let shared = self.ctx.shared.clone();
         let now_unix = shared.clock.now_unix();
         for (program, list) in &presence.lists {
-            // The same list every heartbeat: only a new one is verified (a signature check
-            // per node per heartbeat would be CPU spent on the loop that keeps time).
-            let known_list = shared
-                .store
-                .current(program)
-                .is_some_and(|current| current.bytes.as_ref() == list.as_bytes());
-            if !known_list
+            // The same list every heartbeat (or an older one from a node that has not caught
+            // up): only one that could replace ours is verified — a signature check per node
+            // per heartbeat would be CPU spent on the loop that keeps time.
+            if could_replace(&shared.store, program, list.as_bytes())
                 && let Some(config) = shared.program(program)
                 && let Ok((_, true)) =
                     install_list(&config, &shared.store, now_unix, list.as_bytes())
