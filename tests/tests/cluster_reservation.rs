@@ -181,3 +181,53 @@ async fn an_end_that_overtakes_the_chat_start_is_not_lost() {
         assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
     }
 }
+
+/// The seeker leaves in the moment between the peer's node saying `matched` (the chat
+/// exists there) and the seeker's node starting the chat: the seeker's node ends the chat
+/// on the peer's node at once, so the peer is not left in it until the handshake timeout
+/// (10 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeker_who_leaves_as_the_match_arrives_does_not_strand_the_peer() {
+    let Some(nats) = NatsServer::start("seeker_leaves_as_match_arrives").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    // A waits 500 ms between B's `matched` and accepting: the seeker cancels in between.
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
+        c.test_accept_delay = Some(Duration::from_millis(500));
+    })
+    .await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |_| {}).await;
+    let credential = fixture.supporter();
+    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
+    peer.available(1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let mut seeker = seeker_at(&a.ws_url(), PROGRAM).await;
+    seeker.seek(SeekPreferences::default()).await;
+    let chat = match peer.frame().await {
+        RelayFrame::ChatStarted { chat, .. } => chat,
+        other => panic!("expected chat_started, got {other:?}"),
+    };
+    // B has the chat, and its `matched` reaches A within moments; A then holds its accept
+    // for 500 ms. The seeker leaves the queue in the middle of that.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    seeker.send(&ClientFrame::Cancel {}).await;
+    let cancelled = std::time::Instant::now();
+    let told = tokio::time::timeout(Duration::from_secs(3), peer.chat_ended()).await;
+    let Ok((ended, reason)) = told else {
+        panic!("the peer was left in a chat whose seeker had gone");
+    };
+    eprintln!(
+        "seeker left as the match arrived → peer told {:?} later: {reason:?}",
+        cancelled.elapsed()
+    );
+    assert_eq!(ended, chat);
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        let stats = wait_for(node, Duration::from_secs(2), |s| {
+            s.active_chats == 0 && s.capacity_in_use == 0 && s.queued_seekers == 0
+        })
+        .await;
+        assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
+    }
+}

@@ -86,6 +86,11 @@ pub struct ClusterConfig {
     /// a grant that crosses the seeker's node giving up).
     #[doc(hidden)]
     pub test_matched_delay: Option<Duration>,
+    /// Tests only: the seeker's node waits this long, after the peer's node said `matched`,
+    /// before its hub accepts on the remote peer's behalf (a window in which the seeker
+    /// can leave).
+    #[doc(hidden)]
+    pub test_accept_delay: Option<Duration>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -122,6 +127,7 @@ impl ClusterConfig {
             test_reserve_delay: None,
             test_mute_presence: None,
             test_matched_delay: None,
+            test_accept_delay: None,
         }
     }
 }

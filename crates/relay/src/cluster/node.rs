@@ -145,6 +145,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
             me,
             request_timeout: config.request_timeout,
             test_matched_delay: config.test_matched_delay,
+            test_accept_delay: config.test_accept_delay,
         },
         config,
         nodes: HashMap::new(),

@@ -229,6 +229,8 @@ pub(crate) struct Context {
     pub(crate) request_timeout: std::time::Duration,
     /// Tests only (`ClusterConfig::test_matched_delay`).
     pub(crate) test_matched_delay: Option<std::time::Duration>,
+    /// Tests only (`ClusterConfig::test_accept_delay`).
+    pub(crate) test_accept_delay: Option<std::time::Duration>,
 }
 
 /// Per-kind state (one per task, so the size difference does not matter).
@@ -756,6 +758,9 @@ impl VirtualConn {
                     Some(number) => {
                         offers.remove(&number);
                         accepted.insert(number, chat);
+                        if let Some(delay) = self.ctx.test_accept_delay {
+                            tokio::time::sleep(delay).await;
+                        }
                         self.hub(HubEvent::Frame {
                             conn: self.conn,
                             frame: ClientFrame::Accept { offer: number },
