@@ -209,10 +209,8 @@ pub(crate) fn serve_relay(args: &RelayArgs) -> Result<()> {
         config.limits = bench_limits();
         // The recorder the `confidant-relay` binary installs, so the relay measured pays
         // for its metrics as deployed (and the cluster scenario can read its counters).
-        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
+        let metrics = confidant_relay::metrics::install_prometheus()
             .map_err(|e| format!("metrics recorder: {e}"))?;
-        confidant_relay::metrics::register();
         if let Some(url) = &args.cluster_nats_url {
             // Defaults otherwise; the node TTL keeps its default ratio to the heartbeat.
             let mut cluster = ClusterConfig::new(url);

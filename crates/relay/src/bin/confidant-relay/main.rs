@@ -18,7 +18,6 @@ use std::time::{Duration, SystemTime};
 use clap::Parser as _;
 use confidant_relay::admin::{self, AdminState};
 use confidant_relay::{RelayConfig, StartError};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -57,13 +56,6 @@ fn main() -> ExitCode {
         args.dev,
         settings.log_format == args::LogFormat::Text,
     );
-    let prometheus = match install_metrics() {
-        Ok(handle) => handle,
-        Err(error) => {
-            eprintln!("confidant-relay: cannot set up metrics: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,27 +66,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, settings, prometheus))
+    runtime.block_on(run(args, settings))
 }
 
-/// The Prometheus recorder, rendered by our admin route (no listener of its own).
-fn install_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
-    use confidant_relay::metrics::{CHAT_BUCKETS, CHAT_SECONDS, WAIT_BUCKETS, WAIT_SECONDS};
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(WAIT_SECONDS.to_owned()), WAIT_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full(CHAT_SECONDS.to_owned()), CHAT_BUCKETS)?
-        .install_recorder()
-        .inspect(|_| confidant_relay::metrics::register())
-}
-
-async fn run(args: Args, settings: Settings, prometheus: PrometheusHandle) -> ExitCode {
-    let upkeep = prometheus.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            upkeep.run_upkeep();
+async fn run(args: Args, settings: Settings) -> ExitCode {
+    // The Prometheus recorder, rendered by our admin route (no listener of its own).
+    let prometheus = match confidant_relay::metrics::install_prometheus() {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("confidant-relay: cannot set up metrics: {error}");
+            return ExitCode::FAILURE;
         }
-    });
+    };
     // The admin listener comes up first, so /readyz answers 503 while the relay starts.
     let admin_state = AdminState::new(Some(prometheus));
     admin_state.set_ready(false);
