@@ -632,11 +632,9 @@ impl Node {
                         kind = "cluster_matched_unknown",
                         "cluster: matched for an offer no longer open; chat ended"
                     );
-                    let subject = wire::chat_subject(&self.ctx.prefix, from, chat);
-                    let payload = wire::encode_end(confidant_proto::ChatEndReason::PartnerLeft);
-                    if let Err(error) = self.ctx.client.publish(subject, payload).await {
-                        tracing::debug!(%error, "cluster publish failed");
-                    }
+                    self.ctx
+                        .end_chat(from, chat, confidant_proto::ChatEndReason::PartnerLeft)
+                        .await;
                 }
                 None => {}
             },

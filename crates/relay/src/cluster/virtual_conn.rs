@@ -233,6 +233,16 @@ pub(crate) struct Context {
     pub(crate) test_accept_delay: Option<std::time::Duration>,
 }
 
+impl Context {
+    /// Ends chat `chat` (its token) on `node`: its `end` on the chat's subject.
+    pub(crate) async fn end_chat(&self, node: &str, chat: &str, reason: ChatEndReason) {
+        let subject = wire::chat_subject(&self.prefix, node, chat);
+        if let Err(error) = self.client.publish(subject, wire::encode_end(reason)).await {
+            tracing::debug!(%error, "cluster publish failed");
+        }
+    }
+}
+
 /// Per-kind state (one per task, so the size difference does not matter).
 #[allow(clippy::large_enum_variant)]
 enum Kind {
@@ -446,12 +456,7 @@ impl VirtualConn {
         let mut ends: Vec<&String> = self
             .token_of_chat
             .iter()
-            .filter(|(chat, _)| {
-                !self
-                    .chat_tasks
-                    .get(chat)
-                    .is_some_and(|(ended, _)| ended.load(Ordering::Acquire))
-            })
+            .filter(|(chat, _)| !self.remote_ended(**chat))
             .map(|(_, token)| token)
             .collect();
         let mut withdrawals = Vec::new();
@@ -463,14 +468,21 @@ impl VirtualConn {
             ends.extend(accepted.values());
             withdrawals.extend(offers.values().cloned());
         }
-        let end = wire::encode_end(ChatEndReason::PartnerLeft);
         for token in ends {
-            let subject = wire::chat_subject(&self.ctx.prefix, &self.node, token);
-            self.publish(subject, end.clone()).await;
+            self.ctx
+                .end_chat(&self.node, token, ChatEndReason::PartnerLeft)
+                .await;
         }
         for offer in withdrawals {
             self.to_node(&NodeMessage::Withdraw { offer }).await;
         }
+    }
+
+    /// Whether the remote side already ended `chat` (its `end` arrived): not to be echoed.
+    fn remote_ended(&self, chat: ChatNumber) -> bool {
+        self.chat_tasks
+            .get(&chat)
+            .is_some_and(|(ended, _)| ended.load(Ordering::Acquire))
     }
 
     fn forget_chat(&mut self, chat: ChatNumber) {
@@ -562,14 +574,10 @@ impl VirtualConn {
     async fn on_frame(&mut self, frame: RelayFrame) -> Flow {
         match frame {
             RelayFrame::ChatEnded { chat, reason } => {
-                if let Some(token) = self.token_of_chat.get(&chat).cloned()
-                    && !self
-                        .chat_tasks
-                        .get(&chat)
-                        .is_some_and(|(ended, _)| ended.load(Ordering::Acquire))
+                if let Some(token) = self.token_of_chat.get(&chat)
+                    && !self.remote_ended(chat)
                 {
-                    let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &token);
-                    self.publish(subject, wire::encode_end(reason)).await;
+                    self.ctx.end_chat(&self.node, token, reason).await;
                 }
                 Flow::Continue
             }
@@ -598,8 +606,8 @@ impl VirtualConn {
                     // hub started it: end it there, or the peer would hold it until the
                     // handshake timeout.
                     self.ctx.registry.unbind(&chat);
-                    let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &chat);
-                    self.publish(subject, wire::encode_end(ChatEndReason::PartnerLeft))
+                    self.ctx
+                        .end_chat(&self.node, &chat, ChatEndReason::PartnerLeft)
                         .await;
                 }
                 Flow::Continue
@@ -770,8 +778,8 @@ impl VirtualConn {
                     None => {
                         // We withdrew it meanwhile: the chat on the peer's node must end.
                         self.ctx.registry.unbind(&chat);
-                        let subject = wire::chat_subject(&self.ctx.prefix, &self.node, &chat);
-                        self.publish(subject, wire::encode_end(ChatEndReason::PartnerLeft))
+                        self.ctx
+                            .end_chat(&self.node, &chat, ChatEndReason::PartnerLeft)
                             .await;
                     }
                 }
