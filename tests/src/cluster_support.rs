@@ -279,3 +279,15 @@ pub async fn start_node_with(
     config.cluster = Some(cluster);
     TestRelay::start_with(config).await
 }
+
+/// Waits (bounded by 2 s) until none of `nodes` holds a chat or a unit of capacity, and
+/// checks none has an open offer left: what every cross-node failure must leave behind.
+pub async fn nothing_held(nodes: &[(&TestRelay, &str)]) {
+    for (node, name) in nodes {
+        let stats = wait_for(node, Duration::from_secs(2), |s| {
+            s.active_chats == 0 && s.capacity_in_use == 0
+        })
+        .await;
+        assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
+    }
+}

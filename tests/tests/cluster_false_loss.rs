@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use confidant_proto::{ChatEndReason, ChatNumber, RelayFrame, SeekPreferences};
 use confidant_tests::cluster_support::{
-    NatsServer, TEST_HEARTBEAT, TEST_TTL, start_node_with, wait_for,
+    NatsServer, TEST_HEARTBEAT, TEST_TTL, nothing_held, start_node_with, wait_for,
 };
 use confidant_tests::ops_support::{peer_at, seeker_at};
 use confidant_tests::{ProgramFixture, RawClient, Received, TestRelay, test_limits};
@@ -131,13 +131,7 @@ async fn let_go_while_alive(quiet: Quiet) {
         muted.elapsed().saturating_sub(let_go)
     );
     // Neither node keeps anything of the chat: the peer's capacity is free.
-    for (node, name) in [(&a, "A"), (&b, "B")] {
-        let stats = wait_for(node, Duration::from_secs(2), |s| {
-            s.active_chats == 0 && s.capacity_in_use == 0
-        })
-        .await;
-        assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
-    }
+    nothing_held(&[(&a, "A"), (&b, "B")]).await;
 
     // The quiet node speaks again: the nodes find each other and the peer, free again, is
     // offered the next seeker on A.

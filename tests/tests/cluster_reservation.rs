@@ -14,12 +14,14 @@
 use std::time::Duration;
 
 use confidant_client::{Peer, PeerEvent, SeekPreferences, Seeker, SeekerEvent};
-use confidant_proto::{ChatEndReason, ClientFrame, RelayFrame};
+use confidant_proto::{ChatEndReason, ChatNumber, ClientFrame, RelayFrame};
 use confidant_relay::ClusterConfig;
-use confidant_tests::cluster_support::{NatsServer, peer_on, seeker_on, start_node_with, wait_for};
+use confidant_tests::cluster_support::{
+    NatsServer, nothing_held, peer_on, seeker_on, start_node_with, wait_for,
+};
 use confidant_tests::ops_support::{peer_at, seeker_at};
 use confidant_tests::sdk_support::{peer_events_within, peer_until, seeker_events_within};
-use confidant_tests::{ProgramFixture, TestRelay, test_limits};
+use confidant_tests::{ProgramFixture, RawClient, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
 
@@ -42,6 +44,31 @@ async fn seeking_across(
     let seeker = seeker_on(&a, PROGRAM, &fixture).await;
     seeker.seek(SeekPreferences::default()).await.unwrap();
     (a, b, peer, seeker)
+}
+
+/// Nodes A and B tuned by `tune_a` / `tune_b`; a raw auto-accepting peer of capacity 1 on
+/// B, seen by A; a raw seeker on A who seeks. Returns once B has started the chat (the
+/// peer's `chat_started`), with the peer's chat number.
+async fn chat_started_across(
+    nats: &NatsServer,
+    tune_a: impl FnOnce(&mut ClusterConfig),
+    tune_b: impl FnOnce(&mut ClusterConfig),
+) -> (TestRelay, TestRelay, RawClient, RawClient, ChatNumber) {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let limits = test_limits();
+    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), tune_a).await;
+    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), tune_b).await;
+    let credential = fixture.supporter();
+    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
+    peer.available(1, true).await;
+    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
+    let mut seeker = seeker_at(&a.ws_url(), PROGRAM).await;
+    seeker.seek(SeekPreferences::default()).await;
+    let chat = match peer.frame().await {
+        RelayFrame::ChatStarted { chat, .. } => chat,
+        other => panic!("expected chat_started, got {other:?}"),
+    };
+    (a, b, peer, seeker, chat)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,23 +169,12 @@ async fn an_end_that_overtakes_the_chat_start_is_not_lost() {
     // B holds its answer and its `matched` 300 ms after the grant (A waits up to 1 s for the
     // answer here), so the peer has ended its chat by the time `matched` goes, and B's
     // `end` follows right behind it.
-    let mut fixture = ProgramFixture::new(PROGRAM);
-    let limits = test_limits();
-    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |_| {}).await;
-    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
-        c.test_matched_delay = Some(Duration::from_millis(300));
-    })
+    let (a, b, mut peer, mut seeker, chat) = chat_started_across(
+        &nats,
+        |_| {},
+        |c| c.test_matched_delay = Some(Duration::from_millis(300)),
+    )
     .await;
-    let credential = fixture.supporter();
-    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
-    peer.available(1, true).await;
-    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
-    let mut seeker = seeker_at(&a.ws_url(), PROGRAM).await;
-    seeker.seek(SeekPreferences::default()).await;
-    let chat = match peer.frame().await {
-        RelayFrame::ChatStarted { chat, .. } => chat,
-        other => panic!("expected chat_started, got {other:?}"),
-    };
     peer.send(&ClientFrame::End { chat }).await;
     let ended_at = std::time::Instant::now();
     assert_eq!(peer.chat_ended().await, (chat, ChatEndReason::Ended));
@@ -173,13 +189,7 @@ async fn an_end_that_overtakes_the_chat_start_is_not_lost() {
     );
     assert_eq!(ended, s_chat);
     assert_eq!(reason, ChatEndReason::PartnerEnded);
-    for (node, name) in [(&a, "A"), (&b, "B")] {
-        let stats = wait_for(node, Duration::from_secs(2), |s| {
-            s.active_chats == 0 && s.capacity_in_use == 0
-        })
-        .await;
-        assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
-    }
+    nothing_held(&[(&a, "A"), (&b, "B")]).await;
 }
 
 /// The seeker leaves in the moment between the peer's node saying `matched` (the chat
@@ -191,24 +201,13 @@ async fn a_seeker_who_leaves_as_the_match_arrives_does_not_strand_the_peer() {
     let Some(nats) = NatsServer::start("seeker_leaves_as_match_arrives").await else {
         return;
     };
-    let mut fixture = ProgramFixture::new(PROGRAM);
-    let limits = test_limits();
     // A waits 500 ms between B's `matched` and accepting: the seeker cancels in between.
-    let a = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
-        c.test_accept_delay = Some(Duration::from_millis(500));
-    })
+    let (a, b, mut peer, mut seeker, chat) = chat_started_across(
+        &nats,
+        |c| c.test_accept_delay = Some(Duration::from_millis(500)),
+        |_| {},
+    )
     .await;
-    let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |_| {}).await;
-    let credential = fixture.supporter();
-    let mut peer = peer_at(&b.ws_url(), PROGRAM, &credential).await;
-    peer.available(1, true).await;
-    wait_for(&a, Duration::from_secs(5), |s| s.available_peers == 1).await;
-    let mut seeker = seeker_at(&a.ws_url(), PROGRAM).await;
-    seeker.seek(SeekPreferences::default()).await;
-    let chat = match peer.frame().await {
-        RelayFrame::ChatStarted { chat, .. } => chat,
-        other => panic!("expected chat_started, got {other:?}"),
-    };
     // B has the chat, and its `matched` reaches A within moments; A then holds its accept
     // for 500 ms. The seeker leaves the queue in the middle of that.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -223,11 +222,8 @@ async fn a_seeker_who_leaves_as_the_match_arrives_does_not_strand_the_peer() {
         cancelled.elapsed()
     );
     assert_eq!(ended, chat);
-    for (node, name) in [(&a, "A"), (&b, "B")] {
-        let stats = wait_for(node, Duration::from_secs(2), |s| {
-            s.active_chats == 0 && s.capacity_in_use == 0 && s.queued_seekers == 0
-        })
-        .await;
-        assert_eq!(stats.open_offers, 0, "{name}: {stats:?}");
+    nothing_held(&[(&a, "A"), (&b, "B")]).await;
+    for node in [&a, &b] {
+        wait_for(node, Duration::from_secs(2), |s| s.queued_seekers == 0).await;
     }
 }
