@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use confidant_proto::{
-    Availability, ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame,
-    Role, SeekPreferences,
+    Availability, ChatNumber, ClientFrame, DataFrame, ErrorCode, RelayFrame, Role, SeekPreferences,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::TcpStream;
@@ -165,12 +164,7 @@ impl RawClient {
 
     /// `hello` as `role` for `program`.
     pub async fn hello(&mut self, role: Role, program: &str) {
-        self.send(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role,
-            program: program.to_owned(),
-        })
-        .await;
+        self.send(&ClientFrame::hello_v1(role, program)).await;
     }
 
     /// Connects as a seeker and waits for `welcome`.
@@ -267,7 +261,7 @@ impl RawClient {
     pub async fn accept(&mut self, offer: u32) -> ChatNumber {
         self.send(&ClientFrame::Accept { offer }).await;
         match self.frame().await {
-            RelayFrame::ChatStarted { chat, offer: o } => {
+            RelayFrame::ChatStarted { chat, offer: o, .. } => {
                 assert_eq!(o, offer);
                 chat
             }

@@ -183,7 +183,12 @@ impl ProgramFixture {
                 .map(String::from)
                 .to_vec(),
             languages: vec!["en".into(), "fr".into()],
-            peer_roles: vec!["resident".into(), "staff".into(), "nursing".into()],
+            peer_roles: vec![
+                "resident".into(),
+                "staff".into(),
+                "nursing".into(),
+                "demo".into(),
+            ],
             resources: vec![Resource {
                 title: "Faculty Wellness Program — counselling".into(),
                 url: None,

@@ -12,6 +12,7 @@ pub mod abuse_support;
 pub mod client;
 pub mod cluster_support;
 pub mod fixtures;
+pub mod interactive;
 pub mod ops_support;
 pub mod relay;
 pub mod sdk_support;

@@ -96,7 +96,12 @@ pub struct RelayProcess {
 
 /// Spawns the binary and collects its output; does not wait for it to listen.
 pub fn spawn_raw(args: &[&str], env: &[(&str, &str)]) -> (Child, Output, Output) {
-    let mut command = Command::new(relay_binary());
+    spawn_binary(&relay_binary(), args, env)
+}
+
+/// [`spawn_raw`] for another build of the relay (e.g. a frozen earlier version).
+pub fn spawn_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, Output, Output) {
+    let mut command = Command::new(binary);
     command
         .args(args)
         .stdin(Stdio::null())
@@ -150,9 +155,14 @@ impl RelayProcess {
     /// Starts the relay on loopback port 0 (public and admin) with `args`, waits until it
     /// says where it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_binary(&relay_binary(), args, env)
+    }
+
+    /// [`Self::start`] for another build of the relay (e.g. a frozen earlier version).
+    pub fn start_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut all = vec!["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let (mut child, output, logs) = spawn_raw(&all, env);
+        let (mut child, output, logs) = spawn_binary(binary, &all, env);
         let deadline = Instant::now() + START_WAIT;
         loop {
             let text = output.text();

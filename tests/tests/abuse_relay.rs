@@ -38,12 +38,7 @@ use tokio_tungstenite::tungstenite::Message;
 const MEMORY_LIMIT_KIB: u64 = 64 * 1024;
 
 fn hello_json() -> String {
-    ClientFrame::Hello {
-        v: 1,
-        role: Role::Seeker,
-        program: PROGRAM.into(),
-    }
-    .to_json()
+    ClientFrame::hello_v1(Role::Seeker, PROGRAM).to_json()
 }
 
 /// Slowloris on the HTTP upgrade: 100 connections that dribble a request header, a byte

@@ -130,6 +130,9 @@ async fn cross_node_flood_into_a_stalled_reader_ends_as_slow_reader() {
     let offer = peer.offer().await;
     let p_chat = peer.accept(offer).await;
     let s_chat = seeker.matched().await;
+    // The seeker's msg1 first: a peer may not send on a chat before it (proto/spec.md).
+    seeker.send_data(s_chat, &[0x42; 48]).await;
+    assert_eq!(peer.data().await.0, p_chat);
 
     let started = Instant::now();
     let frame = vec![1_u8; MAX_NOISE_MESSAGE];

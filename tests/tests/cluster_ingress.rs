@@ -62,6 +62,14 @@ async fn a_stalled_reader_ends_only_its_own_cross_node_chat() {
     let p_reader = peer.accept(offer).await;
     let s_reader = reader.matched().await;
     wait_for(&a, Duration::from_secs(5), |s| s.active_chats == 2).await;
+    // Each seeker's msg1 first: a peer may not send on a chat before it (proto/spec.md).
+    for (seeker, s_chat, p_chat) in [
+        (&mut stalled, s_stalled, p_stalled),
+        (&mut reader, s_reader, p_reader),
+    ] {
+        seeker.send_data(s_chat, &[0x42; 48]).await;
+        assert_eq!(peer.data().await.0, p_chat);
+    }
 
     // The reading seeker reads everything of its chat, in order, while the peer floods
     // the stalled one and interleaves frames into the reading one.

@@ -202,15 +202,7 @@ impl World {
             ..Client::default()
         });
         let role = if peer { Role::Peer } else { Role::Seeker };
-        self.send(
-            id,
-            &ClientFrame::Hello {
-                v: 1,
-                role,
-                program: PROGRAM.into(),
-            },
-        )
-        .await;
+        self.send(id, &ClientFrame::hello_v1(role, PROGRAM)).await;
         id
     }
 
@@ -351,10 +343,19 @@ impl World {
                     .collect();
                 if let Some(id) = self.pick(&all) {
                     let client = &self.clients[id];
-                    let open: Vec<u32> = client.open.difference(&client.ending).copied().collect();
-                    let chat = open[self.rng.below(open.len())];
-                    let count = 1 + self.rng.below(3);
-                    self.send_data(id, chat, count).await;
+                    // A peer sends on a chat only once the seeker's first frame (msg1) has
+                    // arrived: the spec's rule, which the relay enforces by closing it.
+                    let open: Vec<u32> = client
+                        .open
+                        .difference(&client.ending)
+                        .copied()
+                        .filter(|chat| !client.peer || client.received.contains_key(chat))
+                        .collect();
+                    if !open.is_empty() {
+                        let chat = open[self.rng.below(open.len())];
+                        let count = 1 + self.rng.below(3);
+                        self.send_data(id, chat, count).await;
+                    }
                 }
             }
             80..=87 => {

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confidant_proto::{
-    ChatEndReason, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame, Role,
-    SeekPreferences,
+    ChatEndReason, ClientFrame, DataFrame, ErrorCode, RelayFrame, Role, SeekPreferences,
 };
 use confidant_tests::ops_support::{
     RelayProcess, peer_at, seeker_at, write_config, write_revocation_list,
@@ -264,15 +263,7 @@ async fn chat_over_built_in_tls_and_certificate_reload_keeps_connections() {
 
     let (mut peer, presented) = connect_tls(relay.addr, &first_cert).await;
     assert_eq!(presented, first_cert);
-    send(
-        &mut peer,
-        &ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Peer,
-            program: PROGRAM.into(),
-        },
-    )
-    .await;
+    send(&mut peer, &ClientFrame::hello_v1(Role::Peer, PROGRAM)).await;
     assert!(matches!(frame(&mut peer).await, RelayFrame::Welcome { .. }));
     send(&mut peer, &credential.present_frame()).await;
     let RelayFrame::Challenge { challenge } = frame(&mut peer).await else {
@@ -306,15 +297,7 @@ async fn chat_over_built_in_tls_and_certificate_reload_keeps_connections() {
     ));
 
     let (mut seeker, _) = connect_tls(relay.addr, &first_cert).await;
-    send(
-        &mut seeker,
-        &ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Seeker,
-            program: PROGRAM.into(),
-        },
-    )
-    .await;
+    send(&mut seeker, &ClientFrame::hello_v1(Role::Seeker, PROGRAM)).await;
     assert!(matches!(
         frame(&mut seeker).await,
         RelayFrame::Welcome { .. }

@@ -64,16 +64,29 @@ async fn seeker_via(
 fn edit_matched(
     edit: impl Fn(&mut confidant_proto::Credential) + Send + Sync + 'static,
 ) -> Rewrite {
+    edit_matched_with_features(move |credential, _| edit(credential))
+}
+
+/// Rewrites `matched` frames towards the seeker with `edit`, which also sees the peer's chat
+/// features as the relay passes them.
+fn edit_matched_with_features(
+    edit: impl Fn(&mut confidant_proto::Credential, &mut Option<Vec<String>>) + Send + Sync + 'static,
+) -> Rewrite {
     Arc::new(move |direction, message| {
         if direction == Direction::ToClient
             && let Message::Text(text) = &message
             && let Ok(RelayFrame::Matched {
                 chat,
                 mut credential,
+                mut chat_features,
             }) = RelayFrame::from_json(text.as_bytes())
         {
-            edit(&mut credential);
-            let forged = RelayFrame::Matched { chat, credential };
+            edit(&mut credential, &mut chat_features);
+            let forged = RelayFrame::Matched {
+                chat,
+                credential,
+                chat_features,
+            };
             return vec![(direction, Message::text(forged.to_json()))];
         }
         vec![(direction, message)]
@@ -325,4 +338,83 @@ async fn a_flipped_ciphertext_byte_ends_the_chat_and_shows_nothing() {
         matches!(e, PeerEvent::Ended { .. }).then_some(())
     })
     .await;
+}
+
+/// Chat features are bound into the handshake (`proto/crypto.md` §2): a relay that strips
+/// the peer's declared features from `matched` (to make the seeker skip a feature both
+/// sides have) makes the prologues differ, and the chat fails before anything is shown. The
+/// same two clients through an honest relay chat normally.
+#[tokio::test]
+async fn a_relay_that_alters_the_chat_features_cannot_complete_the_handshake() {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    let credential = fixture.supporter();
+    let features = vec!["x-test-feature".to_owned()];
+    let mut peer = Peer::connect(
+        &relay.ws_url(),
+        PROGRAM,
+        credential.peer_credential(),
+        PeerOptions {
+            chat_features: features.clone(),
+            ..PeerOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    go_available(&mut peer, 2, true).await;
+    let seeker_options = || SeekerOptions {
+        chat_features: features.clone(),
+        ..SeekerOptions::default()
+    };
+    // Honest relay: both bind ["x-test-feature"] and the chat opens.
+    let mut honest = Seeker::connect(
+        &relay.ws_url(),
+        PROGRAM,
+        fixture.root.public(),
+        seeker_options(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(honest.features(), ["chat-features"]);
+    honest.seek(SeekPreferences::default()).await.unwrap();
+    seeker_until(&mut honest, |e| {
+        matches!(e, SeekerEvent::Matched { .. }).then_some(())
+    })
+    .await;
+    // Lying relay: the seeker is told the peer declared nothing.
+    let proxy = MitmProxy::start(
+        relay.ws_url(),
+        edit_matched_with_features(|_, chat_features| {
+            assert_eq!(
+                chat_features.as_deref(),
+                Some(&["x-test-feature".to_owned()][..])
+            );
+            *chat_features = Some(Vec::new());
+        }),
+    )
+    .await;
+    let mut fooled = Seeker::connect(
+        &proxy.ws_url(),
+        PROGRAM,
+        fixture.root.public(),
+        seeker_options(),
+    )
+    .await
+    .unwrap();
+    let reason = seek_until_ended(&mut fooled).await;
+    assert_eq!(
+        reason,
+        EndReason::WithoutEndRecord(ChatEndReason::PartnerEnded)
+    );
+    let (reason, _) = peer_until(&mut peer, |e| match e {
+        PeerEvent::Ended { reason, .. } if *reason != EndReason::PartnerEnded => {
+            Some(reason.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        reason,
+        EndReason::Failed(ClientError::Handshake(NoiseError::HandshakeDecrypt))
+    );
 }

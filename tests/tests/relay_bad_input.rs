@@ -99,12 +99,18 @@ async fn out_of_state_and_wrong_role() {
     })
     .await;
     bad.expect_fatal(ErrorCode::WrongRole).await;
-    // A peer accepting before it is verified.
+    // A peer accepting before it is verified: no such offer, and the connection goes on
+    // (proto/spec.md, peer "Frames allowed"; it was closed with unexpected_frame before).
     let mut bad = RawClient::connect(&b.relay).await;
     bad.hello(Role::Peer, PROGRAM).await;
     bad.frame().await;
     bad.send(&ClientFrame::Accept { offer: 1 }).await;
-    bad.expect_fatal(ErrorCode::UnexpectedFrame).await;
+    bad.expect_error(ErrorCode::UnknownOffer).await;
+    bad.send(&ClientFrame::End {
+        chat: confidant_proto::ChatNumber(1),
+    })
+    .await;
+    bad.expect_error(ErrorCode::UnknownChat).await;
     b.still_forwarding().await;
 }
 
@@ -125,9 +131,15 @@ async fn oversized_frames_are_refused() {
     bad.send_binary(vec![0_u8; MAX_DATA_FRAME + 1]).await;
     bad.expect_fatal(ErrorCode::FrameTooLarge).await;
     b.still_forwarding().await;
-    // Text above the data limit too.
+    // Text above the data limit but within the control limit is read as a control frame
+    // (a `present` at its size budget must fit): this one is not JSON.
     let mut bad = b.seeker_client().await;
     bad.send_text("a".repeat(MAX_DATA_FRAME + 1)).await;
+    bad.expect_fatal(ErrorCode::MalformedFrame).await;
+    b.still_forwarding().await;
+    // Text above the control limit: the WebSocket layer's limit.
+    let mut bad = b.seeker_client().await;
+    bad.send_text("a".repeat(MAX_CONTROL_FRAME + 1)).await;
     bad.expect_fatal(ErrorCode::FrameTooLarge).await;
     b.still_forwarding().await;
 }

@@ -153,6 +153,9 @@ async fn a_slow_reader_ends_its_chat_and_memory_stays_bounded() {
     limits.slow_reader_grace = Duration::from_millis(200);
     let (relay, _fixture, mut peer) = setup(limits).await;
     let (mut seeker, s_chat, p_chat) = match_pair(&relay, PROGRAM, &mut peer).await;
+    // The seeker's msg1 first: a peer may not send on a chat before it (proto/spec.md).
+    seeker.send_data(s_chat, &[0x42; 48]).await;
+    assert_eq!(peer.data().await.0, p_chat);
     // The seeker stops reading; the peer writes far more than socket buffers hold.
     let frame = vec![1_u8; MAX_NOISE_MESSAGE];
     let writer = tokio::spawn(async move {

@@ -24,8 +24,15 @@ async fn hello_gets_welcome_with_program_and_resources() {
     let mut client = RawClient::connect(&relay).await;
     client.hello(Role::Seeker, PROGRAM).await;
     match client.frame().await {
-        RelayFrame::Welcome { v, role, program } => {
+        RelayFrame::Welcome {
+            v,
+            role,
+            program,
+            features,
+        } => {
             assert_eq!((v, role), (1, Role::Seeker));
+            // A version-1 hello (no features) gets a version-1 welcome, member for member.
+            assert_eq!(features, None);
             assert_eq!(program.id, PROGRAM);
             assert_eq!(program.resources[0].phone.as_deref(), Some("613-562-5211"));
             assert_eq!(program.root_key.len(), 64);
@@ -68,6 +75,8 @@ async fn wrong_version_and_unknown_program_are_refused() {
             v: 9,
             role: Role::Seeker,
             program: PROGRAM.into(),
+            features: None,
+            chat_features: None,
         })
         .await;
     client.expect_fatal(ErrorCode::UnsupportedVersion).await;

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use confidant_crypto::{ChatSession, PeerHandshake, Record, SeekerHandshake, verify_chain};
 use confidant_proto::{
-    Availability, ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame,
-    Role, SeekPreferences,
+    Availability, ChatNumber, ClientFrame, DataFrame, ErrorCode, RelayFrame, Role, SeekPreferences,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
@@ -123,11 +122,7 @@ pub(crate) async fn close(mut ws: Ws) {
 
 /// `hello` as `role`, expecting `welcome`.
 async fn hello(ws: &mut Ws, role: Role, program: &str) -> Result<()> {
-    let frame = ClientFrame::Hello {
-        v: PROTOCOL_VERSION,
-        role,
-        program: program.to_owned(),
-    };
+    let frame = ClientFrame::hello_v1(role, program);
     send(ws, &frame).await?;
     match recv_control(ws).await? {
         RelayFrame::Welcome { .. } => Ok(()),
@@ -336,7 +331,10 @@ pub(crate) async fn seeker_open_chat(target: &Target) -> Result<(Ws, ChatNumber)
                 Some(frame) => frame,
                 None => recv_control(&mut ws).await?,
             };
-            let RelayFrame::Matched { chat, credential } = matched else {
+            let RelayFrame::Matched {
+                chat, credential, ..
+            } = matched
+            else {
                 return Err(format!("expected matched, got {}", matched.to_json()).into());
             };
             (

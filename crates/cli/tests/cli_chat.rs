@@ -7,19 +7,23 @@
     missing_docs
 )]
 
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
 use confidant_proto::Resource;
 use confidant_relay::{ProgramConfig, RelayConfig};
+use confidant_tests::interactive::Interactive;
 use confidant_tests::tls::write_self_signed;
 use confidant_tests::{TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
+
+/// The `confidant` binary under test.
+fn confidant() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_confidant"))
+}
 
 fn admin(dir: &Path, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_confidant"))
@@ -33,95 +37,6 @@ fn admin(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-/// An interactive child: stdin to write, stdout lines to wait for.
-struct Interactive {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Interactive {
-    fn spawn(dir: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confidant"))
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let lines = forward(child.stdout.take().unwrap());
-        let stderr = forward(child.stderr.take().unwrap());
-        Self {
-            child,
-            stdin,
-            lines,
-            stderr,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (bounded) for a stdout line containing `needle`; returns it.
-    fn expect(&mut self, needle: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => {
-                    let stderr: Vec<String> = self.stderr.try_iter().collect();
-                    panic!(
-                        "no line with {needle:?}; saw {:?}; stderr {stderr:?}",
-                        self.seen
-                    )
-                }
-            }
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn wait_success(mut self) {
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit {status:?}; saw {:?}", self.seen);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("did not exit; saw {:?}", self.seen);
-    }
-}
-
-impl Drop for Interactive {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn forward(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,6 +144,7 @@ async fn chat_through_the_cli(tls: bool) {
     };
 
     let mut peer = Interactive::spawn(
+        confidant(),
         dir,
         &[
             &[
@@ -255,6 +171,7 @@ async fn chat_through_the_cli(tls: bool) {
     peer.expect("[availability] Available");
 
     let mut seeker = Interactive::spawn(
+        confidant(),
         dir,
         &[
             &[
@@ -293,6 +210,7 @@ async fn chat_through_the_cli(tls: bool) {
 
     // The demo path: the root key taken from the relay, with a loud warning.
     let mut demo = Interactive::spawn(
+        confidant(),
         dir,
         &[
             &[

@@ -26,6 +26,9 @@ pub(crate) enum Incoming {
 /// An open WebSocket to the relay.
 pub(crate) struct Connection {
     socket: WebSocketStream<Stream>,
+    /// Read relay frames by the growth rules (after a `welcome` with features): skip
+    /// unknown members and frame types that are not critical.
+    lenient: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -59,7 +62,15 @@ impl Connection {
         let (socket, _response) = tokio::time::timeout(timeout, open)
             .await
             .map_err(|_| ClientError::Timeout)??;
-        Ok(Self { socket })
+        Ok(Self {
+            socket,
+            lenient: false,
+        })
+    }
+
+    /// From now on, read relay frames by the growth rules (the relay granted features).
+    pub(crate) fn set_lenient(&mut self) {
+        self.lenient = true;
     }
 
     /// Sends one control frame.
@@ -97,9 +108,15 @@ impl Connection {
                 message.map_err(|_| ClientError::ConnectionClosed { close_code: None })?;
             match message {
                 Message::Text(text) => {
-                    let frame = RelayFrame::from_json(text.as_bytes())
-                        .map_err(|e| ClientError::protocol(&e))?;
-                    return Ok(Incoming::Control(frame));
+                    let frame = if self.lenient {
+                        RelayFrame::from_json_lenient(text.as_bytes())
+                    } else {
+                        RelayFrame::from_json(text.as_bytes()).map(Some)
+                    };
+                    match frame.map_err(|e| ClientError::protocol(&e))? {
+                        Some(frame) => return Ok(Incoming::Control(frame)),
+                        None => tracing::debug!("skipping a relay frame of an unknown type"),
+                    }
                 }
                 Message::Binary(bytes) => {
                     let frame = DataFrame::decode(&bytes).map_err(|e| ClientError::protocol(&e))?;

@@ -52,6 +52,7 @@ fn seeker(fixture: &Fixture, memory: RevocationMemory, avoid: Option<&str>) -> S
         clock: Arc::new(FixedClock(NOW)),
         revocation_memory: memory,
         avoid_department: avoid.map(str::to_owned),
+        chat_features: Vec::new(),
     })
 }
 
@@ -75,6 +76,7 @@ fn open_chat(fixture: &Fixture, supporter: &Supporter) -> (SeekerCore, PeerCore)
         RelayFrame::Matched {
             chat: SEEKER_CHAT,
             credential: fixture.credential(supporter, fixture.revocation_list(1, &[])),
+            chat_features: None,
         },
         &mut out,
     );
@@ -88,12 +90,14 @@ fn open_chat(fixture: &Fixture, supporter: &Supporter) -> (SeekerCore, PeerCore)
     let mut peer = PeerCore::new(
         confidant_crypto::SupporterSecret::from_bytes(*supporter.secret.to_bytes()),
         supporter.certificate.clone(),
+        Vec::new(),
     );
     let mut peer_out = Outbox::default();
     peer.on_frame(
         RelayFrame::ChatStarted {
             chat: PEER_CHAT,
             offer: 1,
+            chat_features: None,
         },
         &mut peer_out,
     );
@@ -249,6 +253,7 @@ fn matched_outcome(
         RelayFrame::Matched {
             chat: SEEKER_CHAT,
             credential,
+            chat_features: None,
         },
         &mut out,
     );
@@ -319,6 +324,7 @@ fn swapped_certificate_fails_the_handshake() {
         RelayFrame::Matched {
             chat: SEEKER_CHAT,
             credential: fixture.credential(&other, fixture.revocation_list(1, &[])),
+            chat_features: None,
         },
         &mut out,
     );
@@ -326,12 +332,14 @@ fn swapped_certificate_fails_the_handshake() {
     let mut peer = PeerCore::new(
         confidant_crypto::SupporterSecret::from_bytes(*real.secret.to_bytes()),
         real.certificate.clone(),
+        Vec::new(),
     );
     let mut peer_out = Outbox::default();
     peer.on_frame(
         RelayFrame::ChatStarted {
             chat: PEER_CHAT,
             offer: 1,
+            chat_features: None,
         },
         &mut peer_out,
     );
@@ -371,6 +379,7 @@ fn same_department_is_skipped_locally_then_seeks_again() {
         RelayFrame::Matched {
             chat: SEEKER_CHAT,
             credential: fixture.credential(&supporter, fixture.revocation_list(1, &[])),
+            chat_features: None,
         },
         &mut out,
     );
@@ -402,6 +411,7 @@ fn expired_certificate_is_rejected_by_the_clients_clock() {
         clock: Arc::new(FixedClock(NOW + 60 * 86_400)),
         revocation_memory: RevocationMemory::new(),
         avoid_department: None,
+        chat_features: Vec::new(),
     });
     start_seeking(&mut seeker);
     let mut out = Outbox::default();
@@ -409,6 +419,7 @@ fn expired_certificate_is_rejected_by_the_clients_clock() {
         RelayFrame::Matched {
             chat: SEEKER_CHAT,
             credential: fixture.credential(&supporter, fixture.revocation_list(1, &[])),
+            chat_features: None,
         },
         &mut out,
     );
@@ -432,6 +443,7 @@ fn seeker_sends_nothing_before_the_handshake_completes() {
         RelayFrame::Matched {
             chat: SEEKER_CHAT,
             credential: fixture.credential(&supporter, fixture.revocation_list(1, &[])),
+            chat_features: None,
         },
         &mut out,
     );

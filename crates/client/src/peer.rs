@@ -6,7 +6,6 @@ use std::time::Duration;
 use confidant_crypto::{ResourceCard, answer_possession_challenge};
 use confidant_proto::{Availability, ChatNumber, ClientFrame, ProgramInfo, RelayFrame, Role};
 
-use crate::connection::Connection;
 use crate::driver::{Commands, Core, Driver};
 use crate::error::ClientError;
 use crate::outbox::Outbox;
@@ -14,7 +13,7 @@ use crate::peer_core::{PeerCommand, PeerCore};
 use crate::peer_credential::PeerCredential;
 use crate::peer_event::PeerEvent;
 use crate::transport::TlsTrust;
-use crate::welcome::{expect_control, say_hello, unexpected};
+use crate::welcome::{Greeting, expect_control, greet, unexpected};
 
 /// Peer settings.
 #[derive(Debug, Clone)]
@@ -23,6 +22,10 @@ pub struct PeerOptions {
     pub connect_timeout: Duration,
     /// Whom to trust for a `wss://` relay's certificate (default: the public web roots).
     pub tls: TlsTrust,
+    /// The end-to-end chat features this app implements (`proto/spec.md`, "Growing the
+    /// protocol"). Each chat uses those its seeker declared too, bound into the handshake.
+    /// Version 1 defines none: the default is empty.
+    pub chat_features: Vec<String>,
 }
 
 impl Default for PeerOptions {
@@ -30,6 +33,7 @@ impl Default for PeerOptions {
         Self {
             connect_timeout: Duration::from_secs(10),
             tls: TlsTrust::default(),
+            chat_features: Vec::new(),
         }
     }
 }
@@ -168,8 +172,16 @@ impl Peer {
         options: PeerOptions,
     ) -> Result<Self, ClientError> {
         let timeout = options.connect_timeout;
-        let mut connection = Connection::open(url, &options.tls, timeout).await?;
-        let program_info = say_hello(&mut connection, Role::Peer, program, timeout).await?;
+        let (mut connection, welcomed) = greet(&Greeting {
+            url,
+            tls: &options.tls,
+            timeout,
+            role: Role::Peer,
+            program,
+            chat_features: &options.chat_features,
+        })
+        .await?;
+        let program_info = welcomed.program;
         let PeerCredential {
             issuer_certificate,
             supporter_certificate,
@@ -199,7 +211,7 @@ impl Peer {
             RelayFrame::Verified { display_name } => display_name,
             other => return Err(unexpected(other)),
         };
-        let core = PeerCore::new(secret, supporter_certificate);
+        let core = PeerCore::new(secret, supporter_certificate, options.chat_features);
         let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {
             driver,

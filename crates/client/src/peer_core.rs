@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use confidant_crypto::{ChatSession, PeerHandshake, Record, ResourceCard, SupporterSecret};
+use confidant_crypto::{
+    ChatSession, PeerHandshake, Record, ResourceCard, SupporterSecret, agreed_chat_features,
+};
 use confidant_proto::{Availability, ChatEndReason, ChatNumber, ClientFrame, RelayFrame};
 
 use crate::end_reason::EndReason;
@@ -17,8 +19,9 @@ use crate::peer_event::PeerEvent;
 
 /// One chat on the peer's connection.
 enum Chat {
-    /// `chat_started` arrived; the seeker's msg1 has not.
-    AwaitingHandshake,
+    /// `chat_started` arrived; the seeker's msg1 has not. Holds the seeker's declared chat
+    /// features, as the relay passed them (empty without the `chat-features` feature).
+    AwaitingHandshake { partner_features: Vec<String> },
     /// The secure chat is open.
     Open {
         session: ChatSession,
@@ -53,6 +56,8 @@ type Out = Outbox<PeerEvent>;
 pub(crate) struct PeerCore {
     secret: SupporterSecret,
     supporter_certificate: Vec<u8>,
+    /// The end-to-end chat features this app implements.
+    chat_features: Vec<String>,
     chats: HashMap<ChatNumber, Chat>,
 }
 
@@ -65,10 +70,15 @@ impl std::fmt::Debug for PeerCore {
 }
 
 impl PeerCore {
-    pub(crate) fn new(secret: SupporterSecret, supporter_certificate: Vec<u8>) -> Self {
+    pub(crate) fn new(
+        secret: SupporterSecret,
+        supporter_certificate: Vec<u8>,
+        chat_features: Vec<String>,
+    ) -> Self {
         Self {
             secret,
             supporter_certificate,
+            chat_features,
             chats: HashMap::new(),
         }
     }
@@ -104,7 +114,11 @@ impl PeerCore {
             RelayFrame::OfferWithdrawn { offer, reason } => {
                 out.event(PeerEvent::OfferWithdrawn { offer, reason });
             }
-            RelayFrame::ChatStarted { chat, offer } => {
+            RelayFrame::ChatStarted {
+                chat,
+                offer,
+                chat_features,
+            } => {
                 if self.chats.contains_key(&chat) {
                     // A relay reusing a live number would mix two seekers: refuse both.
                     self.fail(
@@ -114,7 +128,9 @@ impl PeerCore {
                     );
                     return;
                 }
-                self.chats.insert(chat, Chat::AwaitingHandshake);
+                let partner_features = chat_features.unwrap_or_default();
+                self.chats
+                    .insert(chat, Chat::AwaitingHandshake { partner_features });
                 out.event(PeerEvent::ChatStarted { chat, offer });
             }
             RelayFrame::ChatEnded { chat, reason } => {
@@ -151,8 +167,14 @@ impl PeerCore {
             return;
         };
         match state {
-            Chat::AwaitingHandshake => {
-                match PeerHandshake::respond(&self.secret, &self.supporter_certificate, payload) {
+            Chat::AwaitingHandshake { partner_features } => {
+                let agreed = agreed_chat_features(&self.chat_features, &partner_features);
+                match PeerHandshake::respond_bound(
+                    &self.secret,
+                    &self.supporter_certificate,
+                    &agreed,
+                    payload,
+                ) {
                     Ok((session, msg2)) => {
                         out.data(chat, msg2);
                         self.chats.insert(
@@ -193,6 +215,11 @@ impl PeerCore {
                         }
                         Record::Resource(card) => {
                             out.event(PeerEvent::Resource { chat, card });
+                            true
+                        }
+                        // A record of a later revision (non-critical): skipped.
+                        Record::Unknown { kind, .. } => {
+                            tracing::debug!(kind, "skipping a record of an unknown type");
                             true
                         }
                         // A seeker cannot block; treat it as an ending all the same.

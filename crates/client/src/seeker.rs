@@ -11,7 +11,6 @@ use confidant_crypto::ResourceCard;
 use confidant_proto::{ChatNumber, ProgramInfo, RelayFrame, Role, SeekPreferences};
 
 use crate::clock::{Clock, SystemClock};
-use crate::connection::Connection;
 use crate::driver::{Commands, Core, Driver};
 use crate::error::ClientError;
 use crate::outbox::Outbox;
@@ -19,7 +18,7 @@ use crate::revocation_memory::RevocationMemory;
 use crate::seeker_core::{SeekerCommand, SeekerConfig, SeekerCore};
 use crate::seeker_event::SeekerEvent;
 use crate::transport::TlsTrust;
-use crate::welcome::say_hello;
+use crate::welcome::{Greeting, greet};
 
 /// Seeker settings beyond the relay, the program and the pinned root key.
 #[derive(Debug, Clone)]
@@ -36,6 +35,10 @@ pub struct SeekerOptions {
     pub connect_timeout: Duration,
     /// Whom to trust for a `wss://` relay's certificate (default: the public web roots).
     pub tls: TlsTrust,
+    /// The end-to-end chat features this app implements (`proto/spec.md`, "Growing the
+    /// protocol"). Each chat uses those its peer declared too, bound into the handshake.
+    /// Version 1 defines none: the default is empty.
+    pub chat_features: Vec<String>,
 }
 
 impl Default for SeekerOptions {
@@ -46,6 +49,7 @@ impl Default for SeekerOptions {
             revocation_memory: RevocationMemory::new(),
             connect_timeout: Duration::from_secs(10),
             tls: TlsTrust::default(),
+            chat_features: Vec::new(),
         }
     }
 }
@@ -105,6 +109,7 @@ pub struct Seeker {
     driver: Driver<SeekerEvent>,
     handle: SeekerHandle,
     program: ProgramInfo,
+    features: Vec<String>,
 }
 
 impl std::ops::Deref for Seeker {
@@ -124,13 +129,14 @@ impl Seeker {
         pinned_root_key: [u8; 32],
         options: SeekerOptions,
     ) -> Result<Self, ClientError> {
-        let mut connection = Connection::open(url, &options.tls, options.connect_timeout).await?;
-        let program_info = say_hello(
-            &mut connection,
-            Role::Seeker,
+        let (connection, welcomed) = greet(&Greeting {
+            url,
+            tls: &options.tls,
+            timeout: options.connect_timeout,
+            role: Role::Seeker,
             program,
-            options.connect_timeout,
-        )
+            chat_features: &options.chat_features,
+        })
         .await?;
         let core = SeekerCore::new(SeekerConfig {
             program: program.to_owned(),
@@ -138,12 +144,14 @@ impl Seeker {
             clock: options.clock,
             revocation_memory: options.revocation_memory,
             avoid_department: options.avoid_department,
+            chat_features: options.chat_features,
         });
         let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {
             driver,
             handle: SeekerHandle { commands },
-            program: program_info,
+            program: welcomed.program,
+            features: welcomed.features,
         })
     }
 
@@ -152,6 +160,13 @@ impl Seeker {
     #[must_use]
     pub fn program(&self) -> &ProgramInfo {
         &self.program
+    }
+
+    /// The relay features in force on this connection (`proto/spec.md`, "Growing the
+    /// protocol"); empty against a relay that predates features.
+    #[must_use]
+    pub fn features(&self) -> &[String] {
+        &self.features
     }
 
     /// The next event, or `None` once the connection is gone (after `Disconnected`).

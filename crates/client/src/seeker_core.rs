@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confidant_crypto::{ChatSession, Record, ResourceCard, SeekerHandshake};
+use confidant_crypto::{ChatSession, Record, ResourceCard, SeekerHandshake, agreed_chat_features};
 use confidant_proto::{ChatEndReason, ChatNumber, ClientFrame, RelayFrame, SeekPreferences};
 
 use crate::clock::Clock;
@@ -56,6 +56,8 @@ pub(crate) struct SeekerConfig {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) revocation_memory: RevocationMemory,
     pub(crate) avoid_department: Option<String>,
+    /// The end-to-end chat features this app implements.
+    pub(crate) chat_features: Vec<String>,
 }
 
 /// The seeker state machine.
@@ -120,7 +122,11 @@ impl SeekerCore {
                     out.event(SeekerEvent::NoPeer { reason, resources });
                 }
             }
-            RelayFrame::Matched { chat, credential } => self.on_matched(chat, &credential, out),
+            RelayFrame::Matched {
+                chat,
+                credential,
+                chat_features,
+            } => self.on_matched(chat, &credential, &chat_features.unwrap_or_default(), out),
             RelayFrame::ChatEnded { chat, reason } => self.on_chat_ended(chat, reason, out),
             RelayFrame::Shutdown { deadline_ms } => out.event(SeekerEvent::ShuttingDown {
                 deadline: Duration::from_millis(u64::from(deadline_ms)),
@@ -146,6 +152,7 @@ impl SeekerCore {
         &mut self,
         chat: ChatNumber,
         credential: &confidant_proto::Credential,
+        partner_features: &[String],
         out: &mut Out,
     ) {
         let cancel_requested = match self.state {
@@ -186,7 +193,12 @@ impl SeekerCore {
             out.event(SeekerEvent::SkippedSameDepartment);
             return;
         }
-        match SeekerHandshake::start(&checked.static_key, &checked.supporter_certificate) {
+        let agreed = agreed_chat_features(&self.config.chat_features, partner_features);
+        match SeekerHandshake::start_bound(
+            &checked.static_key,
+            &checked.supporter_certificate,
+            &agreed,
+        ) {
             Ok((handshake, msg1)) => {
                 out.data(chat, msg1);
                 self.state = State::Handshaking {
@@ -270,6 +282,11 @@ impl SeekerCore {
                         }
                         Record::Resource(card) => {
                             out.event(SeekerEvent::Resource(card));
+                            true
+                        }
+                        // A record of a later revision (non-critical): skipped.
+                        Record::Unknown { kind, .. } => {
+                            tracing::debug!(kind, "skipping a record of an unknown type");
                             true
                         }
                         Record::End => {

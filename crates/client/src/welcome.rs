@@ -1,41 +1,113 @@
-//! The opening exchange every connection starts with: `hello` → `welcome`.
+//! The opening exchange every connection starts with: `hello` → `welcome`, negotiating
+//! features (`proto/spec.md`, "Growing the protocol").
+//!
+//! The SDK offers every relay feature it implements. A relay from before features refuses
+//! the unknown `features` member with `malformed_frame`; the SDK then opens a second
+//! connection and says a plain version-1 `hello`, so a new app works against an old relay.
 
 use std::time::Duration;
 
-use confidant_proto::{ClientFrame, PROTOCOL_VERSION, ProgramInfo, RelayFrame, Role};
+use confidant_proto::{
+    ClientFrame, ErrorCode, PROTOCOL_VERSION, ProgramInfo, RELAY_FEATURES, RelayFrame, Role,
+};
 
 use crate::connection::{Connection, Incoming};
 use crate::error::ClientError;
+use crate::transport::TlsTrust;
 
-/// Sends `hello` and waits for `welcome`, returning the program description.
-pub(crate) async fn say_hello(
+/// What the relay granted in `welcome`.
+#[derive(Debug, Clone)]
+pub(crate) struct Welcomed {
+    /// The program as the relay describes it.
+    pub(crate) program: ProgramInfo,
+    /// The features in force on this connection (empty against a version-1 relay).
+    pub(crate) features: Vec<String>,
+}
+
+/// Where and how to connect, and what to say in `hello`.
+pub(crate) struct Greeting<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) tls: &'a TlsTrust,
+    pub(crate) timeout: Duration,
+    pub(crate) role: Role,
+    pub(crate) program: &'a str,
+    pub(crate) chat_features: &'a [String],
+}
+
+/// Opens the connection and greets the relay, with features; against a relay that does not
+/// know features, again without them.
+pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Connection, Welcomed), ClientError> {
+    let mut connection = Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
+    let features: Vec<String> = RELAY_FEATURES.iter().map(|f| (*f).to_owned()).collect();
+    let hello = ClientFrame::Hello {
+        v: u64::from(PROTOCOL_VERSION),
+        role: greeting.role,
+        program: greeting.program.to_owned(),
+        features: Some(features),
+        chat_features: Some(greeting.chat_features.to_vec()),
+    };
+    match say_hello(&mut connection, &hello, greeting).await {
+        Err(ClientError::Relay {
+            code: ErrorCode::MalformedFrame,
+            ..
+        }) => {
+            tracing::debug!("the relay does not know features; greeting it as version 1");
+            connection.close().await;
+            let mut connection =
+                Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
+            let hello = ClientFrame::Hello {
+                v: u64::from(PROTOCOL_VERSION),
+                role: greeting.role,
+                program: greeting.program.to_owned(),
+                features: None,
+                chat_features: None,
+            };
+            let welcomed = say_hello(&mut connection, &hello, greeting).await?;
+            Ok((connection, welcomed))
+        }
+        Ok(welcomed) => {
+            connection.set_lenient();
+            Ok((connection, welcomed))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Sends `hello` and waits for `welcome`.
+async fn say_hello(
     connection: &mut Connection,
-    role: Role,
-    program: &str,
-    timeout: Duration,
-) -> Result<ProgramInfo, ClientError> {
-    connection
-        .send_control(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role,
-            program: program.to_owned(),
-        })
-        .await?;
-    match expect_control(connection, timeout).await? {
+    hello: &ClientFrame,
+    greeting: &Greeting<'_>,
+) -> Result<Welcomed, ClientError> {
+    connection.send_control(hello).await?;
+    match expect_control(connection, greeting.timeout).await? {
         RelayFrame::Welcome {
             v,
             role: granted,
             program: info,
+            features,
         } => {
             if v != PROTOCOL_VERSION {
                 return Err(ClientError::VersionMismatch(v));
             }
-            if granted != role || info.id != program {
+            if granted != greeting.role || info.id != greeting.program {
                 return Err(ClientError::ProtocolViolation(
                     "welcome does not match hello".to_owned(),
                 ));
             }
-            Ok(info)
+            let features = features.unwrap_or_default();
+            if features
+                .iter()
+                .any(|name| !RELAY_FEATURES.contains(&name.as_str()))
+            {
+                return Err(ClientError::ProtocolViolation(
+                    "welcome grants a feature the client did not offer".to_owned(),
+                ));
+            }
+            Ok(Welcomed {
+                program: info,
+                features,
+            })
         }
         other => Err(unexpected(other)),
     }

@@ -39,6 +39,44 @@ pub(crate) fn prologue(label: &[u8], certificate: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The chat prologue with the chat's agreed chat features bound in (`proto/crypto.md` §2):
+/// with none, exactly the version-1 prologue; otherwise it is followed by the number of
+/// features (u8) and each name, in ascending byte order, as u8 length `||` bytes. Both clients
+/// compute the agreed set themselves (their own list ∩ the partner's list as the relay passed
+/// it), so a relay that alters either list makes the prologues differ and the handshake fail.
+///
+/// # Errors
+/// `Internal` for more than 255 names or a name longer than 255 bytes (the protocol allows
+/// 32 names of 64 bytes).
+pub fn chat_prologue(certificate: &[u8], agreed: &[&str]) -> Result<Vec<u8>, NoiseError> {
+    let mut out = prologue(CHAT_PROLOGUE_LABEL, certificate);
+    if agreed.is_empty() {
+        return Ok(out);
+    }
+    let mut names: Vec<&[u8]> = agreed.iter().map(|name| name.as_bytes()).collect();
+    names.sort_unstable();
+    names.dedup();
+    out.push(u8::try_from(names.len()).map_err(|_| NoiseError::Internal)?);
+    for name in names {
+        out.push(u8::try_from(name.len()).map_err(|_| NoiseError::Internal)?);
+        out.extend_from_slice(name);
+    }
+    Ok(out)
+}
+
+/// The chat features both sides declared: `own` ∩ `partner`, in ascending order.
+#[must_use]
+pub fn agreed_chat_features<'a>(own: &'a [String], partner: &[String]) -> Vec<&'a str> {
+    let mut agreed: Vec<&str> = own
+        .iter()
+        .filter(|name| partner.contains(name))
+        .map(String::as_str)
+        .collect();
+    agreed.sort_unstable();
+    agreed.dedup();
+    agreed
+}
+
 fn params() -> Result<NoiseParams, NoiseError> {
     PROTOCOL_NAME.parse().map_err(|_| NoiseError::Internal)
 }
@@ -157,7 +195,20 @@ impl SeekerHandshake {
         peer_static: &[u8; 32],
         supporter_certificate: &[u8],
     ) -> Result<(Self, Vec<u8>), NoiseError> {
-        Self::start_inner(peer_static, supporter_certificate, None)
+        Self::start_inner(peer_static, supporter_certificate, &[], None)
+    }
+
+    /// Like [`SeekerHandshake::start`], with the chat's agreed chat features bound into the
+    /// prologue ([`chat_prologue`]); with none it is exactly `start`.
+    ///
+    /// # Errors
+    /// As for [`SeekerHandshake::start`].
+    pub fn start_bound(
+        peer_static: &[u8; 32],
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        Self::start_inner(peer_static, supporter_certificate, agreed, None)
     }
 
     /// Like [`SeekerHandshake::start`] with a fixed ephemeral private key.
@@ -172,15 +223,16 @@ impl SeekerHandshake {
         supporter_certificate: &[u8],
         ephemeral: &[u8; 32],
     ) -> Result<(Self, Vec<u8>), NoiseError> {
-        Self::start_inner(peer_static, supporter_certificate, Some(ephemeral))
+        Self::start_inner(peer_static, supporter_certificate, &[], Some(ephemeral))
     }
 
     fn start_inner(
         peer_static: &[u8; 32],
         supporter_certificate: &[u8],
+        agreed: &[&str],
         ephemeral: Option<&[u8; 32]>,
     ) -> Result<(Self, Vec<u8>), NoiseError> {
-        let prologue = prologue(CHAT_PROLOGUE_LABEL, supporter_certificate);
+        let prologue = chat_prologue(supporter_certificate, agreed)?;
         let mut state = build_initiator(&prologue, peer_static, ephemeral)?;
         let msg1 = write_handshake(&mut state, &[], HANDSHAKE_MESSAGE_LEN)?;
         Ok((Self { state }, msg1))
@@ -220,7 +272,21 @@ impl PeerHandshake {
         supporter_certificate: &[u8],
         msg1: &[u8],
     ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
-        Self::respond_inner(secret, supporter_certificate, msg1, None)
+        Self::respond_inner(secret, supporter_certificate, &[], msg1, None)
+    }
+
+    /// Like [`PeerHandshake::respond`], with the chat's agreed chat features bound into the
+    /// prologue ([`chat_prologue`]); with none it is exactly `respond`.
+    ///
+    /// # Errors
+    /// As for [`PeerHandshake::respond`].
+    pub fn respond_bound(
+        secret: &SupporterSecret,
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+        msg1: &[u8],
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        Self::respond_inner(secret, supporter_certificate, agreed, msg1, None)
     }
 
     /// Like [`PeerHandshake::respond`] with a fixed ephemeral private key (test vectors only).
@@ -234,16 +300,17 @@ impl PeerHandshake {
         msg1: &[u8],
         ephemeral: &[u8; 32],
     ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
-        Self::respond_inner(secret, supporter_certificate, msg1, Some(ephemeral))
+        Self::respond_inner(secret, supporter_certificate, &[], msg1, Some(ephemeral))
     }
 
     fn respond_inner(
         secret: &SupporterSecret,
         supporter_certificate: &[u8],
+        agreed: &[&str],
         msg1: &[u8],
         ephemeral: Option<&[u8; 32]>,
     ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
-        let prologue = prologue(CHAT_PROLOGUE_LABEL, supporter_certificate);
+        let prologue = chat_prologue(supporter_certificate, agreed)?;
         let mut state = build_responder(&prologue, secret, ephemeral)?;
         read_handshake(&mut state, msg1, HANDSHAKE_MESSAGE_LEN, 0)?;
         let msg2 = write_handshake(&mut state, &[], HANDSHAKE_MESSAGE_LEN)?;
@@ -267,6 +334,31 @@ mod tests {
         let (peer, msg2) = PeerHandshake::respond(&secret, cert, &msg1).expect("respond");
         let seeker = hs.finish(&msg2).expect("finish");
         (seeker, peer)
+    }
+
+    #[test]
+    fn chat_features_are_bound_into_the_prologue() {
+        let secret = SupporterSecret::from_bytes([3; 32]);
+        let cert = b"certificate bytes";
+        assert_eq!(
+            chat_prologue(cert, &[]).expect("empty"),
+            prologue(CHAT_PROLOGUE_LABEL, cert)
+        );
+        let both = chat_prologue(cert, &["b", "a"]).expect("two");
+        assert_eq!(&both[49..], b"\x02\x01a\x01b");
+        // Same sets agree; a set the relay altered on one side does not.
+        let (hs, msg1) = SeekerHandshake::start_bound(&secret.public(), cert, &["x-a"]).expect("s");
+        let (_, msg2) =
+            PeerHandshake::respond_bound(&secret, cert, &["x-a"], &msg1).expect("respond");
+        hs.finish(&msg2).expect("same features agree");
+        let (_, msg1) = SeekerHandshake::start_bound(&secret.public(), cert, &["x-a"]).expect("s");
+        assert_eq!(
+            PeerHandshake::respond_bound(&secret, cert, &[], &msg1).err(),
+            Some(NoiseError::HandshakeDecrypt)
+        );
+        let own = vec!["b".to_owned(), "a".to_owned(), "c".to_owned()];
+        let partner = vec!["c".to_owned(), "a".to_owned()];
+        assert_eq!(agreed_chat_features(&own, &partner), vec!["a", "c"]);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub use certificate::{
 pub use codec::CodecError;
 pub use handshake::{
     CHAT_PROLOGUE_LABEL, MAX_NOISE_MESSAGE, PROTOCOL_NAME, PROTOCOL_VERSION, PeerHandshake,
-    SeekerHandshake,
+    SeekerHandshake, agreed_chat_features, chat_prologue,
 };
 pub use keys::{IssuingKey, KeyError, RootKey, SupporterSecret};
 pub use noise_error::NoiseError;

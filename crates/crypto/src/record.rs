@@ -24,6 +24,10 @@ mod kind {
     pub const END: u8 = 0x04;
     pub const BLOCK: u8 = 0x05;
     pub const RESOURCE: u8 = 0x06;
+    /// Types from here up to `LAST_SKIPPABLE` belong to later revisions; a receiver that does
+    /// not know one skips it (`proto/crypto.md` §4, growth).
+    pub const FIRST_SKIPPABLE: u8 = 0x07;
+    pub const LAST_SKIPPABLE: u8 = 0x7f;
 }
 
 /// A pointer to outside help a supporter can hand a seeker (a hotline, a page).
@@ -58,6 +62,17 @@ pub enum Record {
     Block,
     /// A resource card.
     Resource(ResourceCard),
+    /// A record of a later revision this receiver does not know, of a type `0x07..=0x7f`
+    /// (non-critical): the receiver skips it and the chat goes on. Types `0x80..=0xff` are
+    /// critical and fail as `record_unknown_type`. A sender only sends a type of a chat
+    /// feature both sides agreed on (`proto/crypto.md` §2), so a version-1 receiver never
+    /// meets one.
+    Unknown {
+        /// The type byte.
+        kind: u8,
+        /// The body, unread.
+        body: Vec<u8>,
+    },
 }
 
 /// Why a record could not be encoded or decoded.
@@ -67,7 +82,7 @@ pub enum RecordError {
     /// The padded plaintext's length is not one of `BUCKETS`.
     #[error("padded record length is not a bucket size")]
     InvalidLength,
-    /// The type byte is not a known record type.
+    /// The type byte is 0x00, or a critical type (0x80..=0xff) this receiver does not know.
     #[error("unknown record type")]
     UnknownType,
     /// The declared body length runs past the end of the bucket.
@@ -148,6 +163,12 @@ pub fn encode_padded(record: &Record) -> Result<Vec<u8>, RecordError> {
             let json = serde_json::to_vec(card).map_err(|_| RecordError::InvalidResource)?;
             (kind::RESOURCE, json)
         }
+        Record::Unknown { kind, body } => {
+            if !(kind::FIRST_SKIPPABLE..=kind::LAST_SKIPPABLE).contains(kind) {
+                return Err(RecordError::UnknownType);
+            }
+            (*kind, body.clone())
+        }
     };
     let body_len = u16::try_from(body.len()).map_err(|_| RecordError::TooLong)?;
     let total = body
@@ -176,7 +197,7 @@ pub fn decode_padded(padded: &[u8]) -> Result<Record, RecordError> {
         .split_first_chunk::<RECORD_HEADER_LEN>()
         .ok_or(RecordError::InvalidLength)?;
     let [kind, len_hi, len_lo] = *header;
-    if !(kind::TEXT..=kind::RESOURCE).contains(&kind) {
+    if !(kind::TEXT..=kind::LAST_SKIPPABLE).contains(&kind) {
         return Err(RecordError::UnknownType);
     }
     let body_len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
@@ -232,6 +253,10 @@ fn decode_body(kind: u8, body: &[u8]) -> Result<Record, RecordError> {
             }
             Ok(Record::Resource(card))
         }
+        kind::FIRST_SKIPPABLE..=kind::LAST_SKIPPABLE => Ok(Record::Unknown {
+            kind,
+            body: body.to_vec(),
+        }),
         _ => Err(RecordError::UnknownType),
     }
 }
@@ -270,7 +295,21 @@ mod tests {
             Err(RecordError::UnknownType)
         );
         assert_eq!(
-            decode_padded(&raw(7, b"", 256)),
+            decode_padded(&raw(7, b"later", 256)),
+            Ok(Record::Unknown {
+                kind: 7,
+                body: b"later".to_vec()
+            })
+        );
+        assert_eq!(
+            decode_padded(&raw(0x80, b"", 256)),
+            Err(RecordError::UnknownType)
+        );
+        assert_eq!(
+            encode_padded(&Record::Unknown {
+                kind: 0x80,
+                body: vec![]
+            }),
             Err(RecordError::UnknownType)
         );
         let mut over = raw(1, b"a", 256);

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::base64_bytes::Base64Bytes;
 use crate::data_frame::ChatNumber;
 use crate::decode_error::DecodeError;
+use crate::features::{check_features, unknown_type};
 use crate::limits::{MAX_CAPACITY, MAX_CONTROL_FRAME, MAX_TAG_LEN, MAX_TAGS};
+use crate::optional::non_null;
 
 /// Which side of the conversation a connection is. Fixed by `hello` for the connection's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,13 +26,25 @@ pub enum Role {
 #[serde(deny_unknown_fields)]
 pub struct SeekPreferences {
     /// A topic tag the program defines, e.g. `adverse-event`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
     pub topic: Option<String>,
     /// A language tag, e.g. `en` or `fr`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
     pub language: Option<String>,
     /// The kind of peer, e.g. `resident`, `staff`, `nursing`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
     pub peer_role: Option<String>,
 }
 
@@ -50,12 +64,30 @@ pub enum Availability {
 pub enum ClientFrame {
     /// First frame on every connection: protocol version, role and program.
     Hello {
-        /// Must equal [`crate::PROTOCOL_VERSION`].
-        v: u8,
+        /// Must equal [`crate::PROTOCOL_VERSION`]; any other non-negative integer is answered
+        /// with `unsupported_version` (so a future client learns the right thing).
+        v: u64,
         /// Seeker or peer, for the connection's whole life.
         role: Role,
         /// The program id, e.g. `resident-peer-support`.
         program: String,
+        /// Connection features the client implements (`features.rs`). Present, even empty,
+        /// it also declares that the client follows the growth rules; absent, the
+        /// connection speaks exactly version 1.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        features: Option<Vec<String>>,
+        /// End-to-end chat features the client implements, passed to its chat partners
+        /// (with the `chat-features` feature) and bound into each chat's Noise prologue.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        chat_features: Option<Vec<String>>,
     },
     /// Peer only: the certificate chain and the current revocation list.
     Present {
@@ -126,11 +158,44 @@ impl ClientFrame {
                 max: MAX_CONTROL_FRAME,
             });
         }
-        let frame: Self =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError::from_json_error(&e))?;
+        let frame: Self = match serde_json::from_slice(bytes) {
+            Ok(frame) => frame,
+            Err(error) => {
+                return Err(match unknown_type(bytes, Self::TYPES) {
+                    Some(critical) => DecodeError::UnknownType { critical },
+                    None => DecodeError::from_json_error(&error),
+                });
+            }
+        };
         frame.validate()?;
         Ok(frame)
     }
+
+    /// A plain version-1 `hello`: no features, exactly what a client from before features
+    /// sends.
+    pub fn hello_v1(role: Role, program: &str) -> Self {
+        Self::Hello {
+            v: u64::from(crate::PROTOCOL_VERSION),
+            role,
+            program: program.to_owned(),
+            features: None,
+            chat_features: None,
+        }
+    }
+
+    /// Every `type` a client may send in this version of the protocol.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "present",
+        "prove",
+        "set_availability",
+        "seek",
+        "cancel",
+        "accept",
+        "decline",
+        "end",
+        "block",
+    ];
 
     /// Serialises to JSON.
     pub fn to_json(&self) -> String {
@@ -171,7 +236,19 @@ impl ClientFrame {
     /// Checks the limits serde cannot express.
     fn validate(&self) -> Result<(), DecodeError> {
         match self {
-            Self::Hello { program, .. } => check_tag("program", program),
+            Self::Hello {
+                program,
+                features,
+                chat_features,
+                ..
+            } => {
+                check_tag("program", program)?;
+                check_features("features", features.as_deref().unwrap_or_default())?;
+                check_features(
+                    "chat_features",
+                    chat_features.as_deref().unwrap_or_default(),
+                )
+            }
             Self::SetAvailability {
                 capacity,
                 topics,
@@ -204,13 +281,25 @@ impl ClientFrame {
                 }
                 Ok(())
             }
-            Self::Present { .. }
-            | Self::Prove { .. }
-            | Self::Cancel {}
-            | Self::Accept { .. }
-            | Self::Decline { .. }
-            | Self::End { .. }
-            | Self::Block { .. } => Ok(()),
+            Self::Accept { offer } | Self::Decline { offer } => {
+                if *offer == 0 {
+                    return Err(DecodeError::Invalid {
+                        field: "offer",
+                        reason: "offer numbers start at 1",
+                    });
+                }
+                Ok(())
+            }
+            Self::End { chat } | Self::Block { chat } => {
+                if chat.0 == 0 {
+                    return Err(DecodeError::Invalid {
+                        field: "chat",
+                        reason: "chat numbers start at 1",
+                    });
+                }
+                Ok(())
+            }
+            Self::Present { .. } | Self::Prove { .. } | Self::Cancel {} => Ok(()),
         }
     }
 }

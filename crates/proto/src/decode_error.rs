@@ -23,7 +23,10 @@ pub enum DecodeError {
     NotJson,
     /// A `type` the protocol does not define.
     #[error("unknown frame type")]
-    UnknownType,
+    UnknownType {
+        /// The frame said `"critical": true`: its receiver must understand it.
+        critical: bool,
+    },
     /// A field the frame does not have, a missing field, or a field of the wrong type.
     #[error("frame does not match its schema: {0}")]
     Schema(String),
@@ -45,15 +48,13 @@ impl DecodeError {
         match error.classify() {
             Category::Syntax | Category::Eof | Category::Io => Self::NotJson,
             Category::Data => {
+                // An unknown frame type is recognised by the caller (`features::unknown_type`),
+                // which knows the frame's types; here it is one more schema mismatch. Keep
+                // only the part before serde's position suffix, and never echo a quoted value
+                // back (it could be anything the client sent).
                 let text = error.to_string();
-                if text.starts_with("unknown variant") {
-                    Self::UnknownType
-                } else {
-                    // Keep only the part before serde's position suffix, and never echo a
-                    // quoted value back (it could be anything the client sent).
-                    let schema = text.split(" at line").next().unwrap_or_default();
-                    Self::Schema(redact_quoted(schema))
-                }
+                let schema = text.split(" at line").next().unwrap_or_default();
+                Self::Schema(redact_quoted(schema))
             }
         }
     }
@@ -62,7 +63,7 @@ impl DecodeError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::TooLarge { .. } => ErrorCode::FrameTooLarge,
-            Self::Truncated | Self::NotJson | Self::UnknownType | Self::Schema(_) => {
+            Self::Truncated | Self::NotJson | Self::UnknownType { .. } | Self::Schema(_) => {
                 ErrorCode::MalformedFrame
             }
             Self::Invalid { .. } => ErrorCode::InvalidField,

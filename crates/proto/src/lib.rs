@@ -11,7 +11,9 @@ pub mod client_frame;
 pub mod data_frame;
 pub mod decode_error;
 pub mod error_code;
+pub mod features;
 pub mod limits;
+mod optional;
 pub mod program;
 pub mod relay_frame;
 
@@ -20,6 +22,7 @@ pub use client_frame::{Availability, ClientFrame, Role, SeekPreferences, is_tag}
 pub use data_frame::{ChatNumber, DataFrame};
 pub use decode_error::DecodeError;
 pub use error_code::ErrorCode;
+pub use features::{FEATURE_CHAT_FEATURES, MAX_FEATURES, RELAY_FEATURES};
 pub use limits::PROTOCOL_VERSION;
 pub use program::{ProgramInfo, Resource};
 pub use relay_frame::{ChatEndReason, Credential, NoPeerReason, OfferWithdrawnReason, RelayFrame};

@@ -49,6 +49,9 @@ pub const MAX_TAGS: usize = 16;
 /// The longest tag (topic, language, role, program id), in bytes.
 pub const MAX_TAG_LEN: usize = 64;
 
+/// Most feature names one `hello` may list (`features` and `chat_features` each).
+pub const MAX_FEATURES: usize = 32;
+
 /// Default: time a new connection has to send `hello` (and a peer to finish its proof).
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 

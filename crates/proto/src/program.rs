@@ -4,25 +4,38 @@ use serde::{Deserialize, Serialize};
 
 /// A resource card the operator configures: counselling service, crisis line, contact.
 /// Shown to a seeker on `no_peer`, and shareable by a peer inside the encrypted chat.
+///
+/// Read leniently (unknown members skipped): `RelayFrame::from_json` is where version 1's
+/// strictness is checked, for every relay type at once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Resource {
     /// What it is, e.g. "Faculty Wellness Program — counselling".
     pub title: String,
     /// A web address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::optional::non_null"
+    )]
     pub url: Option<String>,
     /// A telephone number as it should be dialled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::optional::non_null"
+    )]
     pub phone: Option<String>,
     /// An e-mail address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::optional::non_null"
+    )]
     pub email: Option<String>,
 }
 
 /// A program's public description, sent in `welcome` and served at `GET /v1/programs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProgramInfo {
     /// Stable id, e.g. `resident-peer-support`.
     pub id: String,

@@ -7,11 +7,15 @@ use crate::client_frame::{Availability, Role};
 use crate::data_frame::ChatNumber;
 use crate::decode_error::DecodeError;
 use crate::error_code::ErrorCode;
+use crate::features::{unknown_member, unknown_type};
+use crate::optional::non_null;
 use crate::program::{ProgramInfo, Resource};
 
 /// The peer's credential as the seeker receives it at match time, to verify in the client.
+///
+/// Like every relay type, it is read leniently (unknown members skipped) by
+/// [`RelayFrame::from_json_lenient`] and strictly by [`RelayFrame::from_json`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Credential {
     /// Issuer certificate, signed by the program's root key.
     pub issuer_certificate: Base64Bytes,
@@ -67,9 +71,11 @@ pub enum ChatEndReason {
     Revoked,
 }
 
-/// Every frame the relay sends. Internally tagged by `type`; unknown fields are refused.
+/// Every frame the relay sends. Internally tagged by `type`. [`RelayFrame::from_json`] refuses
+/// unknown members (version 1); [`RelayFrame::from_json_lenient`] skips them, and frames of
+/// unknown types, as a client that negotiated features must.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum RelayFrame {
     /// Answer to `hello`: version, role and the program's public description.
     Welcome {
@@ -79,6 +85,14 @@ pub enum RelayFrame {
         role: Role,
         /// The program.
         program: ProgramInfo,
+        /// The features the relay will use on this connection: those of `hello.features` it
+        /// implements. Sent exactly when `hello` carried `features`.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        features: Option<Vec<String>>,
     },
     /// Peer: prove possession of the certificate's key by answering this Noise NK msg1.
     Challenge {
@@ -106,7 +120,11 @@ pub enum RelayFrame {
         /// Peers of this program online and available (with free capacity or not).
         peers_online: u32,
         /// Honest estimate of the wait in seconds; absent when the relay cannot tell.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
         estimate_secs: Option<u32>,
     },
     /// Seeker: left the queue after `cancel`.
@@ -123,10 +141,18 @@ pub enum RelayFrame {
         /// Offer number on this connection.
         offer: u32,
         /// The topic the seeker chose, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
         topic: Option<String>,
         /// The language the seeker chose, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
         language: Option<String>,
         /// Milliseconds before the offer goes to the next peer.
         expires_in_ms: u32,
@@ -144,6 +170,14 @@ pub enum RelayFrame {
         chat: ChatNumber,
         /// The peer's certificate chain and revocation list.
         credential: Credential,
+        /// The peer's declared chat features (feature `chat-features`; empty when the peer
+        /// declared none). Bound into the chat's Noise prologue.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        chat_features: Option<Vec<String>>,
     },
     /// Peer: a chat started; Noise msg1 will arrive on `chat`.
     ChatStarted {
@@ -151,6 +185,14 @@ pub enum RelayFrame {
         chat: ChatNumber,
         /// The offer it came from.
         offer: u32,
+        /// The seeker's declared chat features (feature `chat-features`; empty when the
+        /// seeker declared none). Bound into the chat's Noise prologue.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        chat_features: Option<Vec<String>>,
     },
     /// Either side: a chat is over and all its relay state is gone.
     ChatEnded {
@@ -174,10 +216,54 @@ pub enum RelayFrame {
 }
 
 impl RelayFrame {
-    /// Parses one text frame from the relay. Never panics.
+    /// Parses one text frame from the relay as version 1 does: an unknown type, an unknown
+    /// member at any depth or a `null` member is refused. Never panics.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::from_json_error(&e))
+        let frame = Self::parse(bytes)?;
+        let sent: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::from_json_error(&e))?;
+        let read = serde_json::to_value(&frame).map_err(|e| DecodeError::from_json_error(&e))?;
+        match unknown_member(&sent, &read) {
+            Some(_) => Err(DecodeError::Schema("unknown or null member".to_owned())),
+            None => Ok(frame),
+        }
     }
+
+    /// Parses one text frame from the relay by the growth rules (a client that sent
+    /// `hello.features`): unknown members are skipped, and a frame of an unknown type is
+    /// `Ok(None)` — unless it is marked `"critical": true`, which is an error. Never panics.
+    pub fn from_json_lenient(bytes: &[u8]) -> Result<Option<Self>, DecodeError> {
+        match Self::parse(bytes) {
+            Ok(frame) => Ok(Some(frame)),
+            Err(DecodeError::UnknownType { critical: false }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
+        serde_json::from_slice(bytes).map_err(|error| match unknown_type(bytes, Self::TYPES) {
+            Some(critical) => DecodeError::UnknownType { critical },
+            None => DecodeError::from_json_error(&error),
+        })
+    }
+
+    /// Every `type` the relay may send in this version of the protocol.
+    pub const TYPES: &'static [&'static str] = &[
+        "welcome",
+        "challenge",
+        "verified",
+        "availability_set",
+        "queued",
+        "cancelled",
+        "no_peer",
+        "offer",
+        "offer_withdrawn",
+        "matched",
+        "chat_started",
+        "chat_ended",
+        "shutdown",
+        "error",
+    ];
 
     /// Serialises to JSON.
     pub fn to_json(&self) -> String {

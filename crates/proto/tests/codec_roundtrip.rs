@@ -34,11 +34,21 @@ fn resource() -> impl Strategy<Value = Resource> {
 fn client_frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
         (
-            any::<u8>(),
+            any::<u64>(),
             prop_oneof![Just(Role::Seeker), Just(Role::Peer)],
-            tag()
+            tag(),
+            proptest::option::of(proptest::collection::vec(tag(), 0..4)),
+            proptest::option::of(proptest::collection::vec(tag(), 0..4)),
         )
-            .prop_map(|(v, role, program)| ClientFrame::Hello { v, role, program }),
+            .prop_map(
+                |(v, role, program, features, chat_features)| ClientFrame::Hello {
+                    v,
+                    role,
+                    program,
+                    features,
+                    chat_features
+                }
+            ),
         (bytes(300), bytes(300), bytes(300)).prop_map(|(i, s, r)| ClientFrame::Present {
             issuer_certificate: i,
             supporter_certificate: s,
@@ -104,11 +114,16 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
             wait_limit_secs: wait,
         });
     prop_oneof![
-        program.prop_map(|program| RelayFrame::Welcome {
-            v: 1,
-            role: Role::Seeker,
-            program
-        }),
+        (
+            program,
+            proptest::option::of(proptest::collection::vec(tag(), 0..4))
+        )
+            .prop_map(|(program, features)| RelayFrame::Welcome {
+                v: 1,
+                role: Role::Seeker,
+                program,
+                features
+            }),
         bytes(64).prop_map(|challenge| RelayFrame::Challenge { challenge }),
         ".{0,40}".prop_map(|display_name| RelayFrame::Verified { display_name }),
         (any::<u16>(), any::<u16>()).prop_map(|(capacity, active_chats)| {
@@ -147,20 +162,34 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
             offer,
             reason: OfferWithdrawnReason::Timeout
         }),
-        (any::<u32>(), bytes(200), bytes(200), bytes(200)).prop_map(|(c, i, s, r)| {
-            RelayFrame::Matched {
+        (
+            any::<u32>(),
+            bytes(200),
+            bytes(200),
+            bytes(200),
+            proptest::option::of(proptest::collection::vec(tag(), 0..4))
+        )
+            .prop_map(|(c, i, s, r, chat_features)| {
+                RelayFrame::Matched {
+                    chat: ChatNumber(c),
+                    credential: Credential {
+                        issuer_certificate: i,
+                        supporter_certificate: s,
+                        revocation_list: r,
+                    },
+                    chat_features,
+                }
+            }),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(proptest::collection::vec(tag(), 0..4))
+        )
+            .prop_map(|(c, offer, chat_features)| RelayFrame::ChatStarted {
                 chat: ChatNumber(c),
-                credential: Credential {
-                    issuer_certificate: i,
-                    supporter_certificate: s,
-                    revocation_list: r,
-                },
-            }
-        }),
-        (any::<u32>(), any::<u32>()).prop_map(|(c, offer)| RelayFrame::ChatStarted {
-            chat: ChatNumber(c),
-            offer
-        }),
+                offer,
+                chat_features
+            }),
         any::<u32>().prop_map(|c| RelayFrame::ChatEnded {
             chat: ChatNumber(c),
             reason: ChatEndReason::SlowReader

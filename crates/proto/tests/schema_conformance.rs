@@ -159,6 +159,15 @@ fn client_samples() -> Vec<ClientFrame> {
             v: 1,
             role: Role::Seeker,
             program: "resident-peer-support".into(),
+            features: None,
+            chat_features: None,
+        },
+        ClientFrame::Hello {
+            v: 1,
+            role: Role::Peer,
+            program: "resident-peer-support".into(),
+            features: Some(vec!["chat-features".into(), "from-the-future".into()]),
+            chat_features: Some(vec![]),
         },
         ClientFrame::Present {
             issuer_certificate: b64(&[1; 100]),
@@ -269,6 +278,13 @@ fn relay_samples() -> Vec<RelayFrame> {
             v: limits::PROTOCOL_VERSION,
             role: Role::Peer,
             program: sample_program(),
+            features: None,
+        },
+        RelayFrame::Welcome {
+            v: limits::PROTOCOL_VERSION,
+            role: Role::Seeker,
+            program: sample_program(),
+            features: Some(vec!["chat-features".into()]),
         },
         RelayFrame::Challenge {
             challenge: b64(&[5; 80]),
@@ -308,10 +324,26 @@ fn relay_samples() -> Vec<RelayFrame> {
                 supporter_certificate: b64(&[2; 4]),
                 revocation_list: b64(&[3; 5]),
             },
+            chat_features: None,
+        },
+        RelayFrame::Matched {
+            chat: ChatNumber(2),
+            credential: Credential {
+                issuer_certificate: b64(&[1; 3]),
+                supporter_certificate: b64(&[2; 4]),
+                revocation_list: b64(&[3; 5]),
+            },
+            chat_features: Some(vec!["x-example".into()]),
         },
         RelayFrame::ChatStarted {
             chat: ChatNumber(9),
             offer: 3,
+            chat_features: None,
+        },
+        RelayFrame::ChatStarted {
+            chat: ChatNumber(10),
+            offer: 4,
+            chat_features: Some(vec![]),
         },
         RelayFrame::ChatEnded {
             chat: ChatNumber(9),
@@ -733,7 +765,14 @@ const MUST_FAIL: &str = r#"
 client/set_availability | capacity zero (capacity is 1..=MAX_CAPACITY) | {"type":"set_availability","status":"available","capacity":0}
 client/hello | unknown field | {"type":"hello","v":1,"role":"seeker","program":"p","extra":true}
 client/hello | wrong type | {"type":"hello","v":"1","role":"seeker","program":"p"}
-client/hello | version out of u8 | {"type":"hello","v":256,"role":"seeker","program":"p"}
+client/hello | version negative | {"type":"hello","v":-1,"role":"seeker","program":"p"}
+client/hello | version with a fraction | {"type":"hello","v":1.5,"role":"seeker","program":"p"}
+client/hello | feature not a tag | {"type":"hello","v":1,"role":"seeker","program":"p","features":["Chat Features"]}
+client/hello | too many features | {"type":"hello","v":1,"role":"seeker","program":"p","features":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u","v","w","x","y","z","aa","ab","ac","ad","ae","af","ag"]}
+client/hello | null features | {"type":"hello","v":1,"role":"seeker","program":"p","features":null}
+client/end | chat number 0 is never assigned | {"type":"end","chat":0}
+client/accept | offer number 0 is never assigned | {"type":"accept","offer":0}
+client/seek | null instead of an absent member | {"type":"seek","preferences":{"topic":null}}
 client/hello | missing field | {"type":"hello","v":1,"role":"seeker"}
 client/hello | unknown role | {"type":"hello","v":1,"role":"admin","program":"p"}
 client/hello | program not a tag | {"type":"hello","v":1,"role":"peer","program":"Resident Program"}
@@ -764,15 +803,14 @@ relay/matched | unknown credential field | {"type":"matched","chat":1,"credentia
 relay/queued | missing position | {"type":"queued","peers_online":2}
 relay/offer | unknown field | {"type":"offer","offer":1,"expires_in_ms":30000,"seeker":"x"}
 relay | client frame sent by the relay | {"type":"seek"}
+relay/queued | null estimate | {"type":"queued","position":1,"peers_online":0,"estimate_secs":null}
+relay/welcome | features not a list | {"type":"welcome","v":1,"role":"seeker","program":{"id":"p","name":"P","root_key":"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29","topics":[],"languages":[],"peer_roles":[],"resources":[],"wait_limit_secs":600},"features":"chat-features"}
 "#;
 
 /// Documents the schema refuses but the Rust parser still accepts: the schema is the stricter
 /// contract a client follows. Each is a known gap, reported; when the Rust side closes one,
 /// this test fails and the line moves to `MUST_FAIL`.
 const SCHEMA_ONLY: &str = r#"
-client/end | chat number 0 is never assigned | {"type":"end","chat":0}
-client/accept | offer number 0 is never assigned | {"type":"accept","offer":0}
-client/seek | null instead of an absent member | {"type":"seek","preferences":{"topic":null}}
 relay/welcome | a version other than 1 | {"type":"welcome","v":2,"role":"seeker","program":{"id":"p","name":"P","root_key":"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29","topics":[],"languages":[],"peer_roles":[],"resources":[],"wait_limit_secs":600}}
 relay/no_peer | a resource link that is not http(s) | {"type":"no_peer","reason":"none_online","resources":[{"title":"x","url":"javascript:alert(1)"}]}
 relay/offer | a topic that is not a tag | {"type":"offer","offer":1,"topic":"Adverse Event","expires_in_ms":1}

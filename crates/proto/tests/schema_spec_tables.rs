@@ -109,6 +109,7 @@ fn spec_limits_table_matches_limits_rs() {
         ("MAX_CAPACITY", limits::MAX_CAPACITY.to_string()),
         ("MAX_TAGS", limits::MAX_TAGS.to_string()),
         ("MAX_TAG_LEN", limits::MAX_TAG_LEN.to_string()),
+        ("MAX_FEATURES", limits::MAX_FEATURES.to_string()),
         ("DEFAULT_HELLO_TIMEOUT", secs(limits::DEFAULT_HELLO_TIMEOUT)),
         ("DEFAULT_OFFER_TIMEOUT", secs(limits::DEFAULT_OFFER_TIMEOUT)),
         (

@@ -50,6 +50,9 @@ pub(crate) enum ForwardError {
     Full,
     /// The receiving connection's whole queue is full: it is not reading.
     SlowReader,
+    /// The peer sent before the seeker's Noise msg1 passed (`proto/spec.md`, "Chats": the
+    /// peer MUST NOT); nothing a seeker could decrypt, so it is not forwarded.
+    BeforeMsg1,
 }
 
 /// Shared per-chat forwarding state.
@@ -97,12 +100,20 @@ impl ChatLink {
         if *ended {
             return Err((ForwardError::Ended, None));
         }
+        if from == Side::Peer && !self.sent_by(Side::Seeker) {
+            return Err((ForwardError::BeforeMsg1, None));
+        }
         let queued = self.counter(from.other());
         // SeqCst: see `delivered` (a waiting sender must not miss the room it makes).
         if queued.load(Ordering::SeqCst) >= self.buffer_frames {
             return Err((ForwardError::Full, Some(frame)));
         }
         queued.fetch_add(1, Ordering::AcqRel);
+        // Marked before the frame can reach the partner: once the seeker's msg1 is queued,
+        // the peer's msg2 (which can only follow its delivery) must find the flag set.
+        if let Some(flag) = self.sent.get(from.index()) {
+            flag.store(true, Ordering::Release);
+        }
         let item = Outbound::Data {
             frame,
             link: self.clone(),
@@ -113,9 +124,6 @@ impl ChatLink {
             return Err((ForwardError::SlowReader, None));
         }
         drop(ended);
-        if let Some(flag) = self.sent.get(from.index()) {
-            flag.store(true, Ordering::Release);
-        }
         self.last_activity_ms.store(now_ms, Ordering::Release);
         Ok(())
     }
@@ -189,6 +197,13 @@ impl ChatLink {
     /// Whether both sides have sent at least one data frame (the Noise handshake moved).
     pub(crate) fn both_sent(&self) -> bool {
         self.sent.iter().all(|flag| flag.load(Ordering::Acquire))
+    }
+
+    /// Whether `side` has sent at least one data frame (for the seeker: its Noise msg1).
+    pub(crate) fn sent_by(&self, side: Side) -> bool {
+        self.sent
+            .get(side.index())
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
     }
 
     /// Milliseconds since the relay's epoch of the last forwarded frame (or of the match).

@@ -26,6 +26,10 @@ pub(crate) enum PresentError {
     /// The chain or list failed verification.
     #[error("credential rejected: {}", .0.code())]
     Rejected(#[from] CredentialError),
+    /// The certificate's role is not one of the program's `peer_roles` (an issuance error:
+    /// no seeker could ask for it, and the program does not offer it).
+    #[error("credential rejected: role not offered by the program")]
+    RoleNotOffered,
 }
 
 /// A supporter whose chain verified; possession is still to be proven.
@@ -83,6 +87,9 @@ pub(crate) fn verify_presented(
         newest.sequence,
     )?;
     let certificate = &verified.certificate;
+    if !program.peer_roles.is_empty() && !program.peer_roles.contains(&certificate.role) {
+        return Err(PresentError::RoleNotOffered);
+    }
     Ok((
         VerifiedPeer {
             profile: PeerProfile {

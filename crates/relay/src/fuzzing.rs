@@ -123,7 +123,7 @@ pub fn run_session(events: &[Event], outcomes: Outcomes) -> Vec<Step> {
             !matches!(phase, Phase::Seeker | Phase::PeerVerified),
             "hello deadline out of step with {phase:?}"
         );
-        assert_eq!(phase.data_allowed(), !phase.hello_pending());
+        assert_eq!(phase.admit_data().is_ok(), !phase.hello_pending());
         if let Step::Refused(code) = step {
             assert!(
                 allowed(before, code),
@@ -156,13 +156,21 @@ fn allowed(phase: Phase, code: ErrorCode) -> bool {
             Phase::PeerAwaitPresent => {
                 matches!(
                     code,
-                    E::WrongRole | E::CredentialRejected | E::NotAvailable | E::UnknownChat
+                    E::WrongRole
+                        | E::CredentialRejected
+                        | E::NotAvailable
+                        | E::UnknownChat
+                        | E::UnknownOffer
                 )
             }
             Phase::PeerAwaitProof => {
                 matches!(
                     code,
-                    E::WrongRole | E::PossessionFailed | E::NotAvailable | E::UnknownChat
+                    E::WrongRole
+                        | E::PossessionFailed
+                        | E::NotAvailable
+                        | E::UnknownChat
+                        | E::UnknownOffer
                 )
             }
             Phase::PeerVerified => matches!(code, E::WrongRole | E::UnknownChat),
@@ -194,7 +202,7 @@ fn text(bytes: &[u8], phase: &mut Phase, outcomes: Outcomes) -> Step {
     };
     match (admitted, &frame) {
         (Admit::Hello, ClientFrame::Hello { v, role, .. }) => {
-            if *v != PROTOCOL_VERSION {
+            if *v != u64::from(PROTOCOL_VERSION) {
                 return Step::Refused(ErrorCode::UnsupportedVersion);
             }
             if !outcomes.program_known {
@@ -229,13 +237,13 @@ fn binary(bytes: &[u8], phase: Phase) -> Step {
     if bytes.len() > MAX_DATA_FRAME {
         return Step::Refused(ErrorCode::FrameTooLarge);
     }
-    if !phase.data_allowed() {
-        return Step::Refused(ErrorCode::UnexpectedFrame);
-    }
     let (chat, payload) = match DataFrame::decode(bytes) {
         Ok(frame) => (frame.chat, frame.noise_message.to_vec()),
         Err(error) => return Step::Refused(error.code()),
     };
+    if let Err(code) = phase.admit_data() {
+        return Step::Refused(code);
+    }
     // The forwarding rewrite keeps the payload and sets the partner's number.
     let mut copy = bytes.to_vec();
     let partner = ChatNumber(chat.0.wrapping_mul(2_654_435_761).max(1));

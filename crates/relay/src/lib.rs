@@ -23,6 +23,7 @@
 )]
 
 pub mod admin;
+mod chat_features;
 mod chat_link;
 pub mod clock;
 pub mod cluster;

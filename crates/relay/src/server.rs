@@ -14,7 +14,15 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use confidant_proto::limits::{MAX_DATA_FRAME, WEBSOCKET_PATH};
+use confidant_proto::limits::{MAX_CONTROL_FRAME, MAX_DATA_FRAME, WEBSOCKET_PATH};
+
+/// The largest WebSocket message the relay reads or writes: a control frame may be larger
+/// than a data frame.
+const LARGEST_MESSAGE: usize = if MAX_CONTROL_FRAME > MAX_DATA_FRAME {
+    MAX_CONTROL_FRAME
+} else {
+    MAX_DATA_FRAME
+};
 use confidant_proto::{ErrorCode, ProgramInfo};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -259,11 +267,14 @@ async fn upgrade(
         Some(code) => crate::metrics::rejection(code),
         None => metrics::counter!(crate::metrics::CONNECTIONS_ACCEPTED).increment(1),
     }
-    ws.max_message_size(MAX_DATA_FRAME)
-        .max_frame_size(MAX_DATA_FRAME)
+    // The larger of the two kinds: a control frame may be up to MAX_CONTROL_FRAME (a `present`
+    // with every part at its maximum); a binary frame above MAX_DATA_FRAME is refused by the
+    // data-frame decoder with the same code, `frame_too_large`.
+    ws.max_message_size(LARGEST_MESSAGE)
+        .max_frame_size(LARGEST_MESSAGE)
         .read_buffer_size(limits.read_buffer_bytes)
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(WRITE_BUFFER + MAX_DATA_FRAME + 1024)
+        .max_write_buffer_size(WRITE_BUFFER + LARGEST_MESSAGE + 1024)
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();
             tracker.track_future(async move {

@@ -6,6 +6,8 @@
 // A record is one of:
 //   {type:'text', text} {type:'typing', typing} {type:'read', count: bigint}
 //   {type:'end'} {type:'block'} {type:'resource', resource:{title, url?, phone?}}
+//   {type:'unknown', kind, body}: a type 0x07..0x7f of a later revision, which a receiver
+//   skips (proto/crypto.md §4, growth); 0x80..0xff are critical: record_unknown_type.
 
 import { CryptoError } from './errors.js';
 import { utf8 } from './bytes.js';
@@ -15,6 +17,8 @@ export const RECORD_HEADER_LEN = 3;
 export const MAX_TEXT_BYTES = 16384 - RECORD_HEADER_LEN;
 
 const KIND = { text: 1, typing: 2, read: 3, end: 4, block: 5, resource: 6 };
+const FIRST_SKIPPABLE = 0x07;
+const LAST_SKIPPABLE = 0x7f;
 
 const err = (code) => new CryptoError(code);
 
@@ -65,6 +69,11 @@ export function encodePadded(record) {
       kind = KIND.resource;
       body = utf8.encode(cardJson(record.resource));
       break;
+    case 'unknown':
+      if (!(record.kind >= FIRST_SKIPPABLE && record.kind <= LAST_SKIPPABLE)) throw err('record_unknown_type');
+      kind = record.kind;
+      body = record.body;
+      break;
     default:
       throw err('record_unknown_type');
   }
@@ -107,7 +116,7 @@ function parseCard(text) {
 export function decodePadded(padded) {
   if (!BUCKETS.includes(padded.length)) throw err('record_invalid_length');
   const kind = padded[0];
-  if (kind < KIND.text || kind > KIND.resource) throw err('record_unknown_type');
+  if (kind < KIND.text || kind > LAST_SKIPPABLE) throw err('record_unknown_type');
   const bodyLen = (padded[1] << 8) | padded[2];
   if (bodyLen > padded.length - RECORD_HEADER_LEN) throw err('record_body_overrun');
   if (bucketFor(bodyLen + RECORD_HEADER_LEN) !== padded.length) throw err('record_non_minimal_bucket');
@@ -134,10 +143,12 @@ export function decodePadded(padded) {
     case KIND.block:
       if (body.length !== 0) throw err('record_invalid_body');
       return { type: kind === KIND.end ? 'end' : 'block' };
-    default: {
+    case KIND.resource: {
       const text = utf8.decode(body);
       if (text === null) throw err('record_invalid_utf8');
       return { type: 'resource', resource: parseCard(text) };
     }
+    default:
+      return { type: 'unknown', kind, body: body.slice() };
   }
 }

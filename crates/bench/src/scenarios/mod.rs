@@ -243,7 +243,10 @@ async fn relay_seeker_half(
             None => protocol::recv_control(&mut ws).await?,
         };
         let matched_in = seek_sent.elapsed();
-        let RelayFrame::Matched { chat, credential } = matched else {
+        let RelayFrame::Matched {
+            chat, credential, ..
+        } = matched
+        else {
             return Err(format!("expected matched, got {}", matched.to_json()).into());
         };
         let peer_static = target.verify(

@@ -58,6 +58,9 @@ pub fn record_to_json(r: &Record) -> Value {
         Record::Resource(c) => {
             json!({"type": "resource", "resource": serde_json::to_value(c).unwrap()})
         }
+        Record::Unknown { kind, body } => {
+            json!({"type": "unknown", "kind": kind, "body": hex(body)})
+        }
     }
 }
 
@@ -72,6 +75,10 @@ pub fn record_from_json(v: &Value) -> Record {
         "resource" => {
             Record::Resource(serde_json::from_value::<ResourceCard>(v["resource"].clone()).unwrap())
         }
+        "unknown" => Record::Unknown {
+            kind: u8::try_from(v["kind"].as_u64().unwrap()).unwrap(),
+            body: unhex(v["body"].as_str().unwrap()),
+        },
         other => panic!("unknown record type {other}"),
     }
 }

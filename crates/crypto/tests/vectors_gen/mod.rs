@@ -98,6 +98,20 @@ fn padding() -> Value {
         ("read receipt: 3 texts read", Record::Read(3)),
         ("read receipt: maximum count", Record::Read(u64::MAX)),
         ("explicit end of chat", Record::End),
+        (
+            "type 0x07, not assigned in version 1: non-critical, skipped by its receiver",
+            Record::Unknown {
+                kind: 0x07,
+                body: Vec::new(),
+            },
+        ),
+        (
+            "type 0x7f with a body: the last non-critical type, skipped unread",
+            Record::Unknown {
+                kind: 0x7f,
+                body: b"from a later revision".to_vec(),
+            },
+        ),
         ("block", Record::Block),
         ("resource card with all fields", Record::Resource(card)),
         (
@@ -106,6 +120,14 @@ fn padding() -> Value {
                 title: "Peer support handbook".into(),
                 url: None,
                 phone: None,
+            }),
+        ),
+        (
+            "resource card with non-ASCII text: written as raw UTF-8, never as \\u escapes",
+            Record::Resource(ResourceCard {
+                title: "Programme de bien-être — soutien par les pairs".into(),
+                url: Some("https://example.invalid/bien-être".into()),
+                phone: Some("+1 555 0100".into()),
             }),
         ),
     ];
@@ -142,8 +164,8 @@ fn padding() -> Value {
             "record_unknown_type",
         ),
         (
-            "type 0x07 is not assigned",
-            rb(7, b""),
+            "type 0x80: critical and not assigned",
+            rb(0x80, b""),
             "record_unknown_type",
         ),
         (

@@ -199,7 +199,7 @@ pub fn negative(k: &Credentials) -> Value {
         raw_seal(&mut raw_seeker, &v)
     };
     let (mut raw_seeker, _) = f.raw_transports();
-    let unknown_type = raw_seal(&mut raw_seeker, &raw_record(9, 0, b"", 256));
+    let unknown_type = raw_seal(&mut raw_seeker, &raw_record(0x89, 0, b"", 256));
     let (mut raw_seeker, _) = f.raw_transports();
     let not_bucket = raw_seal(&mut raw_seeker, &raw_record(1, 2, b"hi", 255));
     let (mut raw_seeker, _) = f.raw_transports();
@@ -298,7 +298,7 @@ pub fn negative(k: &Credentials) -> Value {
             "invalid_record",
         ),
         (
-            "valid encryption of a record of unknown type 0x09",
+            "valid encryption of a record of unknown critical type 0x89",
             "peer",
             vec![bad(&unknown_type, "invalid_record")],
             "invalid_record",

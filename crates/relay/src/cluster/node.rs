@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::virtual_conn::{self, Context, Ingress, Registry};
 use super::wire::{self, NodeMessage, PeerPresence, Presence, ReserveReply};
 use super::{ClusterConfig, token};
+use crate::chat_features::ChatFeatures;
 use crate::credentials::{could_replace, install_list, verify_presented};
 use crate::hub::{ClusterEvent, ConnId, HubEvent};
 use crate::shared::Shared;
@@ -547,10 +548,12 @@ impl Node {
             else {
                 continue;
             };
+            // Cross-node chats carry no chat features yet: both sides agree on none.
             let registered = HubEvent::PeerVerified {
                 conn: spawned.conn,
                 program,
                 peer: Box::new(verified),
+                chat_features: ChatFeatures::default(),
             };
             let _ = shared.hub.send(registered).await;
             let remote = HubEvent::Cluster(ClusterEvent::RemotePeer { conn: spawned.conn });
@@ -698,6 +701,7 @@ impl Node {
                         .send(HubEvent::SeekerJoined {
                             conn: spawned.conn,
                             program,
+                            chat_features: ChatFeatures::default(),
                         })
                         .await;
                     let (tx, rx) = oneshot::channel();

@@ -612,7 +612,7 @@ impl VirtualConn {
                 }
                 Flow::Continue
             }
-            RelayFrame::ChatStarted { chat, offer } => {
+            RelayFrame::ChatStarted { chat, offer, .. } => {
                 if let Kind::RemotePeer { accepted, .. } = &mut self.kind
                     && let Some(token) = accepted.remove(&offer)
                 {

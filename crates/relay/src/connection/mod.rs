@@ -25,12 +25,14 @@ use bytes::{Bytes, BytesMut};
 use confidant_crypto::PossessionChallenge;
 use confidant_proto::limits::{MAX_CAPACITY, MAX_CONTROL_FRAME};
 use confidant_proto::{
-    ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame, Role,
+    ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, FEATURE_CHAT_FEATURES,
+    PROTOCOL_VERSION, RelayFrame, Role,
 };
 use futures_util::StreamExt as _;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::chat_features::ChatFeatures;
 use crate::chat_link::{ChatLink, ForwardError, Side};
 use crate::credentials::{VerifiedPeer, verify_presented};
 use crate::hub::{ConnId, HubEvent};
@@ -129,9 +131,11 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
         shared: shared.clone(),
         outbox: outbox.clone(),
         phase: Phase::AwaitHello,
+        growth_rules: false,
         program: String::new(),
         routes: HashMap::new(),
         challenge: None,
+        chat_features: ChatFeatures::default(),
     };
     // Created once: a `sleep_until` in the `select!` below would build a timer entry on every
     // loop turn (every frame), even with its branch disabled.
@@ -250,12 +254,17 @@ struct Driver {
     shared: Arc<Shared>,
     outbox: Outbox,
     phase: Phase,
+    /// `hello` carried `features`: the client follows the growth rules, so a frame of a type
+    /// this relay does not know is skipped unless it is marked critical.
+    growth_rules: bool,
     program: String,
     routes: HashMap<ChatNumber, Route>,
     bucket: TokenBucket,
     /// Boxed: only a peer between `present` and `prove` holds it (about 1 KiB); inline, every
     /// connection's task would carry its size for its whole life.
     challenge: Option<Box<(PossessionChallenge, VerifiedPeer)>>,
+    /// What `hello` said about chat features, for the hub.
+    chat_features: ChatFeatures,
 }
 
 impl Driver {
@@ -308,15 +317,33 @@ impl Driver {
         }
         let frame = match ClientFrame::from_json(bytes) {
             Ok(frame) => frame,
+            Err(DecodeError::UnknownType { critical: false }) if self.growth_rules => {
+                tracing::debug!("skipped a frame of an unknown type");
+                return Flow::Continue;
+            }
             Err(error) => return self.fail(error.code()),
         };
         let admitted = match self.phase.admit(&frame) {
             Ok(admitted) => admitted,
             Err(code) => return self.fail(code),
         };
+        // The drain takes no new work: a `seek` would queue a seeker no peer will be offered.
+        if matches!(frame, ClientFrame::Seek { .. }) && self.shared.draining.is_cancelled() {
+            return self.fail(ErrorCode::ShuttingDown);
+        }
         match (admitted, frame) {
-            (Admit::Hello, ClientFrame::Hello { v, role, program }) => {
-                self.on_hello(v, role, program).await
+            (
+                Admit::Hello,
+                ClientFrame::Hello {
+                    v,
+                    role,
+                    program,
+                    features,
+                    chat_features,
+                },
+            ) => {
+                self.on_hello(v, role, program, features, chat_features)
+                    .await
             }
             (
                 Admit::Present,
@@ -349,17 +376,36 @@ impl Driver {
         }
     }
 
-    async fn on_hello(&mut self, v: u8, role: Role, program: String) -> Flow {
-        if v != PROTOCOL_VERSION {
+    async fn on_hello(
+        &mut self,
+        v: u64,
+        role: Role,
+        program: String,
+        features: Option<Vec<String>>,
+        chat_features: Option<Vec<String>>,
+    ) -> Flow {
+        if v != u64::from(PROTOCOL_VERSION) {
             return self.fail(ErrorCode::UnsupportedVersion);
+        }
+        if self.shared.draining.is_cancelled() {
+            return self.fail(ErrorCode::ShuttingDown);
         }
         let Some(config) = self.shared.program(&program) else {
             return self.fail(ErrorCode::UnknownProgram);
+        };
+        let agreed = features.as_deref().map(confidant_proto::features::agree);
+        self.growth_rules = agreed.is_some();
+        self.chat_features = ChatFeatures {
+            receives_partner_list: agreed
+                .as_ref()
+                .is_some_and(|names| names.iter().any(|n| n == FEATURE_CHAT_FEATURES)),
+            declared: chat_features.unwrap_or_default(),
         };
         self.outbox.control(&RelayFrame::Welcome {
             v: PROTOCOL_VERSION,
             role,
             program: config.info(),
+            features: agreed,
         });
         self.program = program;
         match role {
@@ -368,6 +414,7 @@ impl Driver {
                 let event = HubEvent::SeekerJoined {
                     conn: self.conn,
                     program: self.program.clone(),
+                    chat_features: self.chat_features.clone(),
                 };
                 if self.shared.hub.send(event).await.is_err() {
                     return self.fail(ErrorCode::ShuttingDown);
@@ -425,6 +472,7 @@ impl Driver {
             conn: self.conn,
             program: self.program.clone(),
             peer: Box::new(peer),
+            chat_features: self.chat_features.clone(),
         };
         if self.shared.hub.send(event).await.is_err() {
             return self.fail(ErrorCode::ShuttingDown);
@@ -433,13 +481,15 @@ impl Driver {
     }
 
     async fn on_binary(&mut self, bytes: Bytes, now: Instant) -> Flow {
-        if !self.phase.data_allowed() {
-            return self.fail(ErrorCode::UnexpectedFrame);
-        }
+        // Decoded before the state is judged, as control frames are: a frame that is not a
+        // data frame is `malformed_frame` in every state (`proto/spec.md`, "Order of checks").
         let chat = match DataFrame::decode(&bytes) {
             Ok(frame) => frame.chat,
             Err(error) => return self.fail(error.code()),
         };
+        if let Err(code) = self.phase.admit_data() {
+            return self.fail(code);
+        }
         let Some(route) = self.routes.get(&chat) else {
             return self.fail(ErrorCode::UnknownChat);
         };
@@ -483,6 +533,7 @@ impl Driver {
                 Flow::Continue
             }
             Err(ForwardError::Ended) => Flow::Continue,
+            Err(ForwardError::BeforeMsg1) => self.fail(ErrorCode::UnexpectedFrame),
             Err(ForwardError::SlowReader | ForwardError::Full) => {
                 let event = HubEvent::SlowReader {
                     conn: self.conn,

@@ -3,8 +3,10 @@
 //! It decides, for each frame, whether the connection's role and phase allow it and what
 //! kind of handling follows; the async driver does the handling. Checks in order: a second
 //! `hello` or anything before `hello` is `unexpected_frame`; a frame for the other role is
-//! `wrong_role`; a frame the phase does not allow is `unexpected_frame` (or `not_available`
-//! for `set_availability` before the peer is verified, as the catalogue says).
+//! `wrong_role`; a frame the phase does not allow is `unexpected_frame`, except where the
+//! spec's table for peers gives a non-fatal answer before `verified`: `not_available` for
+//! `set_availability`, `unknown_offer` for `accept`/`decline`, `unknown_chat` for
+//! `end`/`block` and data frames (`proto/spec.md`, "Peer connections").
 
 use confidant_proto::{ClientFrame, ErrorCode, Role};
 
@@ -54,9 +56,15 @@ impl Phase {
         )
     }
 
-    /// Whether binary data frames are allowed (the chat lookup decides the rest).
-    pub(crate) fn data_allowed(self) -> bool {
-        matches!(self, Self::Seeker | Self::PeerVerified)
+    /// What a well-formed data frame meets: `Ok` if the chat lookup decides, or the answer
+    /// the spec gives in this phase (before `hello`: fatal; a peer not yet verified has no
+    /// chat, so `unknown_chat`, and the connection continues).
+    pub(crate) fn admit_data(self) -> Result<(), ErrorCode> {
+        match self {
+            Self::Seeker | Self::PeerVerified => Ok(()),
+            Self::AwaitHello => Err(ErrorCode::UnexpectedFrame),
+            Self::PeerAwaitPresent | Self::PeerAwaitProof => Err(ErrorCode::UnknownChat),
+        }
     }
 
     /// Decides whether `frame` may be handled now.
@@ -81,6 +89,14 @@ impl Phase {
                 Self::PeerAwaitPresent | Self::PeerAwaitProof,
                 ClientFrame::SetAvailability { .. },
             ) => Err(ErrorCode::NotAvailable),
+            (
+                Self::PeerAwaitPresent | Self::PeerAwaitProof,
+                ClientFrame::Accept { .. } | ClientFrame::Decline { .. },
+            ) => Err(ErrorCode::UnknownOffer),
+            (
+                Self::PeerAwaitPresent | Self::PeerAwaitProof,
+                ClientFrame::End { .. } | ClientFrame::Block { .. },
+            ) => Err(ErrorCode::UnknownChat),
             (Self::PeerVerified, ClientFrame::Present { .. } | ClientFrame::Prove { .. }) => {
                 Err(ErrorCode::UnexpectedFrame)
             }
@@ -101,6 +117,8 @@ mod tests {
             v: 1,
             role: Role::Seeker,
             program: "p".into(),
+            features: None,
+            chat_features: None,
         }
     }
 
@@ -162,7 +180,13 @@ mod tests {
         let accept = ClientFrame::Accept { offer: 1 };
         assert_eq!(
             Phase::PeerAwaitProof.admit(&accept),
-            Err(ErrorCode::UnexpectedFrame)
+            Err(ErrorCode::UnknownOffer)
+        );
+        assert_eq!(
+            Phase::PeerAwaitPresent.admit(&ClientFrame::Block {
+                chat: ChatNumber(1)
+            }),
+            Err(ErrorCode::UnknownChat)
         );
         assert_eq!(Phase::PeerVerified.admit(&accept), Ok(Admit::ToHub));
         let availability = ClientFrame::SetAvailability {
@@ -178,6 +202,13 @@ mod tests {
         );
         assert!(Phase::PeerAwaitProof.hello_pending());
         assert!(!Phase::PeerVerified.hello_pending());
-        assert!(!Phase::PeerAwaitProof.data_allowed());
+        assert_eq!(
+            Phase::PeerAwaitProof.admit_data(),
+            Err(ErrorCode::UnknownChat)
+        );
+        assert_eq!(
+            Phase::AwaitHello.admit_data(),
+            Err(ErrorCode::UnexpectedFrame)
+        );
     }
 }

@@ -67,6 +67,14 @@ impl Hub {
             self.apply(actions);
             return;
         };
+        let (seeker_features, peer_features) =
+            match (self.conns.get(&seeker_conn), self.conns.get(&peer_conn)) {
+                (Some(seeker), Some(peer)) => (
+                    seeker.chat_features.member_for(&peer.chat_features),
+                    peer.chat_features.member_for(&seeker.chat_features),
+                ),
+                _ => (None, None),
+            };
         let chat_id = ChatId(self.next_chat_id);
         self.next_chat_id += 1;
         let link = Arc::new(ChatLink::new(
@@ -113,12 +121,14 @@ impl Hub {
             entry.send(&RelayFrame::ChatStarted {
                 chat: peer_chat,
                 offer: offer.number,
+                chat_features: peer_features,
             });
         }
         if let Some(entry) = self.conns.get(&seeker_conn) {
             entry.send(&RelayFrame::Matched {
                 chat: seeker_chat,
                 credential,
+                chat_features: seeker_features,
             });
         }
         self.chats.insert(
@@ -139,6 +149,13 @@ impl Hub {
             return;
         };
         let by_seeker = chat.seeker.0 == conn;
+        // A block, or a seeker's `end` before its msg1 (its client refused the peer's
+        // credential or department, without saying which), keeps this peer from being
+        // offered this connection again. A chat that ran excludes nobody.
+        if block || (by_seeker && !chat.link.sent_by(Side::Seeker)) {
+            self.matcher
+                .exclude(SeekerId(chat.seeker.0.0), PeerId(chat.peer.0.0));
+        }
         let (to_seeker, to_peer) = match (block, by_seeker) {
             (true, _) => (ChatEndReason::Blocked, ChatEndReason::Blocked),
             (false, true) => (ChatEndReason::Ended, ChatEndReason::PartnerEnded),

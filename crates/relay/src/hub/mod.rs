@@ -25,6 +25,7 @@ use confidant_proto::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
+use crate::chat_features::ChatFeatures;
 use crate::connection::ConnCommand;
 use crate::connection::commands::CommandSender;
 use crate::credentials::{VerifiedPeer, still_valid};
@@ -49,12 +50,17 @@ pub(crate) enum HubEvent {
         commands: CommandSender,
     },
     /// A seeker said `hello`.
-    SeekerJoined { conn: ConnId, program: String },
+    SeekerJoined {
+        conn: ConnId,
+        program: String,
+        chat_features: ChatFeatures,
+    },
     /// A peer proved its credential.
     PeerVerified {
         conn: ConnId,
         program: String,
         peer: Box<VerifiedPeer>,
+        chat_features: ChatFeatures,
     },
     /// A matching or chat control frame the connection's state admitted.
     Frame { conn: ConnId, frame: ClientFrame },
@@ -89,6 +95,8 @@ struct ConnEntry {
     /// Next chat number on this connection; numbers are never reused.
     next_chat: u32,
     chats: HashMap<ChatNumber, ChatId>,
+    /// What the connection's `hello` said about chat features.
+    chat_features: ChatFeatures,
 }
 
 enum ConnKind {
@@ -205,21 +213,33 @@ impl Hub {
                         kind: ConnKind::Pending,
                         next_chat: 1,
                         chats: HashMap::new(),
+                        chat_features: ChatFeatures::default(),
                     },
                 );
             }
-            HubEvent::SeekerJoined { conn, program } => {
+            HubEvent::SeekerJoined {
+                conn,
+                program,
+                chat_features,
+            } => {
                 if let Err(error) = self.matcher.seeker_joined(SeekerId(conn.0), &program) {
                     self.refuse(conn, error);
                 } else if let Some(entry) = self.conns.get_mut(&conn) {
                     entry.kind = ConnKind::Seeker { program };
+                    entry.chat_features = chat_features;
                 }
             }
             HubEvent::PeerVerified {
                 conn,
                 program,
                 peer,
-            } => self.peer_verified(conn, program, peer, now),
+                chat_features,
+            } => {
+                if let Some(entry) = self.conns.get_mut(&conn) {
+                    entry.chat_features = chat_features;
+                }
+                self.peer_verified(conn, program, peer, now);
+            }
             HubEvent::Frame { conn, frame } => self.on_frame(conn, frame, now),
             HubEvent::SlowReader { conn, chat } => {
                 if let Some(chat_id) = self.chat_of(conn, chat) {
@@ -238,6 +258,7 @@ impl Hub {
                 wait_limit,
             } => self.matcher.set_wait_limit(&program, wait_limit),
             HubEvent::ShutdownNotice { deadline } => {
+                self.matcher.stop_offering();
                 let deadline_ms = u32::try_from(deadline.as_millis()).unwrap_or(u32::MAX);
                 for entry in self.conns.values() {
                     entry.send(&RelayFrame::Shutdown { deadline_ms });
@@ -272,6 +293,10 @@ impl Hub {
                 languages,
                 auto_accept,
             } => {
+                if let Err(code) = self.check_offered(conn, &topics, &languages) {
+                    self.send_error(conn, code);
+                    return;
+                }
                 let availability = PeerAvailability {
                     status,
                     capacity,
@@ -330,6 +355,30 @@ impl Hub {
             && offered(&preferences.language, &config.languages)
             && offered(&preferences.peer_role, &config.peer_roles)
         {
+            Ok(())
+        } else {
+            Err(ErrorCode::InvalidField)
+        }
+    }
+
+    /// A peer offers only topics and languages of its program's lists (an empty program
+    /// list allows any tag), as a seeker may only ask for them: `invalid_field` otherwise.
+    fn check_offered(
+        &self,
+        conn: ConnId,
+        topics: &[String],
+        languages: &[String],
+    ) -> Result<(), ErrorCode> {
+        let Some(ConnKind::Peer { program, .. }) = self.conns.get(&conn).map(|e| &e.kind) else {
+            return Err(ErrorCode::InternalError);
+        };
+        let Some(config) = self.shared.program(program) else {
+            return Err(ErrorCode::InternalError);
+        };
+        let within = |tags: &[String], list: &[String]| {
+            list.is_empty() || tags.iter().all(|tag| list.contains(tag))
+        };
+        if within(topics, &config.topics) && within(languages, &config.languages) {
             Ok(())
         } else {
             Err(ErrorCode::InvalidField)

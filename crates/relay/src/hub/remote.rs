@@ -133,6 +133,14 @@ impl Hub {
             }
             ClusterEvent::RemoteEnded { conn, chat, reason } => {
                 if let Some(chat_id) = self.chat_of(conn, chat) {
+                    // A remote peer blocked a local seeker: as for a local block, never
+                    // offered that connection again.
+                    if reason == ChatEndReason::Blocked
+                        && let Some(ended) = self.chats.get(&chat_id)
+                    {
+                        self.matcher
+                            .exclude(SeekerId(ended.seeker.0.0), PeerId(ended.peer.0.0));
+                    }
                     // The remote side already knows; what it is sent back is dropped.
                     self.end_chat_one_side(chat_id, conn, reason);
                 }

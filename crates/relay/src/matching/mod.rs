@@ -8,9 +8,10 @@
 //! its head and each waiting seeker without an open offer is offered to *one* fitting peer
 //! with free capacity, the least loaded first and, among equals, the one idle longest. A
 //! seeker whose preferences fit nobody does not block those behind it. A seeker is never
-//! offered again to a peer that declined it, let its offer time out, or already chatted with
-//! (or blocked) this seeker's connection: that is how a seeker's client skips a peer of its own
-//! department without telling the relay why.
+//! offered again to a peer that declined it, let its offer time out, or blocked this seeker's
+//! connection, nor to a peer whose chat the seeker's client ended before its first data frame
+//! ([`Matcher::exclude`]): that is how a seeker's client skips a peer of its own department
+//! without telling the relay why. A chat that ran excludes nobody.
 //!
 //! Multi-node: parties are opaque handles and offers are plain messages ([`Action::Offer`],
 //! `accept`, `decline`), so a broker can later carry offers to peers on another node, each
@@ -151,6 +152,8 @@ pub struct Matcher {
     seekers: HashMap<SeekerId, SeekerRecord>,
     // BTreeMap: iteration order is part of the fairness tie-break, so keep it deterministic.
     peers: BTreeMap<PeerId, PeerRecord>,
+    /// The relay is draining: no new offer is made (offers already open may be answered).
+    draining: bool,
 }
 
 impl Matcher {
@@ -161,7 +164,15 @@ impl Matcher {
             programs: HashMap::new(),
             seekers: HashMap::new(),
             peers: BTreeMap::new(),
+            draining: false,
         }
+    }
+
+    /// The relay is shutting down: from now on no seeker is offered to anyone, so no chat
+    /// starts that the deadline would cut (`proto/spec.md`, `shutdown`). Seekers stay queued
+    /// until the close; their clients were told to go elsewhere.
+    pub fn stop_offering(&mut self) {
+        self.draining = true;
     }
 
     /// Replaces the offer timeout and queue cap (for offers and seekers from now on).
@@ -265,8 +276,8 @@ impl Matcher {
         Ok(actions)
     }
 
-    /// `cancel`: leave the queue. Idempotent: an idle seeker is told `cancelled` again; a
-    /// seeker already matched gets nothing (the race is lost; it ends the chat instead).
+    /// `cancel`: leave the queue. A seeker that is not queued (its `cancel` crossed a
+    /// `matched` or `no_peer`) gets nothing: the spec says such a `cancel` is ignored.
     pub fn cancel(&mut self, seeker: SeekerId, now: Instant) -> Result<Vec<Action>, MatchError> {
         let record = self
             .seekers
@@ -275,8 +286,7 @@ impl Matcher {
         let program_id = record.program.clone();
         let mut actions = Vec::new();
         match record.state {
-            SeekerState::Idle => actions.push(Action::Cancelled { seeker }),
-            SeekerState::Chatting => {}
+            SeekerState::Idle | SeekerState::Chatting => {}
             SeekerState::Waiting(_) => {
                 self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
                 actions.push(Action::Cancelled { seeker });
@@ -399,6 +409,16 @@ impl Matcher {
         Ok(actions)
     }
 
+    /// This seeker's connection is never offered to `peer` again: the peer blocked it, or
+    /// the seeker's client ended the chat before its first data frame (it refused the peer's
+    /// credential or department without saying why). A chat that ran and ended excludes
+    /// nobody: the seeker may meet the same peer again (`proto/spec.md`, "Offers").
+    pub fn exclude(&mut self, seeker: SeekerId, peer: PeerId) {
+        if let Some(record) = self.seekers.get_mut(&seeker) {
+            record.excluded.insert(peer);
+        }
+    }
+
     /// A chat between these two ended (for any reason): capacity is freed, the seeker may
     /// seek again. Either side may already be gone.
     pub fn chat_ended(&mut self, seeker: SeekerId, peer: PeerId, now: Instant) -> Vec<Action> {
@@ -514,7 +534,7 @@ impl Matcher {
         now: Instant,
     ) -> Result<Vec<Action>, MatchError> {
         let record = self.peers.get(&peer).ok_or(MatchError::UnknownParty)?;
-        if !record.has_room() || !record.fits(&preferences) {
+        if self.draining || !record.has_room() || !record.fits(&preferences) {
             return Err(MatchError::NotAvailable);
         }
         let program = record.program.clone();
@@ -774,7 +794,6 @@ impl Matcher {
         else {
             return;
         };
-        record.excluded.insert(offer.peer);
         if let Some(program) = self.programs.get_mut(&record.program) {
             program.queue.retain(|s| *s != seeker);
             program
@@ -795,6 +814,9 @@ impl Matcher {
     /// it was first held back, then given locally. The seeker may still be offered a peer
     /// on another node meanwhile (that node decides).
     fn dispatch(&mut self, program_id: &str, now: Instant, actions: &mut Vec<Action>) {
+        if self.draining {
+            return;
+        }
         let Some(program) = self.programs.get_mut(program_id) else {
             return;
         };

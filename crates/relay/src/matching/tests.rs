@@ -189,7 +189,12 @@ fn preferences_must_fit_certificate_and_availability() {
         ..Default::default()
     };
     assert!(offers(&m.seek(s, wants_resident, now).unwrap()).is_empty());
-    m.cancel(s, now).unwrap();
+    assert_eq!(
+        m.cancel(s, now).unwrap(),
+        vec![Action::Cancelled { seeker: s }]
+    );
+    // A second cancel, now idle, is ignored without an answer (proto/spec.md, `cancel`).
+    assert!(m.cancel(s, now).unwrap().is_empty());
     let wants_litigation = SeekPreferences {
         topic: Some("litigation".into()),
         ..Default::default()
@@ -302,13 +307,23 @@ fn offer_timeout_withdraws_and_moves_on() {
 }
 
 #[test]
-fn a_seeker_is_never_offered_again_to_a_peer_it_chatted_with() {
+fn a_chat_that_ran_excludes_nobody_but_a_refused_peer_is_excluded() {
     let now = Instant::now();
     let mut m = matcher(10);
     let p = online_peer(&mut m, 1, PROGRAM, 2, now);
     let s = seeker(&mut m, 10, PROGRAM);
     let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
     m.accept(p, first[0].0.number, now).unwrap();
+    m.chat_ended(s, p, now);
+    // The chat ran and ended: seeking again on the same connection may meet the same peer
+    // (proto/spec.md: only a block, a decline or a refusal before msg1 excludes).
+    let again = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].0.peer, p);
+    m.accept(p, again[0].0.number, now).unwrap();
+    // This time the seeker's client refused the peer before msg1 (department, credential):
+    // the driver excludes the peer for this connection.
+    m.exclude(s, p);
     m.chat_ended(s, p, now);
     let actions = m.seek(s, SeekPreferences::default(), now).unwrap();
     assert!(offers(&actions).is_empty());
@@ -841,4 +856,27 @@ fn of_two_nodes_racing_for_a_slot_the_older_head_gets_it() {
         )
         .unwrap();
     assert_eq!(offers(&later)[0].1, SeekerId(102));
+}
+
+#[test]
+fn a_draining_matcher_makes_no_new_offer() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 2, now);
+    let first = seeker(&mut m, 10, PROGRAM);
+    let open = offers(&m.seek(first, SeekPreferences::default(), now).unwrap());
+    assert_eq!(open.len(), 1);
+    m.stop_offering();
+    let late = seeker(&mut m, 11, PROGRAM);
+    let actions = m.seek(late, SeekPreferences::default(), now).unwrap();
+    assert!(offers(&actions).is_empty(), "{actions:?}");
+    // The offer made before the drain may still be answered.
+    assert_eq!(
+        matched(&m.accept(p, open[0].0.number, now).unwrap()).len(),
+        1
+    );
+    assert_eq!(
+        m.remote_offer(SeekerId(99), p, SeekPreferences::default(), now),
+        Err(MatchError::NotAvailable)
+    );
 }

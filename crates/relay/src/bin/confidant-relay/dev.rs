@@ -112,7 +112,14 @@ impl DevProgram {
                 .map(String::from)
                 .to_vec(),
             languages: vec!["en".into(), "fr".into()],
-            peer_roles: vec!["resident".into(), "staff".into(), "nursing".into()],
+            // `demo`: the demo peer's role (a relay refuses certificates for roles its program
+            // does not list), so a dev seeker can also see it offered as a kind of peer.
+            peer_roles: vec![
+                "resident".into(),
+                "staff".into(),
+                "nursing".into(),
+                "demo".into(),
+            ],
             resources: vec![Resource {
                 title: "Faculty Wellness Program — counselling services".into(),
                 url: None,
