@@ -406,7 +406,7 @@ pub fn certificates(k: &Credentials) -> Value {
     let root_public = k.root.public();
     let cases: Vec<Value> = cases.iter().map(|c| case_json(c, &root_public)).collect();
     json!({
-        "description": "Credential chain vectors (proto/crypto.md, 'Credentials'). 'encodings' give each object's fields, \
+        "description": "Credential chain vectors (proto/crypto.md §5 'Canonical credential encoding' and §6 'Verifying a supporter'). 'encodings' give each object's fields, \
                         canonical body, the exact signed message (domain || 0x00 || body), signature and wire form. \
                         'cases': call verify_chain(root_public_key, program, issuer_certificate, supporter_certificate, \
                         revocation_list, now, min_sequence); 'expected.error' is the first failing check's code \
