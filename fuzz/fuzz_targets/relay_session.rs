@@ -64,9 +64,11 @@ struct Input {
 fn frame(frame: Frame) -> ClientFrame {
     match frame {
         Frame::Hello { v, peer } => ClientFrame::Hello {
-            v,
+            v: u64::from(v),
             role: if peer { Role::Peer } else { Role::Seeker },
             program: "fuzz-program".into(),
+            features: None,
+            chat_features: None,
         },
         Frame::Present {
             issuer,
