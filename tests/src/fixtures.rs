@@ -197,6 +197,7 @@ impl ProgramFixture {
             }],
             wait_limit: std::time::Duration::from_secs(60),
             revocation_list: self.revocation_list.clone(),
+            details: confidant_relay::ProgramDetails::default(),
         }
     }
 }

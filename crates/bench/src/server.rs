@@ -95,6 +95,7 @@ fn program_config(arg: &str) -> Result<ProgramConfig> {
         resources: vec![],
         wait_limit: Duration::from_secs(3600),
         revocation_list: unhex(list)?,
+        details: confidant_relay::ProgramDetails::default(),
     })
 }
 

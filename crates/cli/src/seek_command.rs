@@ -41,7 +41,16 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
         options,
     )
     .await?;
-    println!("Connected to {}.", seeker.program().name);
+    let program = seeker.program();
+    println!("Connected to {}.", program.name);
+    print_emergency(program.emergency.as_deref().unwrap_or_default());
+    if let Some(statement) = program
+        .confidentiality
+        .as_ref()
+        .and_then(|texts| texts.get("en").or_else(|| texts.values().next()))
+    {
+        println!("Confidentiality: {statement}");
+    }
     println!("Peer support never replaces professional help. Type /quit at any time.");
     seeker
         .seek(SeekPreferences {
@@ -164,6 +173,23 @@ fn end_text(reason: &EndReason) -> String {
         ),
         EndReason::Failed(error) => format!("closed for your safety: {error}"),
     }
+}
+
+/// Where emergency help is, before anything else: the program's entries, or the fallback
+/// every client gives when a program configures none (`proto/spec.md`, `program-details`).
+fn print_emergency(emergency: &[Resource]) {
+    if emergency.is_empty() {
+        println!("In an emergency, call your local emergency number.");
+        return;
+    }
+    let numbers: Vec<String> = emergency
+        .iter()
+        .map(|entry| match &entry.phone {
+            Some(phone) => format!("{} {phone}", entry.title),
+            None => entry.title.clone(),
+        })
+        .collect();
+    println!("In an emergency: {}.", numbers.join("; "));
 }
 
 fn print_resources(resources: &[Resource]) {

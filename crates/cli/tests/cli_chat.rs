@@ -131,6 +131,7 @@ async fn chat_through_the_cli(tls: bool) {
             }],
             wait_limit: Duration::from_secs(60),
             revocation_list: list,
+            details: confidant_relay::ProgramDetails::default(),
         }],
     );
     config.limits = test_limits();
@@ -189,6 +190,9 @@ async fn chat_through_the_cli(tls: bool) {
         ]
         .concat(),
     );
+    // Help is in sight before anything else: this program configures no emergency entry,
+    // so the fallback every client gives.
+    seeker.expect("In an emergency, call your local emergency number.");
     seeker.expect("[matched] Dr. Example — resident, Surgery");
     seeker.say("hello from the seeker");
     let line = peer.expect("hello from the seeker");

@@ -217,6 +217,19 @@ pub fn table() -> Vec<Case> {
             expect: Welcome(Some(&["chat-features"])),
         },
         Case {
+            name: "program-details: the description carries emergency, confidentiality, departments, labels",
+            spec: "GET /v1/programs; Features",
+            start: Connected,
+            send: || {
+                text(&hello_with(
+                    "seeker",
+                    PROGRAM,
+                    &json!({"features": ["program-details"]}),
+                ))
+            },
+            expect: Welcome(Some(&["program-details"])),
+        },
+        Case {
             name: "a text message of MAX_CONTROL_FRAME + 1 bytes",
             spec: "Limits; Error catalogue (frame_too_large)",
             start: Connected,

@@ -239,6 +239,18 @@ async fn check(
                     got.map_or("absent".to_owned(), Value::to_string)
                 ));
             }
+            // The program description carries the details exactly with `program-details`.
+            let details = features.is_some_and(|names| names.contains(&"program-details"));
+            let program = frame.get("program").and_then(Value::as_object);
+            for member in ["emergency", "confidentiality", "departments", "labels"] {
+                let present = program.is_some_and(|p| p.contains_key(member));
+                if present != details {
+                    return Err(format!(
+                        "welcome.program.{member} should be {} here",
+                        if details { "present" } else { "absent" }
+                    ));
+                }
+            }
             Ok(())
         }
     }

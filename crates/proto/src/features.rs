@@ -17,9 +17,14 @@ pub use crate::limits::MAX_FEATURES;
 /// (`chat_features`), which both clients bind into the chat's Noise prologue.
 pub const FEATURE_CHAT_FEATURES: &str = "chat-features";
 
+/// Relay feature: the program description (in `welcome` and at
+/// `GET /v1/programs?features=program-details`) carries `emergency`, `confidentiality`,
+/// `departments` and `labels`.
+pub const FEATURE_PROGRAM_DETAILS: &str = "program-details";
+
 /// Every connection feature this implementation of the relay protocol knows, in the order
 /// `welcome.features` lists them.
-pub const RELAY_FEATURES: &[&str] = &[FEATURE_CHAT_FEATURES];
+pub const RELAY_FEATURES: &[&str] = &[FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS];
 
 /// The features of `offered` this implementation knows, in [`RELAY_FEATURES`] order; unknown
 /// names are dropped without an error (that is the point of negotiating).
@@ -87,8 +92,15 @@ mod tests {
 
     #[test]
     fn agree_keeps_known_names_in_relay_order() {
-        let offered = vec!["future-thing".to_owned(), "chat-features".to_owned()];
-        assert_eq!(agree(&offered), vec!["chat-features".to_owned()]);
+        let offered = vec![
+            "program-details".to_owned(),
+            "future-thing".to_owned(),
+            "chat-features".to_owned(),
+        ];
+        assert_eq!(
+            agree(&offered),
+            vec!["chat-features".to_owned(), "program-details".to_owned()]
+        );
         assert!(agree(&[]).is_empty());
     }
 

@@ -1,6 +1,10 @@
 //! What a relay tells clients about a program: its public description and its resources.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::optional::non_null;
 
 /// A resource card the operator configures: counselling service, crisis line, contact.
 /// Shown to a seeker on `no_peer`, and shareable by a peer inside the encrypted chat.
@@ -54,4 +58,36 @@ pub struct ProgramInfo {
     pub resources: Vec<Resource>,
     /// How long a seeker waits at most before `no_peer`, in seconds.
     pub wait_limit_secs: u32,
+    /// Where emergency help is (feature `program-details`): shown on every screen of the
+    /// seeker flow. Empty: the client says "call your local emergency number".
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub emergency: Option<Vec<Resource>>,
+    /// The program's statement of the limits of confidentiality, by language tag (feature
+    /// `program-details`): shown before a chat starts and reachable during it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub confidentiality: Option<BTreeMap<String, String>>,
+    /// The departments certificates of this program name (feature `program-details`): a
+    /// seeker picks the one to avoid from this list; the check stays in the client.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub departments: Option<Vec<String>>,
+    /// Human labels for the program's tags, by language tag, then tag (feature
+    /// `program-details`), e.g. `labels.fr["adverse-event"] = "Événement indésirable"`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub labels: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }

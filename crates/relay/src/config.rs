@@ -3,6 +3,7 @@
 //! Defaults come from `confidant_proto::limits`, so the spec, the clients and the relay
 //! quote one number; an operator tunes them here.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -74,10 +75,27 @@ pub struct ProgramConfig {
     pub wait_limit: Duration,
     /// The initial signed revocation list (may be empty: then the first peer's list is used).
     pub revocation_list: Vec<u8>,
+    /// Emergency help, the limits of confidentiality, departments and labels (sent with the
+    /// `program-details` feature).
+    pub details: ProgramDetails,
+}
+
+/// What a program tells seekers beyond the version-1 description (`proto/spec.md`, feature
+/// `program-details`). Everything is optional; an empty value is left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgramDetails {
+    /// Where emergency help is, e.g. 911 and the 9-8-8 Suicide Crisis Helpline.
+    pub emergency: Vec<Resource>,
+    /// The limits of confidentiality, by language tag.
+    pub confidentiality: BTreeMap<String, String>,
+    /// The departments certificates name; a certificate naming another is refused.
+    pub departments: Vec<String>,
+    /// Labels of the program's tags, by language tag, then tag.
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ProgramConfig {
-    /// The public description sent in `welcome` and at `GET /v1/programs`.
+    /// The version-1 description sent in `welcome` and at `GET /v1/programs`.
     pub fn info(&self) -> ProgramInfo {
         ProgramInfo {
             id: self.id.clone(),
@@ -88,7 +106,31 @@ impl ProgramConfig {
             peer_roles: self.peer_roles.clone(),
             resources: self.resources.clone(),
             wait_limit_secs: u32::try_from(self.wait_limit.as_secs()).unwrap_or(u32::MAX),
+            emergency: None,
+            confidentiality: None,
+            departments: None,
+            labels: None,
         }
+    }
+
+    /// The description for a connection or request that agreed on `program-details`: the
+    /// version-1 one plus every detail the program configures (an empty list or map is
+    /// sent as such, so the client knows the program has none).
+    pub fn info_with_details(&self) -> ProgramInfo {
+        let details = &self.details;
+        ProgramInfo {
+            emergency: Some(details.emergency.clone()),
+            confidentiality: Some(details.confidentiality.clone()),
+            departments: Some(details.departments.clone()),
+            labels: Some(details.labels.clone()),
+            ..self.info()
+        }
+    }
+
+    /// Whether `department` (from a certificate) is one of the program's, when it lists any.
+    pub fn lists_department(&self, department: &str) -> bool {
+        self.details.departments.is_empty()
+            || self.details.departments.iter().any(|d| d == department)
     }
 }
 

@@ -30,6 +30,10 @@ pub(crate) enum PresentError {
     /// no seeker could ask for it, and the program does not offer it).
     #[error("credential rejected: role not offered by the program")]
     RoleNotOffered,
+    /// The program lists its departments and the certificate names another: a seeker of
+    /// that department could not ask to avoid this peer.
+    #[error("credential rejected: department not listed by the program")]
+    DepartmentNotListed,
 }
 
 /// A supporter whose chain verified; possession is still to be proven.
@@ -89,6 +93,9 @@ pub(crate) fn verify_presented(
     let certificate = &verified.certificate;
     if !program.peer_roles.is_empty() && !program.peer_roles.contains(&certificate.role) {
         return Err(PresentError::RoleNotOffered);
+    }
+    if !program.lists_department(&certificate.department) {
+        return Err(PresentError::DepartmentNotListed);
     }
     Ok((
         VerifiedPeer {

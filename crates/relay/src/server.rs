@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -220,9 +220,27 @@ fn record_sequence(shared: &Shared, program: &str) {
     }
 }
 
-/// `GET /v1/programs`: the public descriptions, sorted by id.
-async fn list_programs(State(shared): State<Arc<Shared>>) -> Json<Vec<ProgramInfo>> {
-    Json(shared.program_infos())
+/// The query of `GET /v1/programs`: `?features=a,b` negotiates as `hello.features` does.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ProgramsQuery {
+    #[serde(default)]
+    features: String,
+}
+
+/// `GET /v1/programs`: the public descriptions, sorted by id; with
+/// `?features=program-details`, with the program details (`proto/spec.md`). Unknown
+/// feature names and unknown query parameters are ignored, so older clients are unaffected.
+async fn list_programs(
+    State(shared): State<Arc<Shared>>,
+    query: Option<Query<ProgramsQuery>>,
+) -> Json<Vec<ProgramInfo>> {
+    let details = query.is_some_and(|Query(query)| {
+        query
+            .features
+            .split(',')
+            .any(|name| name.trim() == confidant_proto::FEATURE_PROGRAM_DETAILS)
+    });
+    Json(shared.program_infos(details))
 }
 
 /// The WebSocket upgrade, with every buffer and size limit set explicitly (tungstenite's

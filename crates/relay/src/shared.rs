@@ -116,8 +116,18 @@ impl Shared {
     }
 
     /// The public descriptions, sorted by id.
-    pub(crate) fn program_infos(&self) -> Vec<ProgramInfo> {
-        let mut infos: Vec<ProgramInfo> = self.programs().iter().map(|p| p.info()).collect();
+    pub(crate) fn program_infos(&self, details: bool) -> Vec<ProgramInfo> {
+        let mut infos: Vec<ProgramInfo> = self
+            .programs()
+            .iter()
+            .map(|p| {
+                if details {
+                    p.info_with_details()
+                } else {
+                    p.info()
+                }
+            })
+            .collect();
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos
     }

@@ -26,7 +26,7 @@ use confidant_crypto::PossessionChallenge;
 use confidant_proto::limits::{MAX_CAPACITY, MAX_CONTROL_FRAME};
 use confidant_proto::{
     ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, FEATURE_CHAT_FEATURES,
-    PROTOCOL_VERSION, RelayFrame, Role,
+    FEATURE_PROGRAM_DETAILS, PROTOCOL_VERSION, RelayFrame, Role,
 };
 use futures_util::StreamExt as _;
 use tokio::time::{Instant, sleep_until};
@@ -401,10 +401,17 @@ impl Driver {
                 .is_some_and(|names| names.iter().any(|n| n == FEATURE_CHAT_FEATURES)),
             declared: chat_features.unwrap_or_default(),
         };
+        let details = agreed
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|n| n == FEATURE_PROGRAM_DETAILS));
         self.outbox.control(&RelayFrame::Welcome {
             v: PROTOCOL_VERSION,
             role,
-            program: config.info(),
+            program: if details {
+                config.info_with_details()
+            } else {
+                config.info()
+            },
             features: agreed,
         });
         self.program = program;

@@ -8,10 +8,13 @@
 //! its head and each waiting seeker without an open offer is offered to *one* fitting peer
 //! with free capacity, the least loaded first and, among equals, the one idle longest. A
 //! seeker whose preferences fit nobody does not block those behind it. A seeker is never
-//! offered again to a peer that declined it, let its offer time out, or blocked this seeker's
-//! connection, nor to a peer whose chat the seeker's client ended before its first data frame
+//! offered again to a peer that declined it or blocked this seeker's connection, nor to a
+//! peer whose chat the seeker's client ended before its first data frame
 //! ([`Matcher::exclude`]): that is how a seeker's client skips a peer of its own department
-//! without telling the relay why. A chat that ran excludes nobody.
+//! without telling the relay why. A chat that ran excludes nobody. A lapsed offer is not a
+//! refusal: that peer comes after every other fitting peer for this seeker, and is offered
+//! it again at once if nobody else can take it; a peer that lets [`LAPSES_BEFORE_AWAY`]
+//! offers in a row lapse is set away (it is not at the console).
 //!
 //! Multi-node: parties are opaque handles and offers are plain messages ([`Action::Offer`],
 //! `accept`, `decline`), so a broker can later carry offers to peers on another node, each
@@ -30,7 +33,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use confidant_proto::{ErrorCode, NoPeerReason, OfferWithdrawnReason, SeekPreferences};
+use confidant_proto::{Availability, ErrorCode, NoPeerReason, OfferWithdrawnReason, SeekPreferences};
 use thiserror::Error;
 
 pub use action::Action;
@@ -38,6 +41,12 @@ pub use estimate::WaitEstimator;
 pub use handles::{OfferKey, PeerId, SeekerId};
 use peer::{OpenOffer, PeerRecord};
 pub use peer::{PeerAvailability, PeerProfile};
+
+/// Offers in a row a peer may let lapse before the relay sets it away, telling it with
+/// `availability_set`: a peer who stepped away from the console would otherwise be offered
+/// every waiting seeker in turn, each waiting out the offer timeout beside an "available"
+/// peer (contact centres call this redirect on no answer).
+pub const LAPSES_BEFORE_AWAY: u32 = 2;
 
 /// Settings the matcher needs; the relay fills them from its limits.
 #[derive(Clone, Debug)]
@@ -126,9 +135,22 @@ struct SeekerRecord {
     state: SeekerState,
     /// Peers never to be offered this seeker's connection again.
     excluded: HashSet<PeerId>,
+    /// Peers that let an offer of this seeker lapse, and how often: not excluded (a missed
+    /// offer is not a refusal), but offered this seeker only after every other fitting peer
+    /// had its turn.
+    lapsed: HashMap<PeerId, u32>,
     /// A seeker waiting on another node, offered here to one peer (`remote_offer`): never in
     /// a queue; when its offer ends without a match it is told `Cancelled` (scale-out).
     remote: bool,
+}
+
+/// How an offer ended without a match.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// The peer declined: never again for this seeker.
+    Declined,
+    /// The peer let it time out: again, after the others.
+    Lapsed,
 }
 
 enum SeekerState {
@@ -213,6 +235,7 @@ impl Matcher {
                 program: program.to_owned(),
                 state: SeekerState::Idle,
                 excluded: HashSet::new(),
+                lapsed: HashMap::new(),
                 remote: false,
             },
         );
@@ -323,6 +346,7 @@ impl Matcher {
         }
         let record = self.peers.get_mut(&peer).ok_or(MatchError::UnknownParty)?;
         record.availability = availability;
+        record.missed_in_a_row = 0;
         let mut actions = vec![Action::AvailabilitySet {
             peer,
             status: record.availability.status,
@@ -378,11 +402,10 @@ impl Matcher {
         let program_id = record.program.clone();
         let mut actions = Vec::new();
         let offer = OfferKey { peer, number };
-        if let Some(open) = self
-            .peers
-            .get_mut(&peer)
-            .and_then(|p| p.offers.remove(&number))
-        {
+        if let Some(open) = self.peers.get_mut(&peer).and_then(|p| {
+            p.missed_in_a_row = 0;
+            p.offers.remove(&number)
+        }) {
             self.make_match(offer, open.seeker, now, &mut actions);
         }
         self.dispatch(&program_id, now, &mut actions);
@@ -402,8 +425,12 @@ impl Matcher {
             .offers
             .remove(&number)
             .ok_or(MatchError::UnknownOffer)?;
+        record.missed_in_a_row = 0;
         let program_id = record.program.clone();
-        let mut actions: Vec<Action> = self.release_offer(open.seeker, peer).into_iter().collect();
+        let mut actions: Vec<Action> = self
+            .release_offer(open.seeker, peer, Release::Declined)
+            .into_iter()
+            .collect();
         self.dispatch(&program_id, now, &mut actions);
         self.refresh_queued(&program_id, &mut actions);
         Ok(actions)
@@ -449,14 +476,28 @@ impl Matcher {
             }
         }
         for (peer, number, seeker) in expired {
-            if let Some(record) = self.peers.get_mut(&peer) {
-                record.offers.remove(&number);
-            }
             actions.push(Action::OfferWithdrawn {
                 offer: OfferKey { peer, number },
                 reason: OfferWithdrawnReason::Timeout,
             });
-            actions.extend(self.release_offer(seeker, peer));
+            if let Some(record) = self.peers.get_mut(&peer) {
+                record.offers.remove(&number);
+                record.missed_in_a_row = record.missed_in_a_row.saturating_add(1);
+                // Only a peer's own node decides its availability (scale-out).
+                if !record.remote
+                    && record.is_available()
+                    && record.missed_in_a_row >= LAPSES_BEFORE_AWAY
+                {
+                    record.availability.status = Availability::Away;
+                    actions.push(Action::AvailabilitySet {
+                        peer,
+                        status: record.availability.status,
+                        capacity: record.availability.capacity,
+                        active_chats: record.active_chats,
+                    });
+                }
+            }
+            actions.extend(self.release_offer(seeker, peer, Release::Lapsed));
         }
         let mut waited_out = Vec::new();
         for program in self.programs.values() {
@@ -583,6 +624,7 @@ impl Matcher {
                     last_sent: None,
                 }),
                 excluded: HashSet::new(),
+                lapsed: HashMap::new(),
                 remote: true,
             },
         );
@@ -738,11 +780,18 @@ impl Matcher {
         }
     }
 
-    /// An offer to `peer` ended without a match: the seeker waits on, never offered to `peer` again.
-    /// A remote seeker (scale-out) is done here instead: it goes idle and its node is told.
-    fn release_offer(&mut self, seeker: SeekerId, peer: PeerId) -> Option<Action> {
+    /// An offer to `peer` ended without a match: the seeker waits on. A decline excludes
+    /// `peer` for this seeker; a lapsed offer only puts `peer` behind every other fitting
+    /// peer for it (`proto/spec.md`, "Offers"). A remote seeker (scale-out) is done here
+    /// instead: it goes idle and its node is told.
+    fn release_offer(&mut self, seeker: SeekerId, peer: PeerId, how: Release) -> Option<Action> {
         let record = self.seekers.get_mut(&seeker)?;
-        record.excluded.insert(peer);
+        match how {
+            Release::Declined => {
+                record.excluded.insert(peer);
+            }
+            Release::Lapsed => *record.lapsed.entry(peer).or_default() += 1,
+        }
         if let SeekerState::Waiting(waiting) = &mut record.state {
             waiting.offer = None;
             if record.remote {
@@ -863,7 +912,10 @@ impl Matcher {
                             && !record.excluded.contains(id)
                             && peer.fits(&waiting.preferences)
                     })
-                    .min_by_key(|(id, peer)| (peer.load(), peer.idle_since, **id))
+                    .min_by_key(|(id, peer)| {
+                        let lapses = record.lapsed.get(*id).copied().unwrap_or(0);
+                        (lapses, peer.load(), peer.idle_since, **id)
+                    })
                     .map(|(id, peer)| (*id, peer.remote))
             };
             let mut best = pick(true);

@@ -62,6 +62,8 @@ pub(crate) struct PeerRecord {
     /// A peer on another node (scale-out): its capacity is that node's to grant, so the
     /// cross-node fairness hold never applies to it.
     pub(crate) remote: bool,
+    /// Offers it let lapse since it last answered one or set its availability.
+    pub(crate) missed_in_a_row: u32,
 }
 
 /// An offer waiting for the peer's answer.
@@ -82,6 +84,7 @@ impl PeerRecord {
             next_offer: 1,
             idle_since: now,
             remote: false,
+            missed_in_a_row: 0,
         }
     }
 

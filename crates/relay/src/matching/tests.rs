@@ -880,3 +880,86 @@ fn a_draining_matcher_makes_no_new_offer() {
         Err(MatchError::NotAvailable)
     );
 }
+
+/// A lapsed offer is not a decline: with one peer online, a seeker whose offer lapsed is
+/// offered to that peer again at once. Before, the peer was excluded for good and the seeker
+/// waited out the whole wait limit beside an idle, available peer (issue: "one missed offer
+/// strands the seeker").
+#[test]
+fn a_lapsed_offer_is_offered_again_when_nobody_else_can_take_the_seeker() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let s = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    assert_eq!(first.len(), 1);
+    let lapse = now + OFFER_TIMEOUT;
+    let again = offers(&m.tick(lapse));
+    assert_eq!(again.len(), 1, "offered again to the only peer");
+    assert_eq!(again[0].0.peer, p);
+    assert_ne!(again[0].0.number, first[0].0.number, "as a new offer");
+    // The second offer is answered: the seeker is matched.
+    assert_eq!(matched(&m.accept(p, again[0].0.number, lapse).unwrap()).len(), 1);
+}
+
+/// Another fitting peer gets its turn before the one that let the offer lapse.
+#[test]
+fn after_a_lapse_the_other_peers_have_their_turn_first() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let s = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(s, SeekPreferences::default(), now).unwrap());
+    assert_eq!(first[0].0.peer, p1);
+    // p2 came online after p1 was offered (so p1 would win the idle-longest tie-break).
+    let p2 = online_peer(&mut m, 2, PROGRAM, 1, now + Duration::from_millis(1));
+    let lapse = now + OFFER_TIMEOUT;
+    let next = offers(&m.tick(lapse));
+    assert_eq!(next[0].0.peer, p2);
+}
+
+/// A peer who lets offers lapse twice in a row is set away and told so: it is not at the
+/// console, and seekers are not to wait on it. Answering an offer resets the count.
+#[test]
+fn two_lapses_in_a_row_set_the_peer_away() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let p = online_peer(&mut m, 1, PROGRAM, 1, now);
+    let s = seeker(&mut m, 10, PROGRAM);
+    let _ = m.seek(s, SeekPreferences::default(), now).unwrap();
+    let t1 = now + OFFER_TIMEOUT;
+    let actions = m.tick(t1);
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::AvailabilitySet { .. })));
+    let t2 = t1 + OFFER_TIMEOUT;
+    let actions = m.tick(t2);
+    assert!(actions.contains(&Action::AvailabilitySet {
+        peer: p,
+        status: Availability::Away,
+        capacity: 1,
+        active_chats: 0,
+    }));
+    assert!(offers(&actions).is_empty(), "an away peer is offered nobody");
+    assert!(actions.contains(&Action::Queued {
+        seeker: s,
+        position: 1,
+        peers_online: 0,
+        estimate_secs: None,
+    }));
+    // Back at the console: available again, offered the seeker, and a decline resets.
+    let back = offers(&m.set_availability(p, available(1, false), t2).unwrap());
+    assert_eq!(back.len(), 1);
+    let t3 = t2 + OFFER_TIMEOUT;
+    let third = offers(&m.tick(t3));
+    assert_eq!(third.len(), 1, "one lapse after coming back is not two in a row");
+    let other = seeker(&mut m, 11, PROGRAM);
+    let _ = m.seek(other, SeekPreferences::default(), t3).unwrap();
+    let after_decline = m.decline(p, third[0].0.number, t3).unwrap();
+    assert_eq!(offers(&after_decline)[0].1, other);
+    let t4 = t3 + OFFER_TIMEOUT;
+    assert!(!m
+        .tick(t4)
+        .iter()
+        .any(|a| matches!(a, Action::AvailabilitySet { .. })), "the decline reset the count");
+}

@@ -4,6 +4,7 @@
 //! only when `--dev-peer-credential-dir` asks, a test supporter's credential files for
 //! browser and CLI tests. The keys die with the process.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ use confidant_crypto::{
     SupporterCertificate, SupporterSecret,
 };
 use confidant_proto::Resource;
-use confidant_relay::ProgramConfig;
+use confidant_relay::{ProgramConfig, ProgramDetails};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -128,6 +129,7 @@ impl DevProgram {
             }],
             wait_limit: wait_limit.unwrap_or(confidant_proto::limits::DEFAULT_WAIT_LIMIT),
             revocation_list: self.revocation_list.clone(),
+            details: dev_details(),
         }
     }
 
@@ -156,6 +158,98 @@ impl DevProgram {
         }
         .sign(&self.issuer)
         .map_err(DevError::Codec)
+    }
+}
+
+/// The seed programs' details: Ottawa's emergency numbers (911, and the 9-8-8 Suicide Crisis
+/// Helpline), a statement of the limits of confidentiality in English and French, the
+/// departments certificates may name (with the demo peer's), and labels for every tag.
+fn dev_details() -> ProgramDetails {
+    let resource = |title: &str, phone: &str| Resource {
+        title: title.to_owned(),
+        url: None,
+        phone: Some(phone.to_owned()),
+        email: None,
+    };
+    let texts = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let labels = [
+        (
+            "en",
+            texts(&[
+                ("adverse-event", "Adverse event"),
+                ("litigation", "Litigation"),
+                ("burnout", "Burnout"),
+                ("moral-injury", "Moral injury"),
+                ("en", "English"),
+                ("fr", "French"),
+                ("resident", "Resident"),
+                ("staff", "Staff physician"),
+                ("nursing", "Nursing"),
+                ("demo", "Demo"),
+            ]),
+        ),
+        (
+            "fr",
+            texts(&[
+                ("adverse-event", "Événement indésirable"),
+                ("litigation", "Litige"),
+                ("burnout", "Épuisement professionnel"),
+                ("moral-injury", "Blessure morale"),
+                ("en", "Anglais"),
+                ("fr", "Français"),
+                ("resident", "Résident·e"),
+                ("staff", "Médecin du personnel"),
+                ("nursing", "Soins infirmiers"),
+                ("demo", "Démonstration"),
+            ]),
+        ),
+    ]
+    .into_iter()
+    .map(|(language, labels)| (language.to_owned(), labels))
+    .collect();
+    ProgramDetails {
+        emergency: vec![
+            resource("Emergency services", "911"),
+            resource("9-8-8 Suicide Crisis Helpline (call or text)", "988"),
+        ],
+        confidentiality: texts(&[
+            (
+                "en",
+                "What you say here stays between you and your peer: nothing is recorded, \
+                 documented or reported to your program, division, department or employer. \
+                 The one exception: if you tell your peer that you or someone else is at \
+                 imminent risk of serious harm, they may help you reach emergency help. Peer \
+                 support is not therapy; professional help is listed on this page.",
+            ),
+            (
+                "fr",
+                "Ce que vous dites ici reste entre vous et votre pair : rien n'est enregistré, \
+                 consigné ni transmis à votre programme, division, département ou employeur. \
+                 Une seule exception : si vous dites à votre pair que vous-même ou une autre \
+                 personne courez un risque imminent de préjudice grave, votre pair peut vous \
+                 aider à joindre les services d'urgence. Le soutien par les pairs n'est pas une \
+                 thérapie ; l'aide professionnelle figure sur cette page.",
+            ),
+        ]),
+        departments: [
+            "Anesthesiology",
+            "Emergency Medicine",
+            "Family Medicine",
+            "Internal Medicine",
+            "Obstetrics and Gynecology",
+            "Pediatrics",
+            "Psychiatry",
+            "Surgery",
+            "Demo",
+        ]
+        .map(String::from)
+        .to_vec(),
+        labels,
     }
 }
 

@@ -4,13 +4,14 @@
 //!
 //! Every key is documented with its default in `docs/configuration.md`; keep them in step.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
 use confidant_proto::Resource;
-use confidant_relay::{Limits, ProgramConfig, TlsFiles};
+use confidant_relay::{Limits, ProgramConfig, ProgramDetails, TlsFiles};
 use serde::Deserialize;
 
 use crate::args::{Args, LogFormat};
@@ -170,6 +171,16 @@ struct FileProgram {
     #[serde(default)]
     resources: Vec<FileResource>,
     wait_limit_secs: Option<u64>,
+    /// Feature `program-details` (`proto/spec.md`): emergency help, the limits of
+    /// confidentiality by language, the departments certificates name, labels of the tags.
+    #[serde(default)]
+    emergency: Vec<FileResource>,
+    #[serde(default)]
+    confidentiality: BTreeMap<String, String>,
+    #[serde(default)]
+    departments: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -484,27 +495,14 @@ fn program(key: &str, program: FileProgram, now_unix: u64) -> Result<ProgramConf
         }
         None => Vec::new(),
     };
-    let mut resources = Vec::with_capacity(program.resources.len());
-    for (index, resource) in program.resources.into_iter().enumerate() {
-        if resource.title.trim().is_empty() {
-            return Err(bad(
-                format!("{key}.resources[{index}].title"),
-                "must not be empty",
-            ));
-        }
-        if resource.url.is_none() && resource.phone.is_none() && resource.email.is_none() {
-            return Err(bad(
-                format!("{key}.resources[{index}]"),
-                "needs at least one of url, phone, email",
-            ));
-        }
-        resources.push(Resource {
-            title: resource.title,
-            url: resource.url,
-            phone: resource.phone,
-            email: resource.email,
-        });
-    }
+    let resources = resource_list(&format!("{key}.resources"), program.resources)?;
+    let details = ProgramDetails {
+        emergency: resource_list(&format!("{key}.emergency"), program.emergency)?,
+        confidentiality: program.confidentiality,
+        departments: program.departments,
+        labels: program.labels,
+    };
+    check_details(key, &details)?;
     let wait_limit = match program.wait_limit_secs {
         Some(0) => {
             return Err(bad(
@@ -531,7 +529,102 @@ fn program(key: &str, program: FileProgram, now_unix: u64) -> Result<ProgramConf
         resources,
         wait_limit,
         revocation_list,
+        details,
     })
+    .and_then(|config| {
+        // The description travels in `welcome`, a control frame: keep it well inside
+        // MAX_CONTROL_FRAME, with room for the rest of the frame.
+        let size = serde_json::to_string(&config.info_with_details())
+            .map(|json| json.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_PROGRAM_DESCRIPTION {
+            return Err(bad(
+                key,
+                format!(
+                    "the program's description is {size} bytes as JSON, above \
+                     {MAX_PROGRAM_DESCRIPTION}: shorten the resources, confidentiality \
+                     texts, departments or labels"
+                ),
+            ));
+        }
+        Ok(config)
+    })
+}
+
+/// The largest program description (as JSON) a relay accepts in its configuration: well
+/// inside `MAX_CONTROL_FRAME` (24,576), which must also hold the rest of `welcome`.
+const MAX_PROGRAM_DESCRIPTION: usize = 16 * 1024;
+
+/// A list of resource cards (`resources`, `emergency`), each with a title and a way to reach it.
+fn resource_list(key: &str, list: Vec<FileResource>) -> Result<Vec<Resource>, SettingError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (index, resource) in list.into_iter().enumerate() {
+        if resource.title.trim().is_empty() {
+            return Err(bad(format!("{key}[{index}].title"), "must not be empty"));
+        }
+        if resource.url.is_none() && resource.phone.is_none() && resource.email.is_none() {
+            return Err(bad(
+                format!("{key}[{index}]"),
+                "needs at least one of url, phone, email",
+            ));
+        }
+        out.push(Resource {
+            title: resource.title,
+            url: resource.url,
+            phone: resource.phone,
+            email: resource.email,
+        });
+    }
+    Ok(out)
+}
+
+/// The shapes the schema promises clients: language and tag keys are tags, texts are not
+/// empty, lists are bounded.
+fn check_details(key: &str, details: &ProgramDetails) -> Result<(), SettingError> {
+    if details.emergency.len() > 8 {
+        return Err(bad(format!("{key}.emergency"), "at most 8 entries"));
+    }
+    for (language, text) in &details.confidentiality {
+        let at = format!("{key}.confidentiality.{language}");
+        if !is_tag(language) {
+            return Err(bad(at, "the key must be a language tag, e.g. en or fr"));
+        }
+        if text.trim().is_empty() || text.len() > 2000 {
+            return Err(bad(at, "must be 1 to 2000 bytes of text"));
+        }
+    }
+    if details.departments.len() > 200 {
+        return Err(bad(format!("{key}.departments"), "at most 200 departments"));
+    }
+    for (index, department) in details.departments.iter().enumerate() {
+        if department.trim().is_empty() || department.len() > 128 {
+            return Err(bad(
+                format!("{key}.departments[{index}]"),
+                "must be 1 to 128 bytes",
+            ));
+        }
+    }
+    for (language, labels) in &details.labels {
+        if !is_tag(language) {
+            return Err(bad(
+                format!("{key}.labels.{language}"),
+                "the key must be a language tag, e.g. en or fr",
+            ));
+        }
+        for (tag, label) in labels {
+            let at = format!("{key}.labels.{language}.{tag}");
+            if !is_tag(tag) {
+                return Err(bad(at, "the key must be a tag of the program"));
+            }
+            if label.trim().is_empty() || label.len() > 128 {
+                return Err(bad(at, "must be 1 to 128 bytes"));
+            }
+        }
+    }
+    if details.confidentiality.len() > 8 || details.labels.len() > 8 {
+        return Err(bad(key, "at most 8 languages of confidentiality texts and labels"));
+    }
+    Ok(())
 }
 
 /// 64 hex digits, or the path of a `confidant-root-public-key-v1` file (or of a file
