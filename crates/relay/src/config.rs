@@ -29,6 +29,9 @@ pub struct RelayConfig {
     /// Scale-out: join other nodes through this NATS broker; `None` (the default): a single
     /// node that needs nothing else.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Browser origins (`https://app.example.org`) allowed to open WebSockets besides the
+    /// relay's own pages; clients that send no `Origin` (CLI, apps) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A PEM certificate chain and its private key, re-read on [`crate::RelayHandle::reload_tls`].
@@ -50,6 +53,7 @@ impl RelayConfig {
             clock: WallClock::system(),
             tls: None,
             cluster: None,
+            allowed_origins: Vec::new(),
         }
     }
 }

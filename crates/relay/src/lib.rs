@@ -32,6 +32,7 @@ mod connection;
 mod credentials;
 #[doc(hidden)]
 pub mod fuzzing;
+mod http_policy;
 mod hub;
 mod listener;
 pub mod matching;

@@ -52,6 +52,8 @@ pub const REJECTIONS: &str = "confidant_rejections_total";
 pub const RATE_LIMITED: &str = "confidant_rate_limited_total";
 /// Counter: connections refused by the per-source limit.
 pub const SOURCE_LIMITED: &str = "confidant_source_limited_total";
+/// Counter: WebSocket upgrades refused because their `Origin` is not allowed.
+pub const ORIGIN_REFUSED: &str = "confidant_origin_refused_total";
 /// Counter: peers taken offline by a revocation list.
 pub const PEERS_REVOKED: &str = "confidant_peers_revoked_total";
 /// Counter: configuration reloads, by result (`ok`, `error`).
@@ -117,6 +119,7 @@ pub const ALL: &[&str] = &[
     REJECTIONS,
     RATE_LIMITED,
     SOURCE_LIMITED,
+    ORIGIN_REFUSED,
     PEERS_REVOKED,
     RELOADS,
     REVOCATION_SEQUENCE,
@@ -196,6 +199,10 @@ pub fn register() {
     describe_counter!(
         SOURCE_LIMITED,
         "Connections refused by the per-source limit"
+    );
+    describe_counter!(
+        ORIGIN_REFUSED,
+        "WebSocket upgrades refused for an Origin that is not allowed"
     );
     describe_counter!(PEERS_REVOKED, "Peers taken offline by a revocation list");
     describe_counter!(RELOADS, "Configuration reloads, by result");

@@ -47,6 +47,9 @@ pub(crate) enum Outbound {
     },
     /// Send `error{code}` then close with the code's close code; the writer stops.
     Close(ErrorCode),
+    /// Close with an RFC 6455 code and no `error` frame: the client broke the WebSocket
+    /// protocol itself (1002) or sent text that is not UTF-8 (1007); the writer stops.
+    ProtocolClose(u16),
     /// The connection is over: flush and close normally.
     Finish,
 }
@@ -141,6 +144,11 @@ impl Outbox {
     }
 
     /// Queues the normal end of the connection.
+    /// Queues a close with an RFC 6455 code (1002, 1007) and no `error` frame.
+    pub(crate) fn protocol_close(&self, code: u16) {
+        self.push(Outbound::ProtocolClose(code));
+    }
+
     pub(crate) fn finish(&self) {
         self.push(Outbound::Finish);
     }

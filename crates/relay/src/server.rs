@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, ProgramConfig, RelayConfig};
+use crate::http_policy::HttpPolicy;
 use crate::connection::{self, ConnectionGuard};
 use crate::credentials::install_list;
 use crate::hub::{Hub, HubEvent};
@@ -183,11 +184,22 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
         .cluster
         .map(|cluster| crate::cluster::spawn(cluster, shared.clone(), hub_stop.clone()));
 
+    let policy = Arc::new(HttpPolicy::new(&config.allowed_origins, certs.is_some()));
+    let headers_policy = policy.clone();
     let app = Router::new()
         .route(WEBSOCKET_PATH, get(upgrade))
         .route("/v1/programs", get(list_programs))
         .merge(crate::web_assets::router())
-        .with_state(shared.clone());
+        .with_state(shared.clone())
+        .layer(axum::Extension(policy))
+        // Every response, the 400/404/405 answers included, carries the security headers.
+        .layer(axum::middleware::map_response(move |mut response: Response| {
+            let policy = headers_policy.clone();
+            async move {
+                policy.secure(response.headers_mut());
+                response
+            }
+        }));
     let server_task = tokio::spawn(crate::listener::accept_loop(
         listener,
         app,
@@ -252,8 +264,14 @@ async fn list_programs(
 async fn upgrade(
     ws: WebSocketUpgrade,
     State(shared): State<Arc<Shared>>,
+    axum::Extension(policy): axum::Extension<Arc<HttpPolicy>>,
+    request: axum::http::HeaderMap,
     source: Option<axum::Extension<SourceKey>>,
 ) -> Response {
+    if !policy.origin_allowed(&request) {
+        metrics::counter!(crate::metrics::ORIGIN_REFUSED).increment(1);
+        return (StatusCode::FORBIDDEN, "origin_not_allowed\n").into_response();
+    }
     let limits = shared.limits();
     let slot = match source {
         Some(axum::Extension(key)) => {

@@ -181,9 +181,16 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
                 }
             }
             Some(Err(error)) => {
-                if let Some(code) = read_error_code(error) {
-                    crate::metrics::rejection(code);
-                    outbox.error(code);
+                match read_error_code(error) {
+                    Some(ReadRefusal::Catalogue(code)) => {
+                        crate::metrics::rejection(code);
+                        outbox.error(code);
+                    }
+                    Some(ReadRefusal::WebSocket(close)) => {
+                        crate::metrics::rejection(ErrorCode::MalformedFrame);
+                        outbox.protocol_close(close);
+                    }
+                    None => {}
                 }
                 Flow::Stop
             }
@@ -236,14 +243,24 @@ async fn linger(socket: &mut WebSocket, writer: &mut Writer, kill: &Cancellation
     writer.stop();
 }
 
-/// Maps a read failure to the catalogue, when the client caused it.
-fn read_error_code(error: axum::Error) -> Option<ErrorCode> {
+/// How a read failure the client caused is answered.
+enum ReadRefusal {
+    /// A message above the size limit: the catalogue's `frame_too_large`.
+    Catalogue(ErrorCode),
+    /// The client broke RFC 6455 itself: its close code (1002 protocol error, 1007 text
+    /// that is not UTF-8), with no `error` frame — `proto/spec.md`, "Transport".
+    WebSocket(u16),
+}
+
+/// Maps a read failure to its answer, when the client caused it.
+fn read_error_code(error: axum::Error) -> Option<ReadRefusal> {
     let inner = error.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Some(ErrorCode::FrameTooLarge),
-        Some(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
-            Some(ErrorCode::MalformedFrame)
+        Some(tungstenite::Error::Capacity(_)) => {
+            Some(ReadRefusal::Catalogue(ErrorCode::FrameTooLarge))
         }
+        Some(tungstenite::Error::Utf8(_)) => Some(ReadRefusal::WebSocket(1007)),
+        Some(tungstenite::Error::Protocol(_)) => Some(ReadRefusal::WebSocket(1002)),
         _ => None,
     }
 }

@@ -152,6 +152,17 @@ impl Writer {
                 };
                 return;
             }
+            Outbound::ProtocolClose(code) => {
+                let close = Message::Close(Some(CloseFrame {
+                    code,
+                    reason: axum::extract::ws::Utf8Bytes::from_static(""),
+                }));
+                self.state = State::Closing {
+                    last: vec![close],
+                    flushed: false,
+                };
+                return;
+            }
             Outbound::Finish => {
                 self.state = State::Closing {
                     last: vec![Message::Close(None)],

@@ -120,6 +120,7 @@ async fn run(args: Args, settings: Settings) -> ExitCode {
     config.limits = settings.limits;
     config.tls = settings.tls.clone();
     config.cluster = settings.cluster.clone();
+    config.allowed_origins = settings.allowed_origins.clone();
     let relay = match confidant_relay::start(config).await {
         Ok(relay) => relay,
         Err(error) => {

@@ -52,6 +52,9 @@ pub(crate) struct FileConfig {
     reload_interval_secs: Option<u64>,
     lock_memory: Option<bool>,
     tls: Option<FileTls>,
+    /// Browser origins allowed to open WebSockets besides the relay's own pages.
+    #[serde(default)]
+    allowed_origins: Vec<String>,
     cluster: Option<FileCluster>,
     #[serde(default)]
     limits: FileLimits,
@@ -207,6 +210,8 @@ pub(crate) struct Settings {
     pub(crate) tls: Option<TlsFiles>,
     /// Scale-out; `None`: a single node.
     pub(crate) cluster: Option<confidant_relay::ClusterConfig>,
+    /// Browser origins allowed to open WebSockets besides the relay's own pages.
+    pub(crate) allowed_origins: Vec<String>,
     pub(crate) limits: Limits,
     pub(crate) programs: Vec<ProgramConfig>,
     /// Files whose change triggers a reload (the config file, lists, TLS files).
@@ -283,6 +288,22 @@ pub(crate) fn resolve(
     };
     let limits = limits(args, &file.limits)?;
     let cluster = cluster(args.cluster_nats_url.clone(), file.cluster)?;
+    let allowed_origins = if args.allowed_origins.is_empty() {
+        file.allowed_origins
+    } else {
+        args.allowed_origins.clone()
+    };
+    for (index, origin) in allowed_origins.iter().enumerate() {
+        let scheme_host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        if scheme_host.is_none_or(|rest| rest.is_empty() || rest.trim_end_matches('/').contains('/')) {
+            return Err(bad(
+                format!("allowed_origins[{index}]"),
+                "an origin is scheme://host[:port], e.g. https://app.example.org (no path)",
+            ));
+        }
+    }
     let mut watched = Vec::new();
     if let Some(config) = &args.config {
         watched.push(config.clone());
@@ -325,6 +346,7 @@ pub(crate) fn resolve(
         lock_memory,
         tls,
         cluster,
+        allowed_origins,
         limits,
         programs,
         watched,
