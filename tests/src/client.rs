@@ -17,6 +17,8 @@ use crate::relay::TestRelay;
 
 /// What arrived from the relay.
 #[derive(Debug, PartialEq, Eq)]
+// Unboxed so tests can match `Received::Frame(RelayFrame::…)` directly; a test holds a few.
+#[allow(clippy::large_enum_variant)]
 pub enum Received {
     /// A control frame.
     Frame(RelayFrame),

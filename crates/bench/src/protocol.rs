@@ -24,6 +24,9 @@ use crate::net::{self, STEP, Sources, Ws};
 use crate::server::Kind;
 
 /// What arrived.
+// Unboxed so the scenarios match `Incoming::Control(RelayFrame::…)` directly; one is held at a
+// time per connection.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Incoming {
     Control(RelayFrame),
     Data(Bytes),

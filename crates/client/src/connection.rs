@@ -17,8 +17,9 @@ use crate::transport::{self, Endpoint, Stream, TlsTrust};
 /// Something the relay sent, already parsed.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// A control frame.
-    Control(RelayFrame),
+    /// A control frame (boxed: `welcome` with the program's details is large, data frames
+    /// are the common case).
+    Control(Box<RelayFrame>),
     /// A data frame: the chat number and the opaque Noise message.
     Data { chat: ChatNumber, payload: Vec<u8> },
 }
@@ -114,7 +115,7 @@ impl Connection {
                         RelayFrame::from_json(text.as_bytes()).map(Some)
                     };
                     match frame.map_err(|e| ClientError::protocol(&e))? {
-                        Some(frame) => return Ok(Incoming::Control(frame)),
+                        Some(frame) => return Ok(Incoming::Control(Box::new(frame))),
                         None => tracing::debug!("skipping a relay frame of an unknown type"),
                     }
                 }

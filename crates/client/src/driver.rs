@@ -125,7 +125,7 @@ async fn drive<C: Core>(
     let end_error = loop {
         tokio::select! {
             incoming = connection.recv() => match incoming {
-                Ok(Incoming::Control(frame)) => core.on_frame(frame, &mut out),
+                Ok(Incoming::Control(frame)) => core.on_frame(*frame, &mut out),
                 Ok(Incoming::Data { chat, payload }) => core.on_data(chat, &payload, &mut out),
                 Err(error) => break error,
             },

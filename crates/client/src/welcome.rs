@@ -121,7 +121,7 @@ pub(crate) async fn expect_control(
     match tokio::time::timeout(timeout, connection.recv()).await {
         Err(_) => Err(ClientError::Timeout),
         Ok(Err(error)) => Err(error),
-        Ok(Ok(Incoming::Control(frame))) => Ok(frame),
+        Ok(Ok(Incoming::Control(frame))) => Ok(*frame),
         Ok(Ok(Incoming::Data { .. })) => Err(ClientError::ProtocolViolation(
             "data frame before setup finished".to_owned(),
         )),

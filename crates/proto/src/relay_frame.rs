@@ -74,6 +74,10 @@ pub enum ChatEndReason {
 /// Every frame the relay sends. Internally tagged by `type`. [`RelayFrame::from_json`] refuses
 /// unknown members (version 1); [`RelayFrame::from_json_lenient`] skips them, and frames of
 /// unknown types, as a client that negotiated features must.
+// `welcome` carries the program description (with `program-details`, its maps): larger than
+// the other variants, but a frame is built, written and dropped at once, never stored in bulk
+// (the relay's outboxes hold the JSON text), so boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RelayFrame {

@@ -102,17 +102,36 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
         proptest::collection::vec(tag(), 0..4),
         proptest::collection::vec(resource(), 0..3),
         any::<u32>(),
+        proptest::option::of(proptest::collection::vec(resource(), 0..3)),
+        proptest::option::of(proptest::collection::vec(".{1,20}", 0..3)),
     )
-        .prop_map(|(id, name, topics, resources, wait)| ProgramInfo {
-            id,
-            name,
-            root_key: "00".repeat(32),
-            topics: topics.clone(),
-            languages: topics.clone(),
-            peer_roles: topics,
-            resources,
-            wait_limit_secs: wait,
-        });
+        .prop_map(
+            |(id, name, topics, resources, wait, emergency, departments)| ProgramInfo {
+                id,
+                name,
+                root_key: "00".repeat(32),
+                topics: topics.clone(),
+                languages: topics.clone(),
+                peer_roles: topics.clone(),
+                resources,
+                wait_limit_secs: wait,
+                confidentiality: departments
+                    .as_ref()
+                    .map(|_| [("en".to_owned(), "Nothing is recorded.".to_owned())].into()),
+                labels: emergency.as_ref().map(|_| {
+                    [(
+                        "fr".to_owned(),
+                        topics
+                            .iter()
+                            .map(|t| (t.clone(), t.to_uppercase()))
+                            .collect(),
+                    )]
+                    .into()
+                }),
+                emergency,
+                departments,
+            },
+        );
     prop_oneof![
         (
             program,

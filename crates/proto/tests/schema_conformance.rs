@@ -260,6 +260,21 @@ fn sample_program() -> ProgramInfo {
             },
         ],
         wait_limit_secs: 600,
+        emergency: Some(vec![Resource {
+            title: "Emergency services".into(),
+            url: None,
+            phone: Some("911".into()),
+            email: None,
+        }]),
+        confidentiality: Some([("fr".to_owned(), "Rien n'est enregistré.".to_owned())].into()),
+        departments: Some(vec!["Surgery".into()]),
+        labels: Some(
+            [(
+                "fr".to_owned(),
+                [("burnout".to_owned(), "Épuisement professionnel".to_owned())].into(),
+            )]
+            .into(),
+        ),
     }
 }
 

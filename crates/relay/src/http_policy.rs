@@ -102,9 +102,15 @@ mod tests {
     fn request(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap_or_else(|_| HeaderValue::from_static("x")));
+            headers.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(origin).unwrap_or_else(|_| HeaderValue::from_static("x")),
+            );
         }
-        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("x")));
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("x")),
+        );
         headers
     }
 
@@ -114,24 +120,46 @@ mod tests {
         // No Origin: the CLI, apps.
         assert!(policy.origin_allowed(&request(None, "relay.example.org")));
         // The relay's own pages, with or without a port, behind TLS or not.
-        assert!(policy.origin_allowed(&request(Some("https://relay.example.org"), "relay.example.org")));
+        assert!(policy.origin_allowed(&request(
+            Some("https://relay.example.org"),
+            "relay.example.org"
+        )));
         assert!(policy.origin_allowed(&request(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")));
         // Listed by the operator.
-        assert!(policy.origin_allowed(&request(Some("https://app.example.org"), "relay.example.org")));
+        assert!(policy.origin_allowed(&request(
+            Some("https://app.example.org"),
+            "relay.example.org"
+        )));
         // Anyone else, an opaque origin, another port, a look-alike.
-        assert!(!policy.origin_allowed(&request(Some("https://evil.example"), "relay.example.org")));
+        assert!(
+            !policy.origin_allowed(&request(Some("https://evil.example"), "relay.example.org"))
+        );
         assert!(!policy.origin_allowed(&request(Some("null"), "relay.example.org")));
         assert!(!policy.origin_allowed(&request(Some("http://127.0.0.1:9999"), "127.0.0.1:8080")));
-        assert!(!policy.origin_allowed(&request(Some("https://relay.example.org.evil.example"), "relay.example.org")));
+        assert!(!policy.origin_allowed(&request(
+            Some("https://relay.example.org.evil.example"),
+            "relay.example.org"
+        )));
     }
 
     #[test]
     fn headers_are_added_but_never_override() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        );
         HttpPolicy::new(&[], true).secure(&mut headers);
-        assert_eq!(headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()), Some(&b"max-age=60"[..]));
-        assert_eq!(headers.get(header::X_CONTENT_TYPE_OPTIONS).map(|v| v.as_bytes()), Some(&b"nosniff"[..]));
+        assert_eq!(
+            headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
+            Some(&b"max-age=60"[..])
+        );
+        assert_eq!(
+            headers
+                .get(header::X_CONTENT_TYPE_OPTIONS)
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..])
+        );
         assert!(headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
         let mut plain = HeaderMap::new();
         HttpPolicy::new(&[], false).secure(&mut plain);

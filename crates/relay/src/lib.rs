@@ -48,9 +48,7 @@ pub mod web_assets;
 
 pub use clock::WallClock;
 pub use cluster::ClusterConfig;
-pub use config::{
-    Limits, ProgramConfig, ProgramDetails, READ_BUFFER_RANGE, RelayConfig, TlsFiles,
-};
+pub use config::{Limits, ProgramConfig, ProgramDetails, READ_BUFFER_RANGE, RelayConfig, TlsFiles};
 pub use server::{
     RelayHandle, RelayObserver, ReloadError, StartError, UpdateRevocationError, start,
 };

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,9 +30,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, ProgramConfig, RelayConfig};
-use crate::http_policy::HttpPolicy;
 use crate::connection::{self, ConnectionGuard};
 use crate::credentials::install_list;
+use crate::http_policy::HttpPolicy;
 use crate::hub::{Hub, HubEvent};
 use crate::revocation_store::RevocationStore;
 use crate::shared::Shared;
@@ -193,13 +193,15 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
         .with_state(shared.clone())
         .layer(axum::Extension(policy))
         // Every response, the 400/404/405 answers included, carries the security headers.
-        .layer(axum::middleware::map_response(move |mut response: Response| {
-            let policy = headers_policy.clone();
-            async move {
-                policy.secure(response.headers_mut());
-                response
-            }
-        }));
+        .layer(axum::middleware::map_response(
+            move |mut response: Response| {
+                let policy = headers_policy.clone();
+                async move {
+                    policy.secure(response.headers_mut());
+                    response
+                }
+            },
+        ));
     let server_task = tokio::spawn(crate::listener::accept_loop(
         listener,
         app,
@@ -244,14 +246,12 @@ struct ProgramsQuery {
 /// feature names and unknown query parameters are ignored, so older clients are unaffected.
 async fn list_programs(
     State(shared): State<Arc<Shared>>,
-    query: Option<Query<ProgramsQuery>>,
+    Query(query): Query<ProgramsQuery>,
 ) -> Json<Vec<ProgramInfo>> {
-    let details = query.is_some_and(|Query(query)| {
-        query
-            .features
-            .split(',')
-            .any(|name| name.trim() == confidant_proto::FEATURE_PROGRAM_DETAILS)
-    });
+    let details = query
+        .features
+        .split(',')
+        .any(|name| name.trim() == confidant_proto::FEATURE_PROGRAM_DETAILS);
     Json(shared.program_infos(details))
 }
 

@@ -567,7 +567,7 @@ impl VirtualConn {
                 Ok(frame) => self.on_frame(frame).await,
                 Err(_) => Flow::Continue,
             },
-            Outbound::Close(_) | Outbound::Finish => Flow::Stop,
+            Outbound::Close(_) | Outbound::ProtocolClose(_) | Outbound::Finish => Flow::Stop,
         }
     }
 

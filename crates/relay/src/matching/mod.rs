@@ -29,11 +29,15 @@ mod handles;
 mod peer;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod estimate_simulation;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use confidant_proto::{Availability, ErrorCode, NoPeerReason, OfferWithdrawnReason, SeekPreferences};
+use confidant_proto::{
+    Availability, ErrorCode, NoPeerReason, OfferWithdrawnReason, SeekPreferences,
+};
 use thiserror::Error;
 
 pub use action::Action;

@@ -899,7 +899,10 @@ fn a_lapsed_offer_is_offered_again_when_nobody_else_can_take_the_seeker() {
     assert_eq!(again[0].0.peer, p);
     assert_ne!(again[0].0.number, first[0].0.number, "as a new offer");
     // The second offer is answered: the seeker is matched.
-    assert_eq!(matched(&m.accept(p, again[0].0.number, lapse).unwrap()).len(), 1);
+    assert_eq!(
+        matched(&m.accept(p, again[0].0.number, lapse).unwrap()).len(),
+        1
+    );
 }
 
 /// Another fitting peer gets its turn before the one that let the offer lapse.
@@ -929,9 +932,11 @@ fn two_lapses_in_a_row_set_the_peer_away() {
     let _ = m.seek(s, SeekPreferences::default(), now).unwrap();
     let t1 = now + OFFER_TIMEOUT;
     let actions = m.tick(t1);
-    assert!(!actions
-        .iter()
-        .any(|a| matches!(a, Action::AvailabilitySet { .. })));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::AvailabilitySet { .. }))
+    );
     let t2 = t1 + OFFER_TIMEOUT;
     let actions = m.tick(t2);
     assert!(actions.contains(&Action::AvailabilitySet {
@@ -940,7 +945,10 @@ fn two_lapses_in_a_row_set_the_peer_away() {
         capacity: 1,
         active_chats: 0,
     }));
-    assert!(offers(&actions).is_empty(), "an away peer is offered nobody");
+    assert!(
+        offers(&actions).is_empty(),
+        "an away peer is offered nobody"
+    );
     assert!(actions.contains(&Action::Queued {
         seeker: s,
         position: 1,
@@ -952,14 +960,20 @@ fn two_lapses_in_a_row_set_the_peer_away() {
     assert_eq!(back.len(), 1);
     let t3 = t2 + OFFER_TIMEOUT;
     let third = offers(&m.tick(t3));
-    assert_eq!(third.len(), 1, "one lapse after coming back is not two in a row");
+    assert_eq!(
+        third.len(),
+        1,
+        "one lapse after coming back is not two in a row"
+    );
     let other = seeker(&mut m, 11, PROGRAM);
     let _ = m.seek(other, SeekPreferences::default(), t3).unwrap();
     let after_decline = m.decline(p, third[0].0.number, t3).unwrap();
     assert_eq!(offers(&after_decline)[0].1, other);
     let t4 = t3 + OFFER_TIMEOUT;
-    assert!(!m
-        .tick(t4)
-        .iter()
-        .any(|a| matches!(a, Action::AvailabilitySet { .. })), "the decline reset the count");
+    assert!(
+        !m.tick(t4)
+            .iter()
+            .any(|a| matches!(a, Action::AvailabilitySet { .. })),
+        "the decline reset the count"
+    );
 }

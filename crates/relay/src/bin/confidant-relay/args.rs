@@ -54,7 +54,12 @@ pub(crate) struct Args {
     /// A browser origin allowed to open WebSockets besides the relay's own pages, e.g.
     /// https://app.example.org (repeat, or comma-separate in the environment variable).
     /// Clients that send no Origin (the CLI, apps) are always allowed.
-    #[arg(long = "allowed-origin", env = "CONFIDANT_ALLOWED_ORIGINS", value_name = "ORIGIN", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "CONFIDANT_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
     pub(crate) allowed_origins: Vec<String>,
     /// Scale-out: NATS broker to join other nodes through (e.g. nats://nats:4222).
     #[arg(long, env = "CONFIDANT_CLUSTER_NATS_URL", value_name = "URL")]

@@ -297,7 +297,9 @@ pub(crate) fn resolve(
         let scheme_host = origin
             .strip_prefix("https://")
             .or_else(|| origin.strip_prefix("http://"));
-        if scheme_host.is_none_or(|rest| rest.is_empty() || rest.trim_end_matches('/').contains('/')) {
+        if scheme_host
+            .is_none_or(|rest| rest.is_empty() || rest.trim_end_matches('/').contains('/'))
+        {
             return Err(bad(
                 format!("allowed_origins[{index}]"),
                 "an origin is scheme://host[:port], e.g. https://app.example.org (no path)",
@@ -644,7 +646,10 @@ fn check_details(key: &str, details: &ProgramDetails) -> Result<(), SettingError
         }
     }
     if details.confidentiality.len() > 8 || details.labels.len() > 8 {
-        return Err(bad(key, "at most 8 languages of confidentiality texts and labels"));
+        return Err(bad(
+            key,
+            "at most 8 languages of confidentiality texts and labels",
+        ));
     }
     Ok(())
 }
