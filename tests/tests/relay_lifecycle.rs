@@ -266,3 +266,122 @@ async fn connection_limit_refuses_with_try_again_later() {
     second.expect_fatal(ErrorCode::TooManyConnections).await;
     relay.wait_stats(|s| s.connections == 1).await;
 }
+
+/// One raw HTTP/1.1 request to the relay; the whole response as text.
+async fn http(relay: &TestRelay, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(confidant_tests::WAIT, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Every response carries the security headers — `/v1/programs` and the 404/405 answers too,
+/// which had none — and a WebSocket upgrade from a foreign page is refused with 403 (it got
+/// 101 before). No `Origin` (the CLI, apps) and the relay's own origin are accepted.
+#[tokio::test]
+async fn every_response_is_hardened_and_foreign_origins_are_refused() {
+    let fixture = ProgramFixture::new(PROGRAM);
+    let relay = relay_with(&fixture).await;
+    for request in [
+        "GET /v1/programs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "POST /v1/programs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ] {
+        let response = http(&relay, request).await.to_ascii_lowercase();
+        for header in [
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "x-frame-options: deny",
+            "cache-control: no-store",
+            "content-security-policy: ",
+        ] {
+            assert!(response.contains(header), "{header} missing from:\n{response}");
+        }
+        // Plain HTTP here (the relay does not serve TLS itself): no HSTS.
+        assert!(!response.contains("strict-transport-security"), "{response}");
+    }
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n",
+            relay.addr
+        )
+    };
+    let foreign = http(&relay, &upgrade("Origin: https://evil.example\r\n")).await;
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    assert!(foreign.contains("origin_not_allowed"), "{foreign}");
+    // The upgrade responses are read only up to their head: the connection stays open.
+    for origin in [String::new(), format!("Origin: http://{}\r\n", relay.addr)] {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+        stream.write_all(upgrade(&origin).as_bytes()).await.unwrap();
+        let mut head = [0_u8; 12];
+        tokio::time::timeout(confidant_tests::WAIT, stream.read_exact(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101", "origin {origin:?}");
+    }
+}
+
+/// With `?features=program-details` (and in `welcome` with the feature), the program
+/// description carries emergency help, the confidentiality statement, departments and
+/// labels; without it, the version-1 description, member for member.
+#[tokio::test]
+async fn program_details_only_when_asked() {
+    let fixture = ProgramFixture::new(PROGRAM);
+    let mut config = fixture.program_config();
+    config.details.emergency = vec![confidant_proto::Resource {
+        title: "Emergency services".into(),
+        url: None,
+        phone: Some("911".into()),
+        email: None,
+    }];
+    config
+        .details
+        .confidentiality
+        .insert("en".into(), "Nothing is recorded.".into());
+    config.details.departments = vec!["Emergency Medicine".into()];
+    let relay = TestRelay::start(vec![config], test_limits()).await;
+    let body = |response: String| -> serde_json::Value {
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    };
+    let plain = body(
+        http(
+            &relay,
+            "GET /v1/programs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
+    );
+    assert!(plain[0].get("emergency").is_none(), "{plain}");
+    let detailed = body(
+        http(
+            &relay,
+            "GET /v1/programs?features=x-other,program-details HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
+    );
+    assert_eq!(detailed[0]["emergency"][0]["phone"], "911");
+    assert_eq!(detailed[0]["confidentiality"]["en"], "Nothing is recorded.");
+    assert_eq!(detailed[0]["departments"][0], "Emergency Medicine");
+    assert_eq!(detailed[0]["labels"], serde_json::json!({}));
+    // The SDK asks for it in hello and gets it in welcome.
+    let seeker = confidant_client::Seeker::connect(
+        &relay.ws_url(),
+        PROGRAM,
+        fixture.root.public(),
+        confidant_client::SeekerOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seeker.features(), ["chat-features", "program-details"]);
+    assert_eq!(
+        seeker.program().departments.as_deref(),
+        Some(&["Emergency Medicine".to_owned()][..])
+    );
+}
