@@ -95,7 +95,10 @@ async fn a_department_the_program_does_not_list_is_refused() {
     let _welcome = client.frame().await;
     client.send(&elsewhere.present_frame()).await;
     client.expect_fatal(ErrorCode::CredentialRejected).await;
-    RawClient::peer(&relay, PROGRAM, &listed).await.close().await;
+    RawClient::peer(&relay, PROGRAM, &listed)
+        .await
+        .close()
+        .await;
 }
 
 /// The whole missed-offer story through the real relay, as a seeker alone with one peer

@@ -300,10 +300,16 @@ async fn every_response_is_hardened_and_foreign_origins_are_refused() {
             "cache-control: no-store",
             "content-security-policy: ",
         ] {
-            assert!(response.contains(header), "{header} missing from:\n{response}");
+            assert!(
+                response.contains(header),
+                "{header} missing from:\n{response}"
+            );
         }
         // Plain HTTP here (the relay does not serve TLS itself): no HSTS.
-        assert!(!response.contains("strict-transport-security"), "{response}");
+        assert!(
+            !response.contains("strict-transport-security"),
+            "{response}"
+        );
     }
     let upgrade = |origin: &str| {
         format!(

@@ -25,12 +25,12 @@
 
 mod action;
 mod estimate;
+#[cfg(test)]
+mod estimate_simulation;
 mod handles;
 mod peer;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod estimate_simulation;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
