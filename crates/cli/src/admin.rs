@@ -257,7 +257,8 @@ fn parse_request(value: &str) -> Result<[u8; 32], CliError> {
     let path = Path::new(value);
     if !path.exists() {
         return Err(CliError::Invalid(format!(
-            "--request: not a public key (64 hex digits or base64) and no file named {value}"
+            "--request: not a public key (64 hex digits or base64) and no file named {value} \
+             (`confidant keygen --out supporter.key` writes the request as supporter.request)"
         )));
     }
     decode_key_request(&read_text(path)?).map_err(|error| CliError::FileFormat {
