@@ -62,7 +62,7 @@ async fn sighup_applies_a_new_revocation_list_at_once() {
     again.hello(Role::Peer, PROGRAM).await;
     again.frame().await;
     again.send(&credential.present_frame()).await;
-    again.expect_fatal(ErrorCode::CredentialRejected).await;
+    again.expect_fatal(ErrorCode::CredentialRevoked).await;
     let (_, metrics) = relay.admin_get("/metrics").await;
     assert!(
         metrics.contains("confidant_peers_revoked_total 1"),

@@ -154,11 +154,13 @@ async fn bad_chains_are_rejected() {
         revocation_list: fixture.revocation_list.clone(),
         ..revoked
     };
+    // Revoked at login: the code says so (not a generic rejection), so the supporter knows
+    // to ask the program rather than retry.
     present_expect(
         &relay,
         PROGRAM,
         revoked.present_frame(),
-        ErrorCode::CredentialRejected,
+        ErrorCode::CredentialRevoked,
     )
     .await;
     relay.wait_idle(0).await;
@@ -183,7 +185,7 @@ async fn the_relay_keeps_the_newest_list_a_peer_presented() {
         &relay,
         PROGRAM,
         stale.present_frame(),
-        ErrorCode::CredentialRejected,
+        ErrorCode::CredentialRevoked,
     )
     .await;
 }

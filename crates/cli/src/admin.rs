@@ -74,8 +74,10 @@ fn init(out: &Path) -> Result<(), CliError> {
         out.display()
     );
     println!(
-        "Root public key written to {}. Pin it in the relay and the clients:",
-        public_path.display()
+        "Root public key written to {} (fingerprint {}; the relay logs it for each program \
+         at start). Pin it in the relay and the clients:",
+        public_path.display(),
+        hex::encode(&confidant_crypto::keys::key_id(&root.public()))
     );
     println!("{}", hex::encode(&root.public()));
     Ok(())
