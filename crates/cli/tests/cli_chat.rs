@@ -228,29 +228,27 @@ async fn chat_through_the_cli(tls: bool) {
         (relay.ws_url(), &[])
     };
 
-    let mut peer = Interactive::spawn(
-        dir,
+    let peer_args = [
         &[
-            &[
-                "peer",
-                "--relay",
-                &url,
-                "--program",
-                PROGRAM,
-                "--key",
-                "supporter.key",
-                "--credential",
-                "supporter.cred",
-                "--revocation",
-                "revocation.list",
-                "--capacity",
-                "2",
-                "--auto-accept",
-            ],
-            trust,
-        ]
-        .concat(),
-    );
+            "peer",
+            "--relay",
+            &url,
+            "--program",
+            PROGRAM,
+            "--key",
+            "supporter.key",
+            "--credential",
+            "supporter.cred",
+            "--revocation",
+            "revocation.list",
+            "--capacity",
+            "2",
+            "--auto-accept",
+        ],
+        trust,
+    ]
+    .concat();
+    let mut peer = Interactive::spawn(dir, &peer_args);
     peer.expect("Verified as \"Dr. Example\"");
     peer.expect("[availability] Available");
 
@@ -315,4 +313,34 @@ async fn chat_through_the_cli(tls: bool) {
     demo.wait_success();
     peer.say("/quit");
     peer.wait_success();
+
+    // The program revokes the supporter; their next login (presenting the new list, as a
+    // supporter's device would have it) is refused with words that say so.
+    admin(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--serial",
+            "1",
+            "--list",
+            "revocation.list",
+        ],
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_confidant"))
+        .current_dir(dir)
+        .args(&peer_args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("your credential has been revoked by your program (credential_revoked)"),
+        "{stderr}"
+    );
 }
