@@ -45,7 +45,9 @@ pub struct ConnectionArgs {
     )]
     pub relay: String,
     /// For `wss://`: trust only the CA certificate(s) in this PEM file (a program's own
-    /// PKI) instead of the public web roots compiled in.
+    /// PKI) instead of the public web roots compiled in. The relay must present a leaf
+    /// certificate issued by that CA (basicConstraints CA:FALSE) for the host in --relay:
+    /// a CA certificate served as the relay's own is refused (docs/operators.md#tls).
     #[arg(long, env = "CONFIDANT_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// The program id, e.g. resident-peer-support.

@@ -344,3 +344,18 @@ async fn chat_through_the_cli(tls: bool) {
         "{stderr}"
     );
 }
+
+/// `seek --help` (and `peer --help`) tell a private-CA user what the relay's certificate
+/// must be, before they meet the refusal.
+#[test]
+fn ca_file_help_names_the_leaf_certificate_requirement() {
+    for command in ["seek", "peer"] {
+        let dir = tempfile::tempdir().unwrap();
+        let help = admin(dir.path(), &[command, "--help"]);
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains("leaf certificate issued by that CA (basicConstraints CA:FALSE)"),
+            "{command}: {help}"
+        );
+    }
+}
