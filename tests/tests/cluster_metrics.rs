@@ -106,6 +106,34 @@ fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// A seeker on `node` seeks and is matched with `peer` (on another node); returns the
+/// seeker and the peer's chat number once the chat is ready on both sides.
+async fn chat_on(
+    node: &RelayProcess,
+    fixture: &ProgramFixture,
+    peer: &mut confidant_client::Peer,
+) -> (Seeker, confidant_client::ChatNumber) {
+    let mut seeker = Seeker::connect(
+        &node.ws_url(),
+        PROGRAM,
+        fixture.root.public(),
+        SeekerOptions::default(),
+    )
+    .await
+    .unwrap();
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    seeker_until(&mut seeker, |e| {
+        matches!(e, SeekerEvent::Matched { .. }).then_some(())
+    })
+    .await;
+    let (chat, _) = peer_until(peer, |e| match e {
+        PeerEvent::ChatReady { chat } => Some(*chat),
+        _ => None,
+    })
+    .await;
+    (seeker, chat)
+}
+
 fn exported(scrape: &str) -> Vec<&str> {
     scrape
         .lines()
@@ -172,24 +200,7 @@ async fn cluster_metrics_in_a_real_scrape() {
     assert_eq!(get(&m, metrics::CLUSTER_CROSS_NODE_CHATS), 0.0, "{text}");
 
     // A seeker on B: B asks A for the peer's capacity (a granted reservation), then chats.
-    let mut seeker = Seeker::connect(
-        &b.ws_url(),
-        PROGRAM,
-        fixture.root.public(),
-        SeekerOptions::default(),
-    )
-    .await
-    .unwrap();
-    seeker.seek(SeekPreferences::default()).await.unwrap();
-    seeker_until(&mut seeker, |e| {
-        matches!(e, SeekerEvent::Matched { .. }).then_some(())
-    })
-    .await;
-    let (chat, _) = peer_until(&mut peer, |e| match e {
-        PeerEvent::ChatReady { chat } => Some(*chat),
-        _ => None,
-    })
-    .await;
+    let (mut seeker, chat) = chat_on(&b, &fixture, &mut peer).await;
     for i in 0..ROUND_TRIPS {
         seeker.send_text(format!("ping {i}")).await.unwrap();
         peer_until(&mut peer, |e| {
@@ -317,23 +328,7 @@ async fn cross_node_chat_gauge_falls_when_the_partner_node_is_killed() {
         m.get(metrics::CLUSTER_REMOTE_PEERS) == Some(&1.0)
     })
     .await;
-    let mut seeker = Seeker::connect(
-        &b.ws_url(),
-        PROGRAM,
-        fixture.root.public(),
-        SeekerOptions::default(),
-    )
-    .await
-    .unwrap();
-    seeker.seek(SeekPreferences::default()).await.unwrap();
-    seeker_until(&mut seeker, |e| {
-        matches!(e, SeekerEvent::Matched { .. }).then_some(())
-    })
-    .await;
-    peer_until(&mut peer, |e| {
-        matches!(e, PeerEvent::ChatReady { .. }).then_some(())
-    })
-    .await;
+    let (mut seeker, _) = chat_on(&b, &fixture, &mut peer).await;
     let (text, m) = scrape(&b).await;
     assert_eq!(get(&m, metrics::CLUSTER_CROSS_NODE_CHATS), 1.0, "{text}");
     assert_eq!(get(&m, metrics::CHATS_ACTIVE), 1.0, "{text}");

@@ -78,6 +78,14 @@ fn warn_bad_signature(program: &ProgramConfig, now_unix: u64) {
     );
 }
 
+/// A verification failure, warned about first when it is a bad signature.
+fn noticed(program: &ProgramConfig, now_unix: u64, error: CredentialError) -> CredentialError {
+    if error == CredentialError::BadSignature {
+        warn_bad_signature(program, now_unix);
+    }
+    error
+}
+
 /// A supporter whose chain verified; possession is still to be proven.
 #[derive(Clone, Debug)]
 pub(crate) struct VerifiedPeer {
@@ -107,28 +115,6 @@ pub(crate) fn verify_presented(
     {
         return Err(PresentError::TooLarge);
     }
-    let result = verify_with_root(
-        program,
-        store,
-        now_unix,
-        issuer_certificate,
-        supporter_certificate,
-        revocation_list,
-    );
-    if let Err(PresentError::Rejected(CredentialError::BadSignature)) = &result {
-        warn_bad_signature(program, now_unix);
-    }
-    result
-}
-
-fn verify_with_root(
-    program: &ProgramConfig,
-    store: &RevocationStore,
-    now_unix: u64,
-    issuer_certificate: &[u8],
-    supporter_certificate: &[u8],
-    revocation_list: &[u8],
-) -> Result<(VerifiedPeer, bool), PresentError> {
     let mut list_changed = false;
     if !revocation_list.is_empty() {
         // A presented list must be genuine even when older than ours: a forged list is a
@@ -139,7 +125,8 @@ fn verify_with_root(
             revocation_list,
             now_unix,
             0,
-        )?;
+        )
+        .map_err(|e| noticed(program, now_unix, e))?;
         list_changed = store.offer(&program.id, list, revocation_list);
     }
     let newest = store
@@ -153,7 +140,8 @@ fn verify_with_root(
         &newest.bytes,
         now_unix,
         newest.sequence,
-    )?;
+    )
+    .map_err(|e| noticed(program, now_unix, e))?;
     let certificate = &verified.certificate;
     Ok((
         VerifiedPeer {
