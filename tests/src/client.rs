@@ -76,6 +76,23 @@ impl RawClient {
             .await;
     }
 
+    /// A WebSocket ping, and its pong back (bounded by [`WAIT`]): the relay's task for this
+    /// connection is running, so the hub has been told of it.
+    pub async fn ping_pong(&mut self) {
+        self.ws
+            .send(Message::Ping(b"ping".to_vec().into()))
+            .await
+            .expect("send ping");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Pong(_)))) => return,
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no pong: {other:?}"),
+            }
+        }
+    }
+
     /// The next thing from the relay (pings skipped). Panics after [`WAIT`].
     pub async fn recv(&mut self) -> Received {
         self.recv_within(WAIT)

@@ -198,6 +198,15 @@ impl RelayProcess {
         )
     }
 
+    /// This process as a [`crate::TestRelay`] with no handle (for the helpers that take
+    /// one and only use its address).
+    pub fn view(&self) -> crate::TestRelay {
+        crate::TestRelay {
+            handle: None,
+            addr: self.addr,
+        }
+    }
+
     /// Sends a signal.
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid()).expect("pid"))

@@ -20,17 +20,37 @@ pub struct SelfSigned {
 pub fn write_self_signed(dir: &Path, name: &str) -> SelfSigned {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
         .expect("a self-signed certificate");
+    write_pair(dir, name, &certified.cert, &certified.signing_key)
+}
+
+/// Like [`write_self_signed`], but with basicConstraints CA:TRUE — what a plain
+/// `openssl req -x509` makes, and what clients refuse as a server's own certificate.
+pub fn write_ca_as_leaf(dir: &Path, name: &str) -> SelfSigned {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("certificate params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a CA certificate");
+    write_pair(dir, name, &cert, &key)
+}
+
+fn write_pair(
+    dir: &Path,
+    name: &str,
+    cert: &rcgen::Certificate,
+    key: &rcgen::KeyPair,
+) -> SelfSigned {
     let files = TlsFiles {
         cert: dir.join(format!("{name}.pem")),
         key: dir.join(format!("{name}.key")),
     };
-    let pem = certified.cert.pem();
-    write_by_rename(&files.key, &certified.signing_key.serialize_pem());
+    let pem = cert.pem();
+    write_by_rename(&files.key, &key.serialize_pem());
     write_by_rename(&files.cert, &pem);
     SelfSigned {
         files,
         pem,
-        der: certified.cert.der().to_vec(),
+        der: cert.der().to_vec(),
     }
 }
 

@@ -1028,8 +1028,16 @@ async fn bad_credentials_and_replayed_proofs_are_refused() {
         })
         .await;
     assert!(matches!(first.frame().await, RelayFrame::Verified { .. }));
-    let credentials = [expired, future, revoked, foreign];
-    let present: Vec<ClientFrame> = credentials.iter().map(|c| c.present_frame()).collect();
+    let credentials = [
+        (expired, ErrorCode::CredentialRejected),
+        (future, ErrorCode::CredentialRejected),
+        (revoked, ErrorCode::CredentialRevoked),
+        (foreign, ErrorCode::CredentialRejected),
+    ];
+    let present: Vec<(ClientFrame, ErrorCode)> = credentials
+        .iter()
+        .map(|(c, code)| (c.present_frame(), *code))
+        .collect();
     let genuine_present = genuine.present_frame();
 
     let memory = MemorySampler::start(relay.pid());
@@ -1040,12 +1048,12 @@ async fn bad_credentials_and_replayed_proofs_are_refused() {
         let recorded = recorded.clone();
         async move {
             let mut refused = 0;
-            for frame in &present {
+            for (frame, code) in &present {
                 let mut bad = RawClient::connect_url(&url).await;
                 bad.hello(Role::Peer, PROGRAM).await;
                 bad.frame().await;
                 bad.send(frame).await;
-                bad.expect_fatal(ErrorCode::CredentialRejected).await;
+                bad.expect_fatal(*code).await;
                 refused += 1;
             }
             let mut replay = RawClient::connect_url(&url).await;

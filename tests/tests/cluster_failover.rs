@@ -79,15 +79,7 @@ async fn killed_node_partner_told_within_bound() {
         ],
         &[],
     );
-    let b_url = b.ws_url();
-    let b_relay_view = confidant_tests::TestRelay {
-        handle: None,
-        addr: b_url
-            .trim_start_matches("ws://")
-            .trim_end_matches(confidant_proto::limits::WEBSOCKET_PATH)
-            .parse()
-            .unwrap(),
-    };
+    let b_relay_view = b.view();
     let credential = fixture.supporter();
     let mut peer = peer_on(&b_relay_view, PROGRAM, &credential, 1, true).await;
     let mut seeker = seeker_on(&a, PROGRAM, &fixture).await;

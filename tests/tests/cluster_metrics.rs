@@ -2,7 +2,8 @@
 //! is installed by the binary), node A an in-process relay, joined through a real
 //! `nats-server`. Every cluster metric name is exported with a plausible value through a
 //! cross-node chat, node A's departure and the broker's loss, and every metric the Grafana
-//! dashboard queries — its cluster panels included — is in the clustered scrape.
+//! dashboard queries — its cluster panels included — is in the clustered scrape. And the
+//! cross-node chat gauge returns to 0 when the partner's node is lost (killed) mid-chat.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use confidant_client::{PeerEvent, SeekPreferences, Seeker, SeekerEvent, SeekerOptions};
 use confidant_relay::metrics;
 use confidant_tests::cluster_support::{
-    NatsServer, TEST_HEARTBEAT, TEST_TTL, peer_on, start_node_with,
+    NatsServer, TEST_HEARTBEAT, TEST_TTL, binary_node, peer_on, start_node_with,
 };
 use confidant_tests::ops_support::{RelayProcess, write_config};
 use confidant_tests::sdk_support::{peer_until, seeker_until};
@@ -105,6 +106,34 @@ fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// A seeker on `node` seeks and is matched with `peer` (on another node); returns the
+/// seeker and the peer's chat number once the chat is ready on both sides.
+async fn chat_on(
+    node: &RelayProcess,
+    fixture: &ProgramFixture,
+    peer: &mut confidant_client::Peer,
+) -> (Seeker, confidant_client::ChatNumber) {
+    let mut seeker = Seeker::connect(
+        &node.ws_url(),
+        PROGRAM,
+        fixture.root.public(),
+        SeekerOptions::default(),
+    )
+    .await
+    .unwrap();
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    seeker_until(&mut seeker, |e| {
+        matches!(e, SeekerEvent::Matched { .. }).then_some(())
+    })
+    .await;
+    let (chat, _) = peer_until(peer, |e| match e {
+        PeerEvent::ChatReady { chat } => Some(*chat),
+        _ => None,
+    })
+    .await;
+    (seeker, chat)
+}
+
 fn exported(scrape: &str) -> Vec<&str> {
     scrape
         .lines()
@@ -171,24 +200,7 @@ async fn cluster_metrics_in_a_real_scrape() {
     assert_eq!(get(&m, metrics::CLUSTER_CROSS_NODE_CHATS), 0.0, "{text}");
 
     // A seeker on B: B asks A for the peer's capacity (a granted reservation), then chats.
-    let mut seeker = Seeker::connect(
-        &b.ws_url(),
-        PROGRAM,
-        fixture.root.public(),
-        SeekerOptions::default(),
-    )
-    .await
-    .unwrap();
-    seeker.seek(SeekPreferences::default()).await.unwrap();
-    seeker_until(&mut seeker, |e| {
-        matches!(e, SeekerEvent::Matched { .. }).then_some(())
-    })
-    .await;
-    let (chat, _) = peer_until(&mut peer, |e| match e {
-        PeerEvent::ChatReady { chat } => Some(*chat),
-        _ => None,
-    })
-    .await;
+    let (mut seeker, chat) = chat_on(&b, &fixture, &mut peer).await;
     for i in 0..ROUND_TRIPS {
         seeker.send_text(format!("ping {i}")).await.unwrap();
         peer_until(&mut peer, |e| {
@@ -294,4 +306,49 @@ async fn cluster_metrics_in_a_real_scrape() {
     })
     .await;
     assert_eq!(get(&m, metrics::CLUSTER_BROKER_DISCONNECTS), 1.0, "{text}");
+}
+
+/// Issue 23, item 1: the seeker's node lost the peer's node (SIGKILL) in the middle of a
+/// cross-node chat. The chat ends there (the seeker is told `partner_left`), and the
+/// cross-node chat gauge must fall with it — it used to stay at 1 for ever, because the
+/// virtual connection of a lost node closed without forgetting its chats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_chat_gauge_falls_when_the_partner_node_is_killed() {
+    let Some(nats) = NatsServer::start("cross_node_chat_gauge_node_killed").await else {
+        return;
+    };
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A: the peer's node, to be killed. B: the seeker's node, whose gauge is watched.
+    let mut a = binary_node(&nats.url(), &fixture, dir_a.path());
+    let b = binary_node(&nats.url(), &fixture, dir_b.path());
+    let credential = fixture.supporter();
+    let mut peer = peer_on(&a.view(), PROGRAM, &credential, 1, true).await;
+    scrape_until(&b, Duration::from_secs(5), "saw A's peer", |m| {
+        m.get(metrics::CLUSTER_REMOTE_PEERS) == Some(&1.0)
+    })
+    .await;
+    let (mut seeker, _) = chat_on(&b, &fixture, &mut peer).await;
+    let (text, m) = scrape(&b).await;
+    assert_eq!(get(&m, metrics::CLUSTER_CROSS_NODE_CHATS), 1.0, "{text}");
+    assert_eq!(get(&m, metrics::CHATS_ACTIVE), 1.0, "{text}");
+
+    a.signal(rustix::process::Signal::KILL);
+    let _ = a.wait_exit(Duration::from_secs(5));
+    seeker_until(&mut seeker, |e| {
+        matches!(e, SeekerEvent::Ended(_)).then_some(())
+    })
+    .await;
+    // B let A go and ended its half; the virtual connection closes before the hub hears
+    // of it, so once the chat is gone from the hub the gauge must be 0 — no waiting for it.
+    let (text, m) = scrape_until(&b, Duration::from_secs(5), "ended the chat", |m| {
+        m.get(metrics::CHATS_ACTIVE) == Some(&0.0) && m.get(metrics::CLUSTER_NODES) == Some(&0.0)
+    })
+    .await;
+    assert_eq!(get(&m, metrics::CLUSTER_NODES_LOST), 1.0, "{text}");
+    assert_eq!(
+        get(&m, metrics::CLUSTER_CROSS_NODE_CHATS),
+        0.0,
+        "the cross-node chat gauge leaked after the node loss:\n{text}"
+    );
 }

@@ -213,8 +213,20 @@ async fn dev_mode_banner_credentials_and_wait_limit() {
         &[],
     );
     let banner = relay.output.text();
+    // The command to try it is the `confidant` beside this binary (or `confidant` from
+    // PATH), never a `cargo run` a user of the binary has no source tree for.
+    assert!(!banner.contains("cargo run"), "{banner}");
+    let beside = confidant_tests::ops_support::relay_binary().with_file_name("confidant");
+    let cli = if beside.is_file() {
+        beside.display().to_string()
+    } else {
+        "confidant".to_owned()
+    };
     assert!(
-        banner.contains("cargo run --release -p confidant-cli -- seek"),
+        banner.contains(&format!(
+            "in a terminal: {cli} seek --program {PROGRAM} --trust-relay-root-key --relay {}",
+            relay.ws_url()
+        )),
         "{banner}"
     );
     assert!(

@@ -163,11 +163,13 @@ async fn bad_chains_are_rejected() {
         revocation_list: fixture.revocation_list.clone(),
         ..revoked
     };
+    // Revoked at login: the code says so (not a generic rejection), so the supporter knows
+    // to ask the program rather than retry.
     present_expect(
         &relay,
         PROGRAM,
         revoked.present_frame(),
-        ErrorCode::CredentialRejected,
+        ErrorCode::CredentialRevoked,
     )
     .await;
     relay.wait_idle(0).await;
@@ -192,7 +194,7 @@ async fn the_relay_keeps_the_newest_list_a_peer_presented() {
         &relay,
         PROGRAM,
         stale.present_frame(),
-        ErrorCode::CredentialRejected,
+        ErrorCode::CredentialRevoked,
     )
     .await;
 }
@@ -334,7 +336,11 @@ async fn every_response_is_hardened_and_foreign_origins_are_refused() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&response));
+            assert!(
+                n > 0,
+                "closed early: {}",
+                String::from_utf8_lossy(&response)
+            );
             response.extend_from_slice(&chunk[..n]);
         }
         String::from_utf8_lossy(&response).into_owned()

@@ -18,7 +18,7 @@ use confidant_client::{
 };
 use confidant_relay::RelayConfig;
 use confidant_tests::sdk_support::{go_available, peer_until, seeker_until};
-use confidant_tests::tls::write_self_signed;
+use confidant_tests::tls::{write_ca_as_leaf, write_self_signed};
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
@@ -60,7 +60,9 @@ async fn wss_connects_only_to_a_certificate_the_app_trusts() {
     let error = seeker_error(&url, &fixture, TlsTrust::default()).await;
     assert_eq!(error.code(), "tls_failed", "{error}");
     assert!(
-        error.to_string().contains("certificate was refused"),
+        error
+            .to_string()
+            .contains("does not chain to a CA this client trusts"),
         "{error}"
     );
     // Signed by another CA than the one trusted.
@@ -79,7 +81,12 @@ async fn wss_connects_only_to_a_certificate_the_app_trusts() {
     )
     .await;
     assert_eq!(error.code(), "tls_failed", "{error}");
-    assert!(error.to_string().contains("NotValidForName"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("is not for the host name in the relay URL"),
+        "{error}"
+    );
     // A plain WebSocket to the TLS port fails, within the timeout, without TLS.
     let error = seeker_error(
         &format!("ws://localhost:{port}/v1/ws"),
@@ -130,4 +137,51 @@ async fn wss_connects_only_to_a_certificate_the_app_trusts() {
     assert_eq!(text, "over tls, end to end");
     let stats = relay.stats().await;
     assert_eq!(stats.active_chats, 1, "{stats:?}");
+}
+
+/// A CA certificate (basicConstraints CA:TRUE, as a plain `openssl req -x509` makes) served
+/// as the relay's own — the relay itself refuses to start with one, but a reverse proxy in
+/// front of it may serve one. The SDK says what to fix instead of rustls's
+/// `Other(OtherError(CaUsedAsEndEntity))`. The TLS server here is a bare rustls listener
+/// standing in for that proxy: the handshake fails before anything of ours is spoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_certificate_as_the_servers_own_is_explained() {
+    use rustls::pki_types::pem::PemObject as _;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca_as_leaf(dir.path(), "proxy");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&ca.files.key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ca.der.clone().into()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        // One handshake attempt (bounded by the client's refusal), then done.
+        if let Ok((tcp, _)) = listener.accept().await {
+            let _ = acceptor.accept(tcp).await;
+        }
+    });
+    let fixture = ProgramFixture::new(PROGRAM);
+    let error = seeker_error(
+        &format!("wss://localhost:{port}/v1/ws"),
+        &fixture,
+        TlsTrust::from_pem(ca.pem.as_bytes()).unwrap(),
+    )
+    .await;
+    let text = error.to_string();
+    assert_eq!(error.code(), "tls_failed", "{text}");
+    assert!(
+        text.contains("is a CA certificate (basicConstraints CA:TRUE)")
+            && text.contains("basicConstraints CA:FALSE")
+            && text.contains("docs/operators.md#tls"),
+        "{text}"
+    );
+    assert!(!text.contains("CaUsedAsEndEntity"), "{text}");
+    server.abort();
 }

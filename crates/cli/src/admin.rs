@@ -74,8 +74,10 @@ fn init(out: &Path) -> Result<(), CliError> {
         out.display()
     );
     println!(
-        "Root public key written to {}. Pin it in the relay and the clients:",
-        public_path.display()
+        "Root public key written to {} (fingerprint {}; the relay logs it for each program \
+         at start). Pin it in the relay and the clients:",
+        public_path.display(),
+        hex::encode(&confidant_crypto::keys::key_id(&root.public()))
     );
     println!("{}", hex::encode(&root.public()));
     Ok(())
@@ -257,7 +259,8 @@ fn parse_request(value: &str) -> Result<[u8; 32], CliError> {
     let path = Path::new(value);
     if !path.exists() {
         return Err(CliError::Invalid(format!(
-            "--request: not a public key (64 hex digits or base64) and no file named {value}"
+            "--request: not a public key (64 hex digits or base64) and no file named {value} \
+             (`confidant keygen --out supporter.key` writes the request as supporter.request)"
         )));
     }
     decode_key_request(&read_text(path)?).map_err(|error| CliError::FileFormat {

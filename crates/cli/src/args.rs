@@ -45,7 +45,9 @@ pub struct ConnectionArgs {
     )]
     pub relay: String,
     /// For `wss://`: trust only the CA certificate(s) in this PEM file (a program's own
-    /// PKI) instead of the public web roots compiled in.
+    /// PKI) instead of the public web roots compiled in. The relay must present a leaf
+    /// certificate issued by that CA (basicConstraints CA:FALSE) for the host in --relay:
+    /// a CA certificate served as the relay's own is refused (docs/operators.md#tls).
     #[arg(long, env = "CONFIDANT_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// The program id, e.g. resident-peer-support.
@@ -125,8 +127,11 @@ pub struct KeygenArgs {
 /// `confidant admin …`.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create the program's root key (keep it offline). Writes the secret (0600) and
-    /// `<out>.pub`, and prints the public key in hex for relay and client configuration.
+    /// Create the program's root key (keep it offline). Writes the secret key to `--out`
+    /// (0600) and the public key beside it, the extension `.key` replaced by `.pub`
+    /// (`--out root.key` writes `root.pub`; `--out root` writes `root.pub` too), and
+    /// prints the public key in hex for relay and client configuration. Give the relay and
+    /// the clients the `.pub` file (or the hex), never the secret key.
     Init {
         /// Where to write the root secret key.
         #[arg(long)]
@@ -188,7 +193,8 @@ pub struct SignArgs {
     /// The issuer certificate (default: beside `--issuer`, extension `.cert`).
     #[arg(long)]
     pub issuer_cert: Option<PathBuf>,
-    /// The supporter's public key: a key request file, 64 hex digits, or base64.
+    /// The supporter's public key: the key request file `confidant keygen` wrote
+    /// (`--out supporter.key` writes `supporter.request`), 64 hex digits, or base64.
     #[arg(long)]
     pub request: String,
     /// Display name shown to seekers.

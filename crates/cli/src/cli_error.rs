@@ -68,9 +68,24 @@ pub enum CliError {
     /// A bad argument.
     #[error("{0}")]
     Invalid(String),
+    /// The program revoked this supporter's credential: at login, or while online.
+    #[error(
+        "your credential has been revoked by your program (credential_revoked): the relay will \
+         not take you online with it again; ask your program administrator for a new credential"
+    )]
+    Revoked,
     /// The SDK failed (connection, relay refusal, …).
     #[error("{0}")]
-    Client(#[from] ClientError),
+    Client(ClientError),
+}
+
+impl From<ClientError> for CliError {
+    fn from(error: ClientError) -> Self {
+        match error.relay_code() {
+            Some(confidant_proto::ErrorCode::CredentialRevoked) => Self::Revoked,
+            _ => Self::Client(error),
+        }
+    }
 }
 
 impl CliError {

@@ -11,6 +11,7 @@ use confidant_client::{
     Availability, AvailabilitySettings, ChatNumber, EndReason, Peer, PeerCredential, PeerEvent,
     PeerOptions, ResourceCard,
 };
+use confidant_proto::ErrorCode;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::args::PeerArgs;
@@ -100,6 +101,10 @@ pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
                         println!("[chat {chat} ended: {how}]");
                     }
                     PeerEvent::ShuttingDown { .. } => println!("[the relay is shutting down]"),
+                    // Revoked while online: the relay closes the connection next; say why.
+                    PeerEvent::RelayError { code: ErrorCode::CredentialRevoked, .. } => {
+                        return Err(CliError::Revoked);
+                    }
                     PeerEvent::RelayError { code, message } => println!("[relay: {code}: {message}]"),
                     PeerEvent::Disconnected(error) => return disconnected(error),
                     _ => {}

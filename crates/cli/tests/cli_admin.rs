@@ -423,3 +423,64 @@ fn refuses_to_overwrite_and_reports_bad_files_and_arguments() {
     assert!(!dir.join("x.key").exists());
     assert!(!dir.join("x.cred").exists());
 }
+
+/// The file names the help promises are the ones the tools write (issue 23: `admin init
+/// --help` said `<out>.pub`, but `--out root.key` writes `root.pub`; the README passed
+/// `supporter.key.pub` to `sign`, but `keygen` writes `supporter.request`).
+#[test]
+fn help_names_the_files_the_tools_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let words = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = words(ok(dir, &["admin", "init", "--help"]));
+    assert!(
+        help.contains("`--out root.key` writes `root.pub`"),
+        "{help}"
+    );
+    ok(dir, &["admin", "init", "--out", "root.key"]);
+    assert!(dir.join("root.pub").exists());
+    assert!(!dir.join("root.key.pub").exists());
+
+    let help = words(ok(dir, &["admin", "sign", "--help"]));
+    assert!(
+        help.contains("`--out supporter.key` writes `supporter.request`"),
+        "{help}"
+    );
+    ok(dir, &["keygen", "--out", "supporter.key"]);
+    assert!(dir.join("supporter.request").exists());
+    ok(
+        dir,
+        &[
+            "admin",
+            "issue",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--out",
+            "issuer.key",
+        ],
+    );
+    fails(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "supporter.key.pub",
+            "--name",
+            "A",
+            "--role",
+            "resident",
+            "--department",
+            "surgery",
+            "--serial",
+            "1",
+            "--out",
+            "supporter.cred",
+        ],
+        "writes the request as supporter.request",
+    );
+}

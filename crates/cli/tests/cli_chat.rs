@@ -8,7 +8,7 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
@@ -144,30 +144,27 @@ async fn chat_through_the_cli(tls: bool) {
         (relay.ws_url(), &[])
     };
 
-    let mut peer = Interactive::spawn(
-        confidant(),
-        dir,
+    let peer_args = [
         &[
-            &[
-                "peer",
-                "--relay",
-                &url,
-                "--program",
-                PROGRAM,
-                "--key",
-                "supporter.key",
-                "--credential",
-                "supporter.cred",
-                "--revocation",
-                "revocation.list",
-                "--capacity",
-                "2",
-                "--auto-accept",
-            ],
-            trust,
-        ]
-        .concat(),
-    );
+            "peer",
+            "--relay",
+            &url,
+            "--program",
+            PROGRAM,
+            "--key",
+            "supporter.key",
+            "--credential",
+            "supporter.cred",
+            "--revocation",
+            "revocation.list",
+            "--capacity",
+            "2",
+            "--auto-accept",
+        ],
+        trust,
+    ]
+    .concat();
+    let mut peer = Interactive::spawn(confidant(), dir, &peer_args);
     peer.expect("Verified as \"Dr. Example\"");
     peer.expect("[availability] Available");
 
@@ -237,4 +234,49 @@ async fn chat_through_the_cli(tls: bool) {
     demo.wait_success();
     peer.say("/quit");
     peer.wait_success();
+
+    // The program revokes the supporter; their next login (presenting the new list, as a
+    // supporter's device would have it) is refused with words that say so.
+    admin(
+        dir,
+        &[
+            "admin",
+            "revoke",
+            "--root",
+            "root.key",
+            "--program",
+            PROGRAM,
+            "--serial",
+            "1",
+            "--list",
+            "revocation.list",
+        ],
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_confidant"))
+        .current_dir(dir)
+        .args(&peer_args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("your credential has been revoked by your program (credential_revoked)"),
+        "{stderr}"
+    );
+}
+
+/// `seek --help` (and `peer --help`) tell a private-CA user what the relay's certificate
+/// must be, before they meet the refusal.
+#[test]
+fn ca_file_help_names_the_leaf_certificate_requirement() {
+    for command in ["seek", "peer"] {
+        let dir = tempfile::tempdir().unwrap();
+        let help = admin(dir.path(), &[command, "--help"]);
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains("leaf certificate issued by that CA (basicConstraints CA:FALSE)"),
+            "{command}: {help}"
+        );
+    }
 }

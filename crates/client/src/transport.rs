@@ -170,12 +170,49 @@ fn describe_tls_error(error: &std::io::Error) -> String {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(rustls::Error::InvalidCertificate(why)) => {
-            format!("the relay's certificate was refused ({why:?})")
-        }
+        Some(rustls::Error::InvalidCertificate(why)) => describe_certificate_error(why),
         Some(other) => format!("handshake failed ({other})"),
         None => format!("handshake failed ({:?})", error.kind()),
     }
+}
+
+/// Where the docs say how to make a certificate the SDK accepts.
+const TLS_DOCS: &str = "see docs/operators.md#tls";
+
+/// What was wrong with the relay's certificate, in words that say what to fix (never the
+/// library's enum alone).
+fn describe_certificate_error(why: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    let fix = match why {
+        // webpki's reason comes boxed in `Other`: a certificate with basicConstraints
+        // CA:TRUE (what a plain `openssl req -x509` makes) served as the relay's own.
+        E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "the relay's certificate is a CA certificate (basicConstraints CA:TRUE); the relay \
+             needs a leaf certificate with basicConstraints CA:FALSE issued by the CA you trust"
+        }
+        E::UnknownIssuer => {
+            "the relay's certificate does not chain to a CA this client trusts: with --ca-file, \
+             give the CA certificate that issued the relay's certificate; without it, the relay \
+             needs a certificate from a public CA"
+        }
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "the relay's certificate is not for the host name in the relay URL: its \
+             subjectAltName must name that host (DNS) or address (IP)"
+        }
+        E::Expired | E::ExpiredContext { .. } => "the relay's certificate has expired",
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            "the relay's certificate is not valid yet (check this machine's clock)"
+        }
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+            "the relay's certificate is not for TLS servers: its extendedKeyUsage must allow \
+             serverAuth"
+        }
+        E::BadSignature | E::BadEncoding => {
+            "the relay's certificate is damaged or was not signed by the CA it names"
+        }
+        other => return format!("the relay's certificate was refused ({other:?}); {TLS_DOCS}"),
+    };
+    format!("{fix} — {TLS_DOCS}")
 }
 
 #[cfg(test)]

@@ -8,13 +8,16 @@ use confidant_crypto::{
     CredentialError, RevocationList, VerifiedSupporter, verify_chain, verify_revocation_list,
 };
 use confidant_proto::limits::{MAX_CERTIFICATE, MAX_REVOCATION_LIST};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use thiserror::Error;
 
 use crate::config::ProgramConfig;
 use crate::matching::PeerProfile;
 use crate::revocation_store::RevocationStore;
 
-/// Why a presented credential was refused. Every variant answers `credential_rejected`.
+/// Why a presented credential was refused: `credential_revoked` for a revoked certificate,
+/// `credential_rejected` for everything else ([`PresentError::code`]).
 #[derive(Debug, Error)]
 pub(crate) enum PresentError {
     /// A certificate or list above the protocol's size limits.
@@ -34,6 +37,61 @@ pub(crate) enum PresentError {
     /// that department could not ask to avoid this peer.
     #[error("credential rejected: department not listed by the program")]
     DepartmentNotListed,
+}
+
+impl PresentError {
+    /// The catalogue code the peer is told. A certificate on the program's revocation list
+    /// is `credential_revoked` (the supporter must ask the program, not retry); everything
+    /// else is `credential_rejected`.
+    pub(crate) fn code(&self) -> confidant_proto::ErrorCode {
+        match self {
+            Self::Rejected(CredentialError::Revoked) => {
+                confidant_proto::ErrorCode::CredentialRevoked
+            }
+            _ => confidant_proto::ErrorCode::CredentialRejected,
+        }
+    }
+}
+
+/// A short, stable fingerprint of a program's root public key for logs and for comparing
+/// keys by eye: the key id (first 8 bytes of SHA-256 of the key) in hex, as
+/// `confidant admin init` prints it. Not the key itself.
+pub fn root_key_fingerprint(root_public_key: &[u8; 32]) -> String {
+    crate::config::hex(&confidant_crypto::keys::key_id(root_public_key))
+}
+
+/// Unix second of the last "does not verify under the root key" warning (0: never).
+static LAST_BAD_SIGNATURE_WARNING: AtomicU64 = AtomicU64::new(0);
+
+/// A presented credential whose signature does not verify under the program's root key:
+/// either a forgery or — when it happens to every peer — a relay configured with the wrong
+/// root key, which would otherwise refuse everyone in silence. Warned at most once a minute
+/// (anyone can present a bad signature); says nothing about the client.
+fn warn_bad_signature(program: &ProgramConfig, now_unix: u64) {
+    let last = LAST_BAD_SIGNATURE_WARNING.load(Ordering::Relaxed);
+    if now_unix.saturating_sub(last) < 60
+        || LAST_BAD_SIGNATURE_WARNING
+            .compare_exchange(last, now_unix, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    tracing::warn!(
+        kind = "credential_bad_signature",
+        program = %program.id,
+        root_key_fingerprint = %root_key_fingerprint(&program.root_public_key),
+        "a peer's credential does not verify under this program's root key (refused as credential_rejected); \
+         if every peer is refused, the configured root_key is not the program's root public key: \
+         compare this fingerprint with the one `confidant admin init` printed (at most one such warning a minute)"
+    );
+}
+
+/// A verification failure, warned about first when it is a bad signature.
+fn noticed(program: &ProgramConfig, now_unix: u64, error: CredentialError) -> CredentialError {
+    if error == CredentialError::BadSignature {
+        warn_bad_signature(program, now_unix);
+    }
+    error
 }
 
 /// A supporter whose chain verified; possession is still to be proven.
@@ -75,7 +133,8 @@ pub(crate) fn verify_presented(
             revocation_list,
             now_unix,
             0,
-        )?;
+        )
+        .map_err(|e| noticed(program, now_unix, e))?;
         list_changed = store.offer(&program.id, list, revocation_list);
     }
     let newest = store
@@ -89,7 +148,8 @@ pub(crate) fn verify_presented(
         &newest.bytes,
         now_unix,
         newest.sequence,
-    )?;
+    )
+    .map_err(|e| noticed(program, now_unix, e))?;
     let certificate = &verified.certificate;
     if !program.peer_roles.is_empty() && !program.peer_roles.contains(&certificate.role) {
         return Err(PresentError::RoleNotOffered);

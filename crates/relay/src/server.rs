@@ -214,6 +214,17 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
         tls = certs.is_some(),
         "relay started"
     );
+    for program in shared.programs() {
+        // Which root key each program trusts, so a wrong one shows in the first log lines
+        // (compare with the fingerprint `confidant admin init` printed).
+        tracing::info!(
+            kind = "program_root_key",
+            program = %program.id,
+            root_key_fingerprint = %crate::credentials::root_key_fingerprint(&program.root_public_key),
+            revocation_list = !program.revocation_list.is_empty(),
+            "program hosted"
+        );
+    }
     Ok(RelayHandle {
         local_addr,
         shared,
@@ -400,10 +411,11 @@ impl RelayHandle {
     }
 
     /// Re-reads the TLS certificate and key files. New handshakes use them; open
-    /// connections are untouched. On error the old certificate stays. `Ok(false)`: no TLS.
+    /// connections are untouched. On error the old certificate stays. `Ok(false)`: no TLS,
+    /// or the files hold the certificate and key already in use (nothing changed).
     pub fn reload_tls(&self) -> Result<bool, TlsError> {
         match &self.certs {
-            Some(certs) => certs.reload().map(|()| true),
+            Some(certs) => certs.reload(),
             None => Ok(false),
         }
     }

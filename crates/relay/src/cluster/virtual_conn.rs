@@ -422,11 +422,15 @@ impl VirtualConn {
     async fn close(&mut self) {
         self.leave_no_half_behind().await;
         lock(&self.ctx.registry.members).remove(&self.conn);
+        // Every chat still bound here ends with this party (most often: its node was lost,
+        // and `RemoveChat` never comes): forget each one, so the cross-node chat gauge falls
+        // with it and its token and ingress task go.
+        let chats: Vec<ChatNumber> = self.token_of_chat.keys().copied().collect();
+        for chat in chats {
+            self.forget_chat(chat);
+        }
         for (_, stop) in self.chat_tasks.values() {
             stop.cancel();
-        }
-        for token in self.chat_of_token.keys() {
-            self.ctx.registry.unbind(token);
         }
         match &self.kind {
             Kind::RemotePeer {

@@ -459,7 +459,7 @@ impl Driver {
                 Ok(verified) => verified,
                 Err(error) => {
                     tracing::debug!(%error, "credential rejected");
-                    return self.fail(ErrorCode::CredentialRejected);
+                    return self.fail(error.code());
                 }
             };
         if list_changed {

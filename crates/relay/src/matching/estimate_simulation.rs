@@ -155,13 +155,12 @@ fn run(scenario: Scenario, seed: u64) -> Errors {
                 } => {
                     first_estimate.entry(seeker).or_insert(estimate_secs);
                 }
-                Action::Offer { offer, .. } => {
-                    if rng.unit() >= scenario.miss_share {
-                        answers
-                            .entry(now + scenario.answer_secs)
-                            .or_default()
-                            .push((offer.peer, offer.number, true));
-                    }
+                // A missed offer is simply never answered: it lapses.
+                Action::Offer { offer, .. } if rng.unit() >= scenario.miss_share => {
+                    answers
+                        .entry(now + scenario.answer_secs)
+                        .or_default()
+                        .push((offer.peer, offer.number, true));
                 }
                 Action::Matched { offer, seeker } => {
                     errors.matched += 1;

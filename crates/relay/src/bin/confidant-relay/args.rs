@@ -91,19 +91,19 @@ pub(crate) struct Args {
     /// Frames a connection may send in a burst [default: 100].
     #[arg(long, env = "CONFIDANT_FRAME_BURST", value_name = "N")]
     pub(crate) frame_burst: Option<u32>,
-    /// Seconds to send hello (and finish a peer's proof) [default: protocol's].
+    /// Seconds to send hello (and finish a peer's proof) [default: 10].
     #[arg(long, env = "CONFIDANT_HELLO_TIMEOUT", value_name = "SECS")]
     pub(crate) hello_timeout: Option<u64>,
-    /// Seconds a peer has to answer an offer [default: protocol's].
+    /// Seconds a peer has to answer an offer [default: 30].
     #[arg(long, env = "CONFIDANT_OFFER_TIMEOUT", value_name = "SECS")]
     pub(crate) offer_timeout: Option<u64>,
-    /// Seconds after a match for both sides' first data frame [default: protocol's].
+    /// Seconds after a match for both sides' first data frame [default: 30].
     #[arg(long, env = "CONFIDANT_CHAT_HANDSHAKE_TIMEOUT", value_name = "SECS")]
     pub(crate) chat_handshake_timeout: Option<u64>,
-    /// Seconds without data before a chat ends [default: protocol's].
+    /// Seconds without data before a chat ends [default: 1800].
     #[arg(long, env = "CONFIDANT_IDLE_TIMEOUT", value_name = "SECS")]
     pub(crate) idle_timeout: Option<u64>,
-    /// Data frames queued towards one side of a chat [default: protocol's].
+    /// Data frames queued towards one side of a chat [default: 64].
     #[arg(long, env = "CONFIDANT_CHAT_BUFFER_FRAMES", value_name = "N")]
     pub(crate) chat_buffer_frames: Option<usize>,
     /// Milliseconds a sender waits for room before a chat ends as slow_reader [default: 2000].
@@ -117,7 +117,7 @@ pub(crate) struct Args {
     #[arg(long, env = "CONFIDANT_SHUTDOWN_GRACE", value_name = "SECS")]
     pub(crate) shutdown_grace: Option<u64>,
 
-    /// --dev: seconds a seeker waits before no_peer [default: protocol's].
+    /// --dev: seconds a seeker waits before no_peer [default: 600].
     #[arg(long, requires = "dev", value_name = "SECS")]
     pub(crate) dev_wait_limit: Option<u64>,
     /// --dev: derive the dev programs' keys from this text instead of making random ones,
@@ -139,4 +139,73 @@ pub(crate) struct Args {
     /// thing the relay ever writes to disk, and only when asked.
     #[arg(long, requires = "dev", value_name = "DIR")]
     pub(crate) dev_peer_credential_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Args;
+    use crate::settings;
+
+    /// `--help` shows each default as the number the relay uses (it once said "protocol's"),
+    /// and stays in step with the code: every number here comes from the defaults themselves.
+    #[test]
+    fn help_shows_the_real_defaults() {
+        let help = Args::command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let limits = confidant_relay::Limits::default();
+        let secs = |d: std::time::Duration| d.as_secs().to_string();
+        let expected = [
+            ("--listen", settings::DEFAULT_LISTEN.to_owned()),
+            ("--admin-listen", settings::DEFAULT_ADMIN_LISTEN.to_owned()),
+            (
+                "--shutdown-deadline",
+                secs(settings::DEFAULT_SHUTDOWN_DEADLINE),
+            ),
+            ("--reload-interval", secs(settings::DEFAULT_RELOAD_INTERVAL)),
+            ("--max-connections", limits.max_connections.to_string()),
+            (
+                "--max-connections-per-source",
+                limits.max_connections_per_source.to_string(),
+            ),
+            ("--max-queue", limits.max_queue.to_string()),
+            ("--frames-per-second", limits.frames_per_second.to_string()),
+            ("--frame-burst", limits.frame_burst.to_string()),
+            ("--hello-timeout", secs(limits.hello_timeout)),
+            ("--offer-timeout", secs(limits.offer_timeout)),
+            (
+                "--chat-handshake-timeout",
+                secs(limits.chat_handshake_timeout),
+            ),
+            ("--idle-timeout", secs(limits.idle_timeout)),
+            (
+                "--chat-buffer-frames",
+                limits.chat_buffer_frames.to_string(),
+            ),
+            (
+                "--slow-reader-grace-ms",
+                limits.slow_reader_grace.as_millis().to_string(),
+            ),
+            ("--read-buffer-bytes", limits.read_buffer_bytes.to_string()),
+            ("--shutdown-grace", secs(limits.shutdown_grace)),
+            (
+                "--dev-wait-limit",
+                secs(confidant_proto::limits::DEFAULT_WAIT_LIMIT),
+            ),
+        ];
+        assert!(!help.contains("protocol's"), "{help}");
+        for (flag, value) in expected {
+            let at = help
+                .find(&format!("{flag} <"))
+                .unwrap_or_else(|| panic!("{flag} not in the help: {help}"));
+            let after = &help[at..];
+            let end = after.find("[default: ").map(|i| &after[i..]);
+            assert!(
+                end.is_some_and(|e| e.starts_with(&format!("[default: {value}]"))),
+                "{flag}: expected [default: {value}] in {after:.300}"
+            );
+        }
+    }
 }

@@ -321,6 +321,19 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
+/// How to run the `confidant` command from here: the `confidant` beside this binary as
+/// this process was invoked (`target/release/confidant` after a cargo build,
+/// `/usr/bin/confidant` from a package); `None` when there is none (then `confidant` from
+/// `PATH` is the best advice).
+fn cli_command() -> Option<String> {
+    let invoked = std::env::args_os().next().map(std::path::PathBuf::from);
+    let beside = invoked
+        .filter(|path| path.components().count() > 1)
+        .map(|path| path.with_file_name("confidant"))
+        .filter(|path| path.is_file());
+    beside.map(|path| path.display().to_string())
+}
+
 /// Tells the operator how to try the relay.
 pub(crate) fn print_banner(
     addr: SocketAddr,
@@ -356,9 +369,16 @@ pub(crate) fn print_banner(
     } else {
         format!(" --relay {ws}")
     };
+    let cli = cli_command();
     println!(
-        "  in a terminal: cargo run --release -p confidant-cli -- seek --program {first} --trust-relay-root-key{relay_flag}"
+        "  in a terminal: {} seek --program {first} --trust-relay-root-key{relay_flag}",
+        cli.as_deref().unwrap_or("confidant")
     );
+    if cli.is_none() {
+        println!(
+            "                 (the confidant command; from the source tree: cargo build --release -p confidant-cli)"
+        );
+    }
     println!(
         "                 (--trust-relay-root-key is for this demo only: it trusts the relay's word for the program key)"
     );

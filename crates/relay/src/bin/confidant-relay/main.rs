@@ -85,10 +85,10 @@ async fn run(args: Args, settings: Settings) -> ExitCode {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!(
-                "confidant-relay: admin_listen: cannot listen on {}: {error}",
+                "confidant-relay: admin_listen: cannot listen on {}: {error} (another process may have the port: choose another with --admin-listen)",
                 settings.admin_listen
             );
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     let admin_addr = admin_listener.local_addr().unwrap_or(settings.admin_listen);
@@ -124,13 +124,18 @@ async fn run(args: Args, settings: Settings) -> ExitCode {
     let relay = match confidant_relay::start(config).await {
         Ok(relay) => relay,
         Err(error) => {
-            let key = match &error {
-                StartError::Bind(_) => "listen",
-                StartError::Tls(_) => "tls",
-                _ => "programs",
-            };
-            eprintln!("confidant-relay: {key}: {error}");
-            return ExitCode::FAILURE;
+            // Every value was checked before this point; what is left is still the
+            // operator's to fix (a busy port, a file changed since), so it is a
+            // configuration error too.
+            match &error {
+                StartError::Bind(reason) => eprintln!(
+                    "confidant-relay: listen: cannot listen on {}: {reason} (another process may have the port: choose another with --listen)",
+                    settings.listen
+                ),
+                StartError::Tls(tls) => eprintln!("confidant-relay: {tls}"),
+                _ => eprintln!("confidant-relay: programs: {error}"),
+            }
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     admin_state.set_relay(relay.observer());

@@ -99,6 +99,16 @@ async fn reload(
 ) -> Result<Settings, settings::SettingError> {
     let file = settings::read_file(args.config.as_deref())?;
     let next = settings::resolve(args, file, now_unix())?;
+    // The certificate first: if it cannot be used, the reload fails before anything else is
+    // applied (and is counted as failed), and the previous certificate stays.
+    match relay.reload_tls() {
+        Ok(true) => tracing::info!(kind = "tls_reloaded", "TLS certificate reloaded"),
+        Ok(false) => {}
+        Err(error) => {
+            tracing::error!(kind = "tls_reload_failed", %error, "TLS certificate not reloaded; the previous one stays");
+            return Err(settings::tls_error(error));
+        }
+    }
     if next.listen != running.listen || next.admin_listen != running.admin_listen {
         tracing::warn!(
             kind = "reload_needs_restart",
@@ -127,13 +137,6 @@ async fn reload(
     for program in &running.programs {
         if !next.programs.iter().any(|p| p.id == program.id) {
             tracing::warn!(kind = "reload_needs_restart", program = %program.id, "program removed from the file: restart to stop hosting it");
-        }
-    }
-    match relay.reload_tls() {
-        Ok(true) => tracing::info!(kind = "tls_reloaded", "TLS certificate reloaded"),
-        Ok(false) => {}
-        Err(error) => {
-            tracing::error!(kind = "tls_reload_failed", %error, "TLS certificate not reloaded; the previous one stays");
         }
     }
     Ok(next)

@@ -286,6 +286,9 @@ pub(crate) fn resolve(
         (Some(_), None) => return Err(bad("tls.key", "required when tls.cert is set")),
         (None, Some(_)) => return Err(bad("tls.cert", "required when tls.key is set")),
     };
+    if let Some(files) = &tls {
+        confidant_relay::check_tls(files).map_err(tls_error)?;
+    }
     let limits = limits(args, &file.limits)?;
     let cluster = cluster(args.cluster_nats_url.clone(), file.cluster)?;
     let allowed_origins = if args.allowed_origins.is_empty() {
@@ -353,6 +356,16 @@ pub(crate) fn resolve(
         programs,
         watched,
     })
+}
+
+/// A TLS file problem as a setting error: `tls.cert` / `tls.key`, the file, what to fix.
+pub(crate) fn tls_error(error: confidant_relay::TlsError) -> SettingError {
+    match error {
+        confidant_relay::TlsError::File { key, path, reason } => {
+            bad(key, format!("{path}: {reason}"))
+        }
+        other => bad("tls", other.to_string()),
+    }
 }
 
 fn address(
@@ -506,14 +519,26 @@ fn program(key: &str, program: FileProgram, now_unix: u64) -> Result<ProgramConf
                 0,
             )
             .map_err(|e| {
-                bad(
-                    &list_key,
+                let message = if e == confidant_crypto::CredentialError::BadSignature {
+                    // The list is signed by the program's root key: when its signature fails,
+                    // the root key configured is by far the likelier mistake.
+                    format!(
+                        "{} is not signed by the root key in {key}.root_key (fingerprint {}): \
+                         most likely root_key is not this program's root public key — give the \
+                         root.pub that `confidant admin init` wrote for this program (it printed \
+                         its fingerprint) — or the list was made with another program's root key \
+                         (bad_signature)",
+                        path.display(),
+                        confidant_relay::root_key_fingerprint(&root_public_key),
+                    )
+                } else {
                     format!(
                         "{} does not verify for this program and root key ({})",
                         path.display(),
                         e.code()
-                    ),
-                )
+                    )
+                };
+                bad(&list_key, message)
             })?;
             bytes
         }
@@ -674,13 +699,28 @@ fn root_key(key: &str, value: &str) -> Result<[u8; 32], SettingError> {
         return Ok(bytes);
     }
     confidant_crypto::keys::decode_root_public_key_file(&text).map_err(|_| {
-        bad(
-            key,
+        use confidant_crypto::keys::{ISSUING_KEY_LABEL, ROOT_KEY_LABEL, SUPPORTER_KEY_LABEL};
+        let label = text.lines().next().unwrap_or_default().trim();
+        let message = if label == ROOT_KEY_LABEL {
+            format!(
+                "{} is the program's SECRET root key ({ROOT_KEY_LABEL}), which must never be on \
+                 the relay: give the .pub file `confidant admin init` wrote beside it (root.pub \
+                 for root.key) or its 64 hex characters, and keep the secret key offline",
+                path.display()
+            )
+        } else if label == ISSUING_KEY_LABEL || label == SUPPORTER_KEY_LABEL {
+            format!(
+                "{} is a secret key ({label}), not the program's root public key: give the \
+                 root.pub that `confidant admin init` wrote",
+                path.display()
+            )
+        } else {
             format!(
                 "{} is neither 64 hex characters nor a confidant-root-public-key-v1 file",
                 path.display()
-            ),
-        )
+            )
+        };
+        bad(key, message)
     })
 }
 
