@@ -61,20 +61,26 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
         .await?;
     println!("Looking for a peer supporter…");
 
+    let resources = seeker.program().resources.clone();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut received = 0_u64;
     let mut chatting = false;
+    // Whether the seeker was last told that nobody is available: said once when it becomes
+    // true, with the resources, not at every figure update.
+    let mut told_none = false;
     loop {
         tokio::select! {
             event = seeker.next_event() => {
                 let Some(event) = event else { return Ok(()) };
                 match event {
                     SeekerEvent::Queued { position, peers_online, estimate } => {
-                        let estimate = estimate.map_or_else(
-                            || "no estimate yet".to_owned(),
-                            |e| format!("about {} s", e.as_secs()),
-                        );
+                        let estimate = estimate.map_or_else(|| "no estimate yet".to_owned(), rough_wait);
                         println!("[queue] position {position}, {peers_online} peer(s) online, {estimate}");
+                        if peers_online == 0 && !told_none {
+                            println!("[queue] No peer is available right now. You can keep waiting (a peer may come online), or /cancel.");
+                            print_resources(&resources);
+                        }
+                        told_none = peers_online == 0;
                     }
                     SeekerEvent::NoPeer { reason, resources } => {
                         println!("[no peer] {}", no_peer_text(reason));
@@ -172,6 +178,15 @@ fn end_text(reason: &EndReason) -> String {
             "the chat ended without the peer closing it ({why:?}); messages may be missing."
         ),
         EndReason::Failed(error) => format!("closed for your safety: {error}"),
+    }
+}
+
+/// The relay's estimate as a person should read it: a rough figure, never a promise
+/// (its measured error is in docs/reliability.md, "Wait estimates").
+fn rough_wait(estimate: std::time::Duration) -> String {
+    match estimate.as_secs() {
+        0..60 => "likely under a minute".to_owned(),
+        secs => format!("roughly {} min", secs.div_ceil(60)),
     }
 }
 

@@ -280,3 +280,46 @@ fn ca_file_help_names_the_leaf_certificate_requirement() {
         );
     }
 }
+
+/// A seeker alone in the queue with no peer online is told so at once, with where to turn,
+/// and may keep waiting: the peer that comes online takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeker_with_no_peer_online_is_told_at_once_with_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let mut fixture = confidant_tests::ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    std::fs::write(
+        dir.join("root.pub"),
+        confidant_crypto::keys::encode_root_public_key_file(&fixture.root.public()),
+    )
+    .unwrap();
+    let url = relay.ws_url();
+    let mut seeker = Interactive::spawn(
+        confidant(),
+        dir,
+        &[
+            "seek",
+            "--relay",
+            &url,
+            "--program",
+            PROGRAM,
+            "--root-key",
+            "root.pub",
+        ],
+    );
+    seeker.expect("In an emergency, call your local emergency number.");
+    seeker.expect("[queue] No peer is available right now.");
+    seeker.expect("Faculty Wellness Program — counselling — 613-562-5211");
+    let credential = fixture.supporter();
+    let mut peer = confidant_client::Peer::connect(
+        &url,
+        PROGRAM,
+        credential.peer_credential(),
+        confidant_client::PeerOptions::default(),
+    )
+    .await
+    .unwrap();
+    confidant_tests::sdk_support::go_available(&mut peer, 1, true).await;
+    seeker.expect("[matched]");
+}
