@@ -1,10 +1,10 @@
 //! Not API: an entry point for the `relay_session` fuzz target (`fuzz/`).
 //!
-//! [`run_session`] drives one connection's protocol logic without I/O — the frame-size
-//! check, the token bucket, control-frame parsing, the state machine
-//! (`connection/state.rs`: `Phase::admit`), the phase transitions the driver makes on
-//! `hello`, `present` and `prove`, and the data-frame header decode and rewrite — over an
-//! arbitrary sequence of WebSocket messages, and panics if an invariant breaks:
+//! [`run_session`] drives the connection's own sans-I/O core (`connection/core.rs`:
+//! [`ConnCore`], the code the connection task runs — rate limit, sizes, parsing, the state
+//! machine, the drain) over an arbitrary sequence of WebSocket messages, carrying out its
+//! decisions as the driver does (with the checks that need the relay answered by
+//! [`Outcomes`]), plus the data-frame header rewrite, and panics if an invariant breaks:
 //!
 //! - nothing is handled after a fatal error (the connection is closed);
 //! - the role, once fixed by `hello`, never changes; phases only move forward;
@@ -13,19 +13,18 @@
 //! - a data frame's header rewrite keeps its payload byte for byte;
 //! - every accepted control frame survives a JSON round trip unchanged.
 //!
-//! What the credential and proof checks answer is an input ([`Outcomes`]): they are
-//! cryptography, fuzzed by their own targets. The async driver (`connection/mod.rs`) makes
-//! the same calls in the same order; the hub and forwarding are covered by the tests.
+//! What the program lookup, credential and proof checks answer is an input ([`Outcomes`]):
+//! they are cryptography and configuration, fuzzed and tested on their own. The hub and
+//! forwarding are covered by the tests.
 // Panicking is how this module reports a broken invariant to the fuzzer.
 #![allow(missing_docs, clippy::indexing_slicing, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
-use confidant_proto::limits::{MAX_CONTROL_FRAME, MAX_DATA_FRAME};
-use confidant_proto::{ChatNumber, ClientFrame, DataFrame, ErrorCode, PROTOCOL_VERSION, Role};
+use confidant_proto::{ChatNumber, ClientFrame, DataFrame, ErrorCode, Role};
 
-use crate::connection::rate_limit::TokenBucket;
-use crate::connection::state::{Admit, Phase};
+use crate::connection::core::{ConnCore, Decision};
+use crate::connection::state::Phase;
 
 /// One WebSocket message from the client (or the passing of time).
 #[derive(Clone, Debug)]
@@ -76,39 +75,31 @@ fn rank(phase: Phase) -> u8 {
 pub fn run_session(events: &[Event], outcomes: Outcomes) -> Vec<Step> {
     let start = Instant::now();
     let mut now = start;
-    let mut bucket = TokenBucket::new(outcomes.rate.0, outcomes.rate.1, now);
-    let mut phase = Phase::AwaitHello;
+    let mut core = ConnCore::new(outcomes.rate.0, outcomes.rate.1, now);
     let mut role: Option<Role> = None;
     let mut steps = Vec::new();
     for event in events {
-        let before = phase;
+        let before = core.phase();
         let step = match event {
             Event::Wait(ms) => {
                 now += Duration::from_millis(u64::from(*ms));
                 continue;
             }
-            Event::Ping => {
-                if bucket.take(now) {
-                    Step::Handled
-                } else {
-                    Step::Refused(ErrorCode::RateLimited)
-                }
-            }
+            Event::Ping => carry_out(core.on_ping(now), &mut core, outcomes),
             Event::Text(bytes) => {
-                if !bucket.take(now) {
-                    Step::Refused(ErrorCode::RateLimited)
-                } else {
-                    text(bytes, &mut phase, outcomes)
-                }
+                let decision = core.on_text(bytes, now, false);
+                check_round_trip(&decision);
+                carry_out(decision, &mut core, outcomes)
             }
             Event::Binary(bytes) => {
-                if !bucket.take(now) {
-                    Step::Refused(ErrorCode::RateLimited)
-                } else {
-                    binary(bytes, phase)
+                let decision = core.on_binary(bytes, now);
+                if let Decision::Forward(chat) = decision {
+                    check_rewrite(bytes, chat);
                 }
+                carry_out(decision, &mut core, outcomes)
             }
         };
+        let phase = core.phase();
         // Invariants after every event.
         assert!(
             rank(phase) >= rank(before),
@@ -177,74 +168,51 @@ fn allowed(phase: Phase, code: ErrorCode) -> bool {
         }
 }
 
-fn text(bytes: &[u8], phase: &mut Phase, outcomes: Outcomes) -> Step {
-    if bytes.len() > MAX_DATA_FRAME {
-        // The WebSocket layer's limit.
-        return Step::Refused(ErrorCode::FrameTooLarge);
-    }
-    if std::str::from_utf8(bytes).is_err() {
-        // The WebSocket layer refuses invalid UTF-8 (mapped to malformed_frame).
-        return Step::Refused(ErrorCode::MalformedFrame);
-    }
-    if bytes.len() > MAX_CONTROL_FRAME {
-        return Step::Refused(ErrorCode::FrameTooLarge);
-    }
-    let frame = match ClientFrame::from_json(bytes) {
-        Ok(frame) => frame,
-        Err(error) => return Step::Refused(error.code()),
-    };
-    // Whatever parses, prints and parses back to itself.
-    let again = ClientFrame::from_json(frame.to_json().as_bytes()).expect("own JSON parses");
-    assert_eq!(again, frame, "JSON round trip changed the frame");
-    let admitted = match phase.admit(&frame) {
-        Ok(admitted) => admitted,
-        Err(code) => return Step::Refused(code),
-    };
-    match (admitted, &frame) {
-        (Admit::Hello, ClientFrame::Hello { v, role, .. }) => {
-            if *v != u64::from(PROTOCOL_VERSION) {
-                return Step::Refused(ErrorCode::UnsupportedVersion);
-            }
+/// What the driver does with a decision, with the relay's own checks answered by `outcomes`.
+fn carry_out(decision: Decision, core: &mut ConnCore, outcomes: Outcomes) -> Step {
+    match decision {
+        Decision::Nothing | Decision::ToHub(_) => Step::Handled,
+        Decision::Refuse(code) => Step::Refused(code),
+        Decision::Hello { role, features, .. } => {
             if !outcomes.program_known {
                 return Step::Refused(ErrorCode::UnknownProgram);
             }
-            *phase = match role {
-                Role::Seeker => Phase::Seeker,
-                Role::Peer => Phase::PeerAwaitPresent,
-            };
+            core.hello_accepted(role, features.is_some());
             Step::Handled
         }
-        (Admit::Present, ClientFrame::Present { .. }) => {
+        Decision::Present { .. } => {
             if !outcomes.credential_ok {
                 return Step::Refused(ErrorCode::CredentialRejected);
             }
-            *phase = Phase::PeerAwaitProof;
+            core.presented();
             Step::Handled
         }
-        (Admit::Prove, ClientFrame::Prove { .. }) => {
+        Decision::Prove { .. } => {
             if !outcomes.proof_ok {
                 return Step::Refused(ErrorCode::PossessionFailed);
             }
-            *phase = Phase::PeerVerified;
+            core.proved();
             Step::Handled
         }
-        (Admit::ToHub, _) => Step::Handled,
-        (admitted, frame) => panic!("admit said {admitted:?} for a {} frame", frame.kind()),
+        // No routes in this harness: every chat is unknown (not fatal).
+        Decision::Forward(_) => Step::Refused(ErrorCode::UnknownChat),
     }
 }
 
-fn binary(bytes: &[u8], phase: Phase) -> Step {
-    if bytes.len() > MAX_DATA_FRAME {
-        return Step::Refused(ErrorCode::FrameTooLarge);
+/// Whatever the core accepted as a frame prints and parses back to itself.
+fn check_round_trip(decision: &Decision) {
+    if let Decision::ToHub(frame) = decision {
+        let again = ClientFrame::from_json(frame.to_json().as_bytes()).expect("own JSON parses");
+        assert_eq!(&again, frame, "JSON round trip changed the frame");
     }
-    let (chat, payload) = match DataFrame::decode(bytes) {
-        Ok(frame) => (frame.chat, frame.noise_message.to_vec()),
-        Err(error) => return Step::Refused(error.code()),
-    };
-    if let Err(code) = phase.admit_data() {
-        return Step::Refused(code);
-    }
-    // The forwarding rewrite keeps the payload and sets the partner's number.
+}
+
+/// The forwarding rewrite keeps the payload and sets the partner's number.
+fn check_rewrite(bytes: &[u8], chat: ChatNumber) {
+    let payload = DataFrame::decode(bytes)
+        .expect("a forwarded frame decodes")
+        .noise_message
+        .to_vec();
     let mut copy = bytes.to_vec();
     let partner = ChatNumber(chat.0.wrapping_mul(2_654_435_761).max(1));
     DataFrame::rewrite_chat(&mut copy, partner).expect("a decoded frame rewrites");
@@ -255,8 +223,6 @@ fn binary(bytes: &[u8], phase: Phase) -> Step {
         payload.as_slice(),
         "rewrite touched the payload"
     );
-    // No routes in this harness: every chat is unknown (not fatal).
-    Step::Refused(ErrorCode::UnknownChat)
 }
 
 #[cfg(test)]

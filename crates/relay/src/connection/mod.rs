@@ -9,6 +9,7 @@
 //! queues `matched`, so by the time a client can send data on a new chat, the route is here.
 
 pub(crate) mod commands;
+pub(crate) mod core;
 pub(crate) mod rate_limit;
 pub(crate) mod state;
 mod writer;
@@ -23,23 +24,22 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use bytes::{Bytes, BytesMut};
 use confidant_crypto::PossessionChallenge;
-use confidant_proto::limits::{MAX_CAPACITY, MAX_CONTROL_FRAME};
+use confidant_proto::limits::MAX_CAPACITY;
 use confidant_proto::{
-    ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, FEATURE_CHAT_FEATURES,
-    FEATURE_PROGRAM_DETAILS, PROTOCOL_VERSION, RelayFrame, Role,
+    ChatNumber, DataFrame, ErrorCode, FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS,
+    PROTOCOL_VERSION, RelayFrame, Role,
 };
 use futures_util::StreamExt as _;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use self::core::{ConnCore, Decision};
 use crate::chat_features::ChatFeatures;
 use crate::chat_link::{ChatLink, ForwardError, Side};
 use crate::credentials::{VerifiedPeer, verify_presented};
 use crate::hub::{ConnId, HubEvent};
 use crate::outbox::{CONTROL_SLACK, Outbox};
 use crate::shared::Shared;
-use rate_limit::TokenBucket;
-use state::{Admit, Phase};
 use writer::Writer;
 
 /// How long a finished connection waits for its writer to flush the last frames.
@@ -123,15 +123,13 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     let hello_deadline = Instant::now() + limits.hello_timeout;
     let mut driver = Driver {
         conn,
-        bucket: TokenBucket::new(
+        core: ConnCore::new(
             limits.frames_per_second,
             limits.frame_burst,
             Instant::now().into_std(),
         ),
         shared: shared.clone(),
         outbox: outbox.clone(),
-        phase: Phase::AwaitHello,
-        growth_rules: false,
         program: String::new(),
         routes: HashMap::new(),
         challenge: None,
@@ -142,7 +140,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     let hello_timer = sleep_until(hello_deadline);
     tokio::pin!(hello_timer);
     loop {
-        let hello_pending = driver.phase.hello_pending();
+        let hello_pending = driver.core.phase().hello_pending();
         let message = tokio::select! {
             biased;
             command = commands.recv() => {
@@ -270,13 +268,10 @@ struct Driver {
     conn: ConnId,
     shared: Arc<Shared>,
     outbox: Outbox,
-    phase: Phase,
-    /// `hello` carried `features`: the client follows the growth rules, so a frame of a type
-    /// this relay does not know is skipped unless it is marked critical.
-    growth_rules: bool,
+    /// The protocol logic without I/O: what to do with each message (`core.rs`).
+    core: ConnCore,
     program: String,
     routes: HashMap<ChatNumber, Route>,
-    bucket: TokenBucket,
     /// Boxed: only a peer between `present` and `prove` holds it (about 1 KiB); inline, every
     /// connection's task would carry its size for its whole life.
     challenge: Option<Box<(PossessionChallenge, VerifiedPeer)>>,
@@ -288,28 +283,34 @@ impl Driver {
     async fn on_message(&mut self, message: Message) -> Flow {
         match message {
             Message::Text(text) => {
-                if !self.bucket.take(Instant::now().into_std()) {
-                    return self.fail(ErrorCode::RateLimited);
+                let decision = self.core.on_text(
+                    text.as_bytes(),
+                    Instant::now().into_std(),
+                    self.shared.draining.is_cancelled(),
+                );
+                if decision != Decision::Refuse(ErrorCode::RateLimited) {
+                    self.shared.hot.control_frames.increment(1);
                 }
                 // Boxed: control frames are rare next to data frames, and inline this future
                 // (credential checks, hub sends) would size every connection's task.
-                Box::pin(self.on_text(text.as_bytes())).await
+                Box::pin(self.carry_out(decision)).await
             }
             Message::Binary(bytes) => {
                 let now = Instant::now();
-                if !self.bucket.take(now.into_std()) {
-                    return self.fail(ErrorCode::RateLimited);
+                match self.core.on_binary(&bytes, now.into_std()) {
+                    Decision::Forward(chat) => self.forward(chat, bytes, now).await,
+                    Decision::Refuse(code) => self.fail(code),
+                    _ => self.fail(ErrorCode::InternalError),
                 }
-                self.on_binary(bytes, now).await
             }
             // Pings are answered by the WebSocket layer; pongs need nothing. Both are frames
             // and cost a token like any other: otherwise a ping flood makes the relay read
             // and answer at line rate forever (tests/tests/abuse_relay.rs).
             Message::Ping(_) | Message::Pong(_) => {
-                if !self.bucket.take(Instant::now().into_std()) {
-                    return self.fail(ErrorCode::RateLimited);
+                match self.core.on_ping(Instant::now().into_std()) {
+                    Decision::Refuse(code) => self.fail(code),
+                    _ => Flow::Continue,
                 }
-                Flow::Continue
             }
             Message::Close(_) => Flow::Stop,
         }
@@ -327,49 +328,25 @@ impl Driver {
         }
     }
 
-    async fn on_text(&mut self, bytes: &[u8]) -> Flow {
-        self.shared.hot.control_frames.increment(1);
-        if bytes.len() > MAX_CONTROL_FRAME {
-            return self.fail(ErrorCode::FrameTooLarge);
-        }
-        let frame = match ClientFrame::from_json(bytes) {
-            Ok(frame) => frame,
-            Err(DecodeError::UnknownType { critical: false }) if self.growth_rules => {
+    /// Carries out the core's decision on a text message.
+    async fn carry_out(&mut self, decision: Decision) -> Flow {
+        match decision {
+            Decision::Nothing => {
                 tracing::debug!("skipped a frame of an unknown type");
-                return Flow::Continue;
+                Flow::Continue
             }
-            Err(error) => return self.fail(error.code()),
-        };
-        let admitted = match self.phase.admit(&frame) {
-            Ok(admitted) => admitted,
-            Err(code) => return self.fail(code),
-        };
-        // The drain takes no new work: a `seek` would queue a seeker no peer will be offered.
-        if matches!(frame, ClientFrame::Seek { .. }) && self.shared.draining.is_cancelled() {
-            return self.fail(ErrorCode::ShuttingDown);
-        }
-        match (admitted, frame) {
-            (
-                Admit::Hello,
-                ClientFrame::Hello {
-                    v,
-                    role,
-                    program,
-                    features,
-                    chat_features,
-                },
-            ) => {
-                self.on_hello(v, role, program, features, chat_features)
-                    .await
-            }
-            (
-                Admit::Present,
-                ClientFrame::Present {
-                    issuer_certificate,
-                    supporter_certificate,
-                    revocation_list,
-                },
-            ) => {
+            Decision::Refuse(code) => self.fail(code),
+            Decision::Hello {
+                role,
+                program,
+                features,
+                chat_features,
+            } => self.on_hello(role, program, features, chat_features).await,
+            Decision::Present {
+                issuer_certificate,
+                supporter_certificate,
+                revocation_list,
+            } => {
                 self.on_present(
                     issuer_certificate.as_bytes(),
                     supporter_certificate.as_bytes(),
@@ -377,8 +354,8 @@ impl Driver {
                 )
                 .await
             }
-            (Admit::Prove, ClientFrame::Prove { answer }) => self.on_prove(answer.as_bytes()).await,
-            (Admit::ToHub, frame) => {
+            Decision::Prove { answer } => self.on_prove(answer.as_bytes()).await,
+            Decision::ToHub(frame) => {
                 let event = HubEvent::Frame {
                     conn: self.conn,
                     frame,
@@ -388,30 +365,23 @@ impl Driver {
                 }
                 Flow::Continue
             }
-            // `admit` only returns a kind for its own frame type.
-            _ => self.fail(ErrorCode::InternalError),
+            // Data frames are decided by `on_binary`.
+            Decision::Forward(_) => self.fail(ErrorCode::InternalError),
         }
     }
 
     async fn on_hello(
         &mut self,
-        v: u64,
         role: Role,
         program: String,
         features: Option<Vec<String>>,
         chat_features: Option<Vec<String>>,
     ) -> Flow {
-        if v != u64::from(PROTOCOL_VERSION) {
-            return self.fail(ErrorCode::UnsupportedVersion);
-        }
-        if self.shared.draining.is_cancelled() {
-            return self.fail(ErrorCode::ShuttingDown);
-        }
         let Some(config) = self.shared.program(&program) else {
             return self.fail(ErrorCode::UnknownProgram);
         };
         let agreed = features.as_deref().map(confidant_proto::features::agree);
-        self.growth_rules = agreed.is_some();
+        self.core.hello_accepted(role, agreed.is_some());
         self.chat_features = ChatFeatures {
             receives_partner_list: agreed
                 .as_ref()
@@ -434,7 +404,6 @@ impl Driver {
         self.program = program;
         match role {
             Role::Seeker => {
-                self.phase = Phase::Seeker;
                 let event = HubEvent::SeekerJoined {
                     conn: self.conn,
                     program: self.program.clone(),
@@ -444,7 +413,7 @@ impl Driver {
                     return self.fail(ErrorCode::ShuttingDown);
                 }
             }
-            Role::Peer => self.phase = Phase::PeerAwaitPresent,
+            Role::Peer => {}
         }
         Flow::Continue
     }
@@ -474,7 +443,7 @@ impl Driver {
                 Err(_) => return self.fail(ErrorCode::CredentialRejected),
             };
         self.challenge = Some(Box::new((challenge, peer)));
-        self.phase = Phase::PeerAwaitProof;
+        self.core.presented();
         self.outbox.control(&RelayFrame::Challenge {
             challenge: message.into(),
         });
@@ -488,7 +457,7 @@ impl Driver {
         if challenge.verify(answer).is_err() {
             return self.fail(ErrorCode::PossessionFailed);
         }
-        self.phase = Phase::PeerVerified;
+        self.core.proved();
         self.outbox.control(&RelayFrame::Verified {
             display_name: peer.display_name.clone(),
         });
@@ -504,16 +473,8 @@ impl Driver {
         Flow::Continue
     }
 
-    async fn on_binary(&mut self, bytes: Bytes, now: Instant) -> Flow {
-        // Decoded before the state is judged, as control frames are: a frame that is not a
-        // data frame is `malformed_frame` in every state (`proto/spec.md`, "Order of checks").
-        let chat = match DataFrame::decode(&bytes) {
-            Ok(frame) => frame.chat,
-            Err(error) => return self.fail(error.code()),
-        };
-        if let Err(code) = self.phase.admit_data() {
-            return self.fail(code);
-        }
+    /// Forwards a data frame the core admitted on `chat` to the chat's partner.
+    async fn forward(&mut self, chat: ChatNumber, bytes: Bytes, now: Instant) -> Flow {
         let Some(route) = self.routes.get(&chat) else {
             return self.fail(ErrorCode::UnknownChat);
         };
