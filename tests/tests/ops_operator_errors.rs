@@ -309,3 +309,40 @@ async fn a_failed_tls_reload_counts_as_failed_and_an_unchanged_one_is_not_reload
         assert!(!output.contains(raw), "raw {raw:?} in:\n{output}");
     }
 }
+
+/// A port already taken stops the relay with exit status 2 (a configuration error: pick
+/// another port), naming the setting and saying so; it used to exit 1.
+#[test]
+fn a_busy_port_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = ProgramFixture::new(PROGRAM);
+    let config = write_config(dir.path(), &fixture, "", "Line");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    for (flag, other, hint) in [
+        ("--listen", "--admin-listen", "choose another with --listen"),
+        (
+            "--admin-listen",
+            "--listen",
+            "choose another with --admin-listen",
+        ),
+    ] {
+        let args = [
+            "--config",
+            config.to_str().unwrap(),
+            "--lock-memory",
+            "false",
+            flag,
+            &busy,
+            other,
+            "127.0.0.1:0",
+        ];
+        let (status, output) = run_to_exit(&args, &[]);
+        assert_eq!(status.code(), Some(2), "{flag}: {output}");
+        let key = flag.trim_start_matches("--").replace('-', "_");
+        assert!(
+            output.contains(&format!("{key}: cannot listen on {busy}")) && output.contains(hint),
+            "{flag}: {output}"
+        );
+    }
+}
