@@ -17,6 +17,50 @@ export const VIEWPORTS = {
   desktop: { width: 1280, height: 800 },
 };
 
+/**
+ * Browser context options per device: the phone is a touch device (no hover, coarse pointer,
+ * so no Escape-key hint), the desktop has a mouse and a keyboard.
+ */
+export const DEVICES = {
+  phone: { viewport: VIEWPORTS.phone, hasTouch: true, isMobile: true },
+  desktop: { viewport: VIEWPORTS.desktop },
+};
+
+/**
+ * An init script (page.addInitScript) that records what screen readers would be told: every
+ * text added to an existing live region ([aria-live] other than off, role status/log/alert),
+ * in order, as {region, text} in window.__announced. A region inserted with its content
+ * already in it is not recorded (screen readers do not read it either).
+ */
+export function recordAnnouncements() {
+  window.__announced = [];
+  const LIVE = '[aria-live]:not([aria-live="off"]), [role="status"], [role="log"], [role="alert"]';
+  const regionOf = (node) => {
+    const el = node.nodeType === 1 ? node : node.parentElement;
+    return el ? el.closest(LIVE) : null;
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const region = regionOf(r.target);
+      if (!region) continue;
+      let text = '';
+      if (r.type === 'characterData') text = r.target.data;
+      else for (const n of r.addedNodes) text += ` ${n.textContent}`;
+      text = text.trim();
+      if (text) window.__announced.push({ region: region.id || region.className || region.tagName, text });
+    }
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+}
+
+/** What recordAnnouncements() collected so far. */
+export const announcements = (page) => page.evaluate(() => window.__announced || []);
+
+/** Ends the seeker's chat with "End chat" and its confirmation. */
+export async function endSeekerChat(page) {
+  await page.locator('#end-chat').click();
+  await page.locator('#end-confirm-yes').click();
+}
+
 export const EMPTY_STORAGE = { localStorage: 0, sessionStorage: 0, cookie: '', serviceWorkers: 0, indexedDB: 0 };
 
 /** The test supporter's certificate as the relay wrote it (`--dev-peer-credential-dir`). */
@@ -128,10 +172,14 @@ export async function expectAccessible(page, _testInfo, label) {
   return results;
 }
 
-/** A full-page screenshot into SCREENSHOT_DIR as `<name>-<viewport>.png`. */
-export async function screenshot(page, name, viewport) {
+/**
+ * A full-page screenshot into SCREENSHOT_DIR as `<name>-<viewport>.png`. `fullPage: false`
+ * for screens exactly one viewport tall (the seeker's chat): a full-page capture resizes the
+ * emulated screen, which re-lays out a 100dvh page and drops touch emulation meanwhile.
+ */
+export async function screenshot(page, name, viewport, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   // Smooth scrolling of the chat log must have settled before the picture is taken.
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-${viewport}.png`), fullPage: true, animations: 'disabled' });
+  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-${viewport}.png`), fullPage, animations: 'disabled' });
 }

@@ -73,6 +73,7 @@ test('web seeker chats with the Rust demo peer, verified in the page', async ({ 
   await expect(page.locator('#chat-log .resource-card')).toContainText('Faculty Wellness');
   // Leave with "End chat".
   await page.locator('#end-chat').click();
+  await page.locator('#end-confirm-yes').click();
   await expect(page.locator('#ended-ended')).toBeVisible();
   expect(await storageSnapshot(page)).toEqual({ localStorage: 0, sessionStorage: 0, cookie: '', serviceWorkers: 0, indexedDB: 0 });
   expect(violations).toEqual([]);
@@ -147,6 +148,7 @@ test('360x640, keyboard only, French', async ({ page }) => {
   await page.locator('#show-help').click();
   await expect(page.locator('#help-panel')).toContainText('Faculty Wellness');
   await page.locator('#end-chat').click();
+  await page.locator('#end-confirm-yes').click();
   await expect(page.locator('#ended-ended')).toBeVisible();
 });
 

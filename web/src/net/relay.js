@@ -78,12 +78,29 @@ export class RelayConnection {
     });
   }
 
-  send(frame) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  /** True only when the frame was handed to an open socket (never a silent drop). */
+  get isOpen() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN && !this.closed;
   }
 
+  /** Sends a control frame; returns whether it was handed to an open socket. */
+  send(frame) {
+    return this.#write(() => JSON.stringify(frame));
+  }
+
+  /** Sends a data frame; returns whether it was handed to an open socket. */
   sendData(chat, message) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeDataFrame(chat, message));
+    return this.#write(() => encodeDataFrame(chat, message));
+  }
+
+  #write(encode) {
+    if (!this.isOpen) return false;
+    try {
+      this.ws.send(encode());
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   close(code = 1000) {

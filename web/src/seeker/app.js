@@ -3,13 +3,16 @@
 // lives in the `state` object below and is dropped on exit.
 
 import { h, $, clear, showOnly, wipeDocument } from '../ui/dom.js';
-import { t, translateStatic, mountLanguageSwitch, onLanguageChange } from '../ui/i18n.js';
+import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel } from '../ui/i18n.js';
 import { resourceList, resourceCard } from '../ui/resources.js';
+import { renderEmergency } from '../ui/emergency.js';
 import { RelayConnection, fetchPrograms, b64, PROTOCOL_VERSION } from '../net/relay.js';
 import { verifyChain, SeekerHandshake, fromHex, toHex } from '../crypto/index.js';
 import { PINNED_ROOT_KEYS, NEUTRAL_URL } from '../config.js';
 
 const TYPING_IDLE_MS = 3000;
+/** Phases in which leaving the page would end something: the page warns before unload. */
+const ACTIVE_PHASES = ['connecting', 'queued', 'verifying', 'handshaking', 'chatting'];
 
 /** Everything the page knows. Reset (and its keys wiped) on exit or end. */
 const state = {
@@ -56,7 +59,22 @@ function chooseProgram(id) {
   }
   renderKeyNote();
   renderHelpPanel();
+  renderEmergencyNote();
   $('#program-name').textContent = program.name;
+}
+
+/** The emergency line in the notice at the top of every screen (see ui/emergency.js). */
+function renderEmergencyNote() {
+  const el = $('#emergency');
+  if (el) renderEmergency(el, state.program, t);
+}
+
+/** The connection line in the header: offline, or back online. Empty when all is well. */
+function renderConnectionNote() {
+  const el = $('#connection-note');
+  if (!el) return;
+  const text = navigator.onLine === false ? t('offline.note') : '';
+  if (el.textContent !== text) el.textContent = text;
 }
 
 function renderKeyNote() {
@@ -87,6 +105,9 @@ function renderHelpPanel() {
 
 function show(name) {
   showOnly(Object.values(views), views[name]);
+  // During a chat the page becomes one screen: header with Quick exit on top, composer at
+  // the bottom, the messages scrolling between them (style.css, body.chat-mode).
+  document.body.classList.toggle('chat-mode', name === 'chat');
 }
 
 function renderStart(message) {
@@ -122,7 +143,7 @@ function renderStart(message) {
   if (p) {
     const select = (name, label, options) => {
       const id = `pref-${name}`;
-      const el = h('select', { id, name }, h('option', { value: '' }, t('start.any')), options.map((o) => h('option', { value: o, selected: state.prefs[name] === o }, tagLabel(o))));
+      const el = h('select', { id, name }, h('option', { value: '' }, t('start.any')), options.map((o) => h('option', { value: o, selected: state.prefs[name] === o }, tagLabel(o, p))));
       el.addEventListener('change', () => (state.prefs[name] = el.value));
       return h('div', { class: 'field' }, h('label', { for: id }, label), el);
     };
@@ -143,33 +164,46 @@ function renderStart(message) {
   show('start');
 }
 
-function tagLabel(tag) {
-  const key = `tag.${tag}`;
-  const s = t(key);
-  return s === key ? tag.replace(/-/g, ' ') : s;
+function queueLines() {
+  const q = state.queue;
+  if (!q) return [h('p', {}, t('queue.connecting'))];
+  return [
+    h('p', { class: 'big' }, t('queue.position', { n: q.position })),
+    h('p', {}, t('queue.peers', { n: q.peers_online })),
+    h('p', {}, q.estimate_secs === undefined ? t('queue.noEstimate') : t('queue.estimate', { min: Math.max(1, Math.round(q.estimate_secs / 60)) })),
+  ];
 }
 
 function renderQueue() {
   const v = views.queue;
   clear(v);
-  const q = state.queue;
-  const lines = [];
-  if (!q) lines.push(h('p', {}, t('queue.connecting')));
-  else {
-    lines.push(h('p', { class: 'big' }, t('queue.position', { n: q.position })));
-    lines.push(h('p', {}, t('queue.peers', { n: q.peers_online })));
-    lines.push(h('p', {}, q.estimate_secs === undefined ? t('queue.noEstimate') : t('queue.estimate', { min: Math.max(1, Math.round(q.estimate_secs / 60)) })));
-  }
+  const resources = (state.program && state.program.resources) || [];
   v.append(
     h(
       'div',
       { class: 'card stack' },
       h('h1', {}, t('queue.title')),
-      h('div', { class: 'queue', id: 'queue-state', 'aria-live': 'polite', 'aria-atomic': 'true' }, lines),
+      // The queue position has a polite status region of its own, updated in place (a region
+      // re-created on every update would not be announced).
+      h('div', { class: 'queue', id: 'queue-state', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' }, queueLines()),
       h('div', { class: 'actions' }, h('button', { type: 'button', id: 'cancel', onclick: cancelSeeking }, t('queue.cancel'))),
     ),
+    // Help stays in sight while waiting, not only after the wait limit.
+    resources.length
+      ? h('section', { class: 'card stack', id: 'queue-help', 'aria-labelledby': 'queue-help-title' }, h('h2', { id: 'queue-help-title' }, t('queue.helpTitle')), h('p', {}, t('queue.helpText')), resourceList(resources, t))
+      : null,
   );
   show('queue');
+}
+
+function updateQueue() {
+  const region = $('#queue-state');
+  if (!region || views.queue.hidden) {
+    renderQueue();
+    return;
+  }
+  clear(region);
+  region.append(...queueLines());
 }
 
 function renderChat() {
@@ -179,14 +213,44 @@ function renderChat() {
   const peer = c.peer;
   const header = h(
     'div',
-    { class: 'peer-card', id: 'peer-card' },
-    h('h1', { class: 'peer-name' }, h('span', { id: 'peer-name' }, peer.displayName), peer.role ? h('span', { class: 'peer-role', id: 'peer-role' }, ` · ${peer.role}`) : null),
-    h('p', { class: 'verified' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verified', { program: state.program.name })),
-    peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
+    { class: 'chat-head' },
+    h(
+      'div',
+      { class: 'peer-card', id: 'peer-card' },
+      h('h1', { class: 'peer-name' }, h('span', { id: 'peer-name' }, peer.displayName), peer.role ? h('span', { class: 'peer-role', id: 'peer-role' }, ` · ${tagLabel(peer.role, state.program)}`) : null),
+      h('p', { class: 'verified' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verified', { program: state.program.name })),
+      peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
+    ),
+    // At the top, away from Send, and it asks first.
+    h('button', { type: 'button', id: 'end-chat', class: 'end-chat', 'aria-expanded': 'false', 'aria-controls': 'end-confirm', onclick: askEndChat }, t('chat.end')),
   );
-  const log = h('ol', { class: 'log', id: 'chat-log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': t('chat.log') });
+  const confirm = h(
+    'div',
+    { class: 'confirm', id: 'end-confirm', role: 'group', 'aria-labelledby': 'end-confirm-question', hidden: true },
+    h('p', { id: 'end-confirm-question' }, t('chat.endConfirm')),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'primary', id: 'end-confirm-yes', onclick: () => endChat('ended') }, t('chat.endYes')),
+      h('button', { type: 'button', id: 'end-confirm-no', onclick: cancelEndChat }, t('chat.endNo')),
+    ),
+  );
+  // Not a live region: incoming messages are announced once, through #status (announce());
+  // the seeker's own messages and read receipts are not announced at all.
+  const log = h('ol', { class: 'log', id: 'chat-log', 'aria-label': t('chat.log') });
   const typing = h('p', { class: 'typing', id: 'typing', hidden: true }, t('chat.typing', { name: peer.displayName }));
-  const input = h('textarea', { id: 'message', rows: '2', maxlength: '4000', 'aria-label': t('chat.message'), disabled: state.phase !== 'chatting' });
+  const input = h('textarea', {
+    id: 'message',
+    rows: '2',
+    maxlength: '4000',
+    dir: 'auto',
+    spellcheck: 'false',
+    autocorrect: 'off',
+    autocapitalize: 'sentences',
+    autocomplete: 'off',
+    enterkeyhint: 'send',
+    disabled: state.phase !== 'chatting',
+  });
   input.addEventListener('input', onTypingInput);
   input.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -206,20 +270,49 @@ function renderChat() {
     sendText();
   });
   const status = h('p', { class: 'hint', id: 'chat-phase' }, state.phase === 'chatting' ? t('chat.secure') : t('chat.securing'));
-  v.append(
-    h(
-      'div',
-      { class: 'card chat' },
-      header,
-      status,
-      log,
-      typing,
-      form,
-      h('div', { class: 'actions' }, h('button', { type: 'button', id: 'end-chat', onclick: () => endChat('ended') }, t('chat.end'))),
-    ),
-  );
+  // Everything but the composer scrolls in #chat-body, so the composer stays at the bottom
+  // of a phone's screen however long the chat gets (style.css, body.chat-mode).
+  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '-1' }, header, confirm, status, log, typing);
+  v.append(h('div', { class: 'card chat' }, body, form));
   for (const m of c.messages) log.append(renderMessage(m));
   show('chat');
+  scrollToNewest();
+}
+
+function scrollToNewest() {
+  const body = $('#chat-body');
+  if (body) body.scrollTop = body.scrollHeight;
+}
+
+function askEndChat() {
+  const box = $('#end-confirm');
+  if (!box) return;
+  box.hidden = false;
+  $('#end-chat').setAttribute('aria-expanded', 'true');
+  $('#end-confirm-yes').focus();
+}
+
+function cancelEndChat() {
+  const box = $('#end-confirm');
+  if (!box) return;
+  box.hidden = true;
+  $('#end-chat').setAttribute('aria-expanded', 'false');
+  const input = $('#message');
+  if (input && !input.disabled) input.focus();
+  else $('#end-chat').focus();
+}
+
+function receiptText(m) {
+  if (m.failed) return t('chat.notSent');
+  return m.read ? t('chat.read') : t('chat.sent');
+}
+
+function renderReceipt(m) {
+  const p = h('p', { class: `receipt${m.failed ? ' failed' : ''}`, 'data-id': m.id }, receiptText(m));
+  if (m.failed) {
+    p.append(' ', h('button', { type: 'button', class: 'linklike retry', onclick: () => retryMessage(m) }, t('chat.retry')));
+  }
+  return p;
 }
 
 function renderMessage(m) {
@@ -227,11 +320,19 @@ function renderMessage(m) {
     return h('li', { class: 'msg theirs resource' }, h('p', { class: 'who' }, t('chat.sharedResource')), resourceCard(m.resource, t, 2));
   }
   if (m.kind === 'system') return h('li', { class: 'msg system' }, m.text);
-  const li = h('li', { class: `msg ${m.mine ? 'mine' : 'theirs'}` }, h('p', { class: 'who visually-hidden' }, m.mine ? t('chat.you') : state.chat.peer.displayName), h('p', { class: 'text' }, m.text));
-  if (m.mine) {
-    li.append(h('p', { class: 'receipt', 'data-index': m.index }, m.read ? t('chat.read') : t('chat.sent')));
-  }
+  const li = h(
+    'li',
+    { class: `msg ${m.mine ? 'mine' : 'theirs'}` },
+    h('p', { class: 'who visually-hidden' }, m.mine ? t('chat.you') : state.chat.peer.displayName),
+    h('p', { class: 'text', dir: 'auto' }, m.text),
+  );
+  if (m.mine) li.append(renderReceipt(m));
   return li;
+}
+
+function updateReceipt(m) {
+  const old = document.querySelector(`.receipt[data-id="${m.id}"]`);
+  if (old) old.replaceWith(renderReceipt(m));
 }
 
 function appendMessage(m) {
@@ -239,7 +340,7 @@ function appendMessage(m) {
   const log = $('#chat-log');
   if (log) {
     log.append(renderMessage(m));
-    log.lastElementChild.scrollIntoView({ block: 'end', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+    scrollToNewest();
   }
 }
 
@@ -248,6 +349,7 @@ function renderEnded() {
   clear(v);
   const e = state.ended || { kind: 'ended' };
   const parts = [h('h1', {}, t(`ended.${e.kind}.title`))];
+  if (e.kind === 'lost' && navigator.onLine === false) parts.push(h('p', {}, t('offline.note')));
   if (e.detail) parts.push(h('p', {}, e.detail));
   else parts.push(h('p', {}, t(`ended.${e.kind}.text`)));
   const resources = e.resources || (state.program && state.program.resources) || [];
@@ -301,8 +403,7 @@ function onControl(frame) {
     case 'queued':
       state.phase = 'queued';
       state.queue = frame;
-      renderQueue();
-      announce(t('queue.position', { n: frame.position }));
+      updateQueue(); // #queue-state is a polite status region: it announces the change itself
       break;
     case 'cancelled':
       closeConnection();
@@ -387,6 +488,7 @@ function onMatched(frame) {
     messages: [],
     sentTexts: 0,
     receivedTexts: 0,
+    nextId: 0, // local message ids (receipts)
   };
   state.phase = 'handshaking';
   state.conn.sendData(number, start.msg1);
@@ -453,17 +555,18 @@ function onData({ chat, message }) {
 
 function setPeerTyping(on) {
   const el = $('#typing');
-  if (el) el.hidden = !on;
+  if (!el || el.hidden === !on) return;
+  el.hidden = !on;
+  if (on) scrollToNewest();
 }
 
 function markRead(count) {
   const c = state.chat;
   const upTo = count > BigInt(c.sentTexts) ? c.sentTexts : Number(count);
   for (const m of c.messages) {
-    if (m.mine && m.index < upTo && !m.read) {
+    if (m.mine && m.index !== null && m.index < upTo && !m.read) {
       m.read = true;
-      const el = document.querySelector(`.receipt[data-index="${m.index}"]`);
-      if (el) el.textContent = t('chat.read');
+      updateReceipt(m);
     }
   }
 }
@@ -471,6 +574,9 @@ function markRead(count) {
 function sendRecord(record) {
   const c = state.chat;
   if (!c || !c.session || c.session.broken) return false;
+  // Seal only what can go now: a sealed record that never leaves would desynchronise the
+  // session's counters, and a message must never look "Sent" when it was not.
+  if (!state.conn || !state.conn.isOpen) return false;
   try {
     state.conn.sendData(c.number, c.session.seal(record));
     return true;
@@ -479,18 +585,33 @@ function sendRecord(record) {
   }
 }
 
+/** Sends a text record now if the connection can take it; the message's index counts sent texts only. */
+function trySend(m) {
+  const c = state.chat;
+  if (navigator.onLine === false || !sendRecord({ type: 'text', text: m.text })) return false;
+  m.index = c.sentTexts;
+  m.failed = false;
+  c.sentTexts += 1;
+  return true;
+}
+
 function sendText() {
   const input = $('#message');
   if (!input || state.phase !== 'chatting') return;
   const text = input.value.trim();
   if (!text) return;
-  if (!sendRecord({ type: 'text', text })) return;
   const c = state.chat;
-  appendMessage({ kind: 'text', mine: true, text, index: c.sentTexts, read: false });
-  c.sentTexts += 1;
+  const m = { kind: 'text', mine: true, text, id: c.nextId++, index: null, read: false, failed: true };
+  trySend(m);
+  appendMessage(m);
   input.value = '';
   stopTyping(false);
   input.focus();
+}
+
+function retryMessage(m) {
+  if (!state.chat || state.phase !== 'chatting' || !m.failed) return;
+  if (trySend(m)) updateReceipt(m);
 }
 
 function onTypingInput() {
@@ -533,7 +654,8 @@ function onChatEnded(reason) {
 
 function onClose() {
   if (!state.phase || state.phase === 'start' || state.phase === 'ended') return;
-  finish('error', { detail: t('error.closed') });
+  // The relay drops a chat or a place in the queue with the connection: say so plainly.
+  finish('lost', {});
 }
 
 function closeConnection() {
@@ -606,6 +728,17 @@ async function main() {
       quickExit();
     }
   });
+  // Leaving mid-chat or mid-queue ends it: the browser asks first. (Quick exit clears
+  // `state` before it navigates, so it is never held up by this.)
+  window.addEventListener('beforeunload', (ev) => {
+    if (state.phase && ACTIVE_PHASES.includes(state.phase)) {
+      ev.preventDefault();
+      ev.returnValue = '';
+    }
+  });
+  window.addEventListener('online', renderConnectionNote);
+  window.addEventListener('offline', renderConnectionNote);
+  renderConnectionNote();
   const helpButton = $('#show-help');
   helpButton.addEventListener('click', () => {
     const panel = $('#help-panel');
@@ -616,6 +749,8 @@ async function main() {
     translateStatic();
     renderKeyNote();
     renderHelpPanel();
+    renderEmergencyNote();
+    renderConnectionNote();
     rerender();
   });
   try {
@@ -625,8 +760,18 @@ async function main() {
   }
   if (state.programs.length === 1) chooseProgram(state.programs[0].id);
   renderHelpPanel();
+  renderEmergencyNote();
   if (!state.programs.length) {
     views.loading.textContent = t('error.programs');
+    return;
+  }
+  // Nothing survives a reload (nothing is stored), so a chat or a wait in progress ended
+  // with it: say so instead of an unexplained start page. The browser says it was a reload.
+  const nav = performance.getEntriesByType('navigation')[0];
+  if (nav && nav.type === 'reload') {
+    state.phase = 'ended';
+    state.ended = { kind: 'reloaded' };
+    renderEnded();
     return;
   }
   renderStart();

@@ -54,3 +54,22 @@ export function mountLanguageSwitch(container) {
   onLanguageChange(render);
   render();
 }
+
+/**
+ * A human label for a program tag (topic, language, role): the program's own label for the
+ * current language when it sends one (`program.labels`, feature `program-details`), else this
+ * client's table (`tag.<tag>` in the catalogues), else the tag itself with dashes as spaces.
+ * Never a raw English tag where a translation is known.
+ */
+export function tagLabel(tag, program = null) {
+  const own = program && program.labels && program.labels[current];
+  if (own && typeof own[tag] === 'string' && own[tag]) return own[tag];
+  const key = `tag.${tag}`;
+  const s = CATALOGUES[current][key] ?? CATALOGUES.en[key];
+  return s ?? String(tag).replace(/-/g, ' ');
+}
+
+/** HH:MM in the reader's time zone and the page's language (client-side only). */
+export function clockTime(ms) {
+  return new Intl.DateTimeFormat(current === 'fr' ? 'fr-CA' : 'en-CA', { hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(ms));
+}
