@@ -112,7 +112,8 @@ test('department check happens in the page: a peer from my department is decline
   const { requests } = await open(page);
   await pickProgram(page);
   await page.locator('details.options summary').click();
-  await page.locator('#department').fill('demo');
+  // The dev program lists its departments: the seeker picks, never types (issue 15, 5).
+  await page.locator('#department').selectOption('Demo');
   const sent = [];
   page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
   await page.getByRole('button', { name: /talk to a peer/i }).click();
@@ -121,6 +122,26 @@ test('department check happens in the page: a peer from my department is decline
   expect(sent.join('\n')).not.toMatch(/demo/i);
   expect(sent.some((f) => f.includes('"type":"end"'))).toBe(true);
   expect(requests.foreign).toEqual([]);
+});
+
+test('program details: the confidentiality statement before and during the chat, departments from the program (EN, FR)', async ({ page }) => {
+  await open(page);
+  await pickProgram(page);
+  const before = page.locator('#confidentiality');
+  await expect(before).toContainText('nothing is recorded');
+  await expect(before).toContainText('imminent risk');
+  await page.locator('details.options summary').click();
+  await expect(page.locator('#department option')).toContainText(['(no preference)', 'Emergency Medicine', 'Surgery', 'Demo']);
+  await expect(page.locator('#emergency')).toContainText('988');
+  await page.getByRole('button', { name: 'FR' }).click();
+  await expect(page.locator('#confidentiality')).toContainText("rien n'est enregistré");
+  await page.getByRole('button', { name: 'EN' }).click();
+  await page.getByRole('button', { name: /talk to a peer/i }).click();
+  // During the chat the statement stays one click away.
+  const during = page.locator('#confidentiality-chat');
+  await expect(during.locator('summary')).toBeVisible({ timeout: 20_000 });
+  await during.locator('summary').click();
+  await expect(during).toContainText('imminent risk');
 });
 
 test('360x640, keyboard only, French', async ({ page }) => {

@@ -6,9 +6,13 @@ export const PROTOCOL_VERSION = 1;
 export const WEBSOCKET_PATH = '/v1/ws';
 export const MAX_DATA_FRAME = 16404;
 
-/** GET /v1/programs on the page's own origin. */
+/**
+ * GET /v1/programs on the page's own origin, with the program details (feature
+ * `program-details`: emergency help, the confidentiality statement, departments, labels).
+ * A relay that predates the feature ignores the query and sends the version-1 description.
+ */
 export async function fetchPrograms() {
-  const res = await fetch('/v1/programs', { credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
+  const res = await fetch('/v1/programs?features=program-details', { credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
   if (!res.ok) throw new Error(`programs: HTTP ${res.status}`);
   const list = await res.json();
   if (!Array.isArray(list)) throw new Error('programs: not a list');

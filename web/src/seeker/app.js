@@ -3,7 +3,7 @@
 // lives in the `state` object below and is dropped on exit.
 
 import { h, $, clear, showOnly, wipeDocument } from '../ui/dom.js';
-import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel } from '../ui/i18n.js';
+import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, localized } from '../ui/i18n.js';
 import { resourceList, resourceCard } from '../ui/resources.js';
 import { renderEmergency } from '../ui/emergency.js';
 import { RelayConnection, fetchPrograms, b64, PROTOCOL_VERSION } from '../net/relay.js';
@@ -152,12 +152,21 @@ function renderStart(message) {
     if (p.topics && p.topics.length) opts.append(select('topic', t('start.topic'), p.topics));
     if (p.languages && p.languages.length) opts.append(select('language', t('start.language'), p.languages));
     if (p.peer_roles && p.peer_roles.length) opts.append(select('peer_role', t('start.role'), p.peer_roles));
-    const dep = h('input', { id: 'department', name: 'department', type: 'text', autocomplete: 'off', spellcheck: 'false', value: state.department, 'aria-describedby': 'department-hint' });
-    dep.addEventListener('input', () => (state.department = dep.value));
+    // The program's own list when it has one (feature program-details): the seeker picks
+    // rather than types, so "Demo department" can no longer miss "Demo". Either way the
+    // check happens in this page and the choice is never sent.
+    const departments = Array.isArray(p.departments) ? p.departments.filter((d) => typeof d === 'string' && d) : [];
+    const dep = departments.length
+      ? h('select', { id: 'department', name: 'department', 'aria-describedby': 'department-hint' }, h('option', { value: '' }, t('start.departmentNone')), departments.map((d) => h('option', { value: d, selected: state.department === d }, d)))
+      : h('input', { id: 'department', name: 'department', type: 'text', autocomplete: 'off', spellcheck: 'false', value: state.department, 'aria-describedby': 'department-hint' });
+    dep.addEventListener(departments.length ? 'change' : 'input', () => (state.department = dep.value));
     opts.append(
-      h('div', { class: 'field' }, h('label', { for: 'department' }, t('start.department')), dep, h('p', { id: 'department-hint', class: 'hint' }, t('start.departmentHint'))),
+      h('div', { class: 'field' }, h('label', { for: 'department' }, t('start.department')), dep, h('p', { id: 'department-hint', class: 'hint' }, t(departments.length ? 'start.departmentHintList' : 'start.departmentHint'))),
     );
     form.append(opts);
+    // The limits of confidentiality, before the chat starts (feature program-details).
+    const statement = localized(p.confidentiality);
+    if (statement) form.append(confidentialityBox(statement, false));
   }
   form.append(h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'talk', disabled: !p }, t('start.talk'))));
   v.append(form);
@@ -206,6 +215,15 @@ function updateQueue() {
   region.append(...queueLines());
 }
 
+/** The program's statement of the limits of confidentiality: a plain box before the chat,
+ * a collapsed one (always reachable) during it. */
+function confidentialityBox(statement, collapsed) {
+  if (collapsed) {
+    return h('details', { class: 'confidentiality', id: 'confidentiality-chat' }, h('summary', {}, t('confidentiality.title')), h('p', {}, statement));
+  }
+  return h('section', { class: 'confidentiality', id: 'confidentiality', 'aria-labelledby': 'confidentiality-title' }, h('h2', { id: 'confidentiality-title' }, t('confidentiality.title')), h('p', {}, statement));
+}
+
 function renderChat() {
   const v = views.chat;
   clear(v);
@@ -220,6 +238,7 @@ function renderChat() {
       h('h1', { class: 'peer-name' }, h('span', { id: 'peer-name' }, peer.displayName), peer.role ? h('span', { class: 'peer-role', id: 'peer-role' }, ` · ${tagLabel(peer.role, state.program)}`) : null),
       h('p', { class: 'verified' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verified', { program: state.program.name })),
       peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
+      localized(state.program.confidentiality) ? confidentialityBox(localized(state.program.confidentiality), true) : null,
     ),
     // At the top, away from Send, and it asks first.
     h('button', { type: 'button', id: 'end-chat', class: 'end-chat', 'aria-expanded': 'false', 'aria-controls': 'end-confirm', onclick: askEndChat }, t('chat.end')),

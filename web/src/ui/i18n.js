@@ -61,6 +61,14 @@ export function mountLanguageSwitch(container) {
  * client's table (`tag.<tag>` in the catalogues), else the tag itself with dashes as spaces.
  * Never a raw English tag where a translation is known.
  */
+/** A program-provided text by language (`{"en": "...", "fr": "..."}`): the page's language,
+ * else English, else any; null when there is none. */
+export function localized(texts) {
+  if (!texts || typeof texts !== 'object') return null;
+  const pick = texts[current] ?? texts.en ?? Object.values(texts)[0];
+  return typeof pick === 'string' && pick ? pick : null;
+}
+
 export function tagLabel(tag, program = null) {
   const own = program && program.labels && program.labels[current];
   if (own && typeof own[tag] === 'string' && own[tag]) return own[tag];
