@@ -152,15 +152,17 @@ for (const device of Object.keys(DEVICES)) {
         try {
           await setLanguage(page, lang);
           await expect(page).toHaveTitle(L.title);
-          // The peer is lower down the page, where a long console keeps them.
-          await page.locator('#alerts').scrollIntoViewIfNeeded();
-          await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+          await page.evaluate(() => window.scrollTo(0, 0));
 
           // 1. Defaults: no sound, no notification, no permission asked.
           seekers.push(await newSeeker(browser));
           const offer = page.locator('.offer').first();
           await expect(offer).toBeVisible();
-          await expectInViewport(page, offer.locator('h3'), 'offer heading');
+          await expectInViewport(page, offer, 'offer');
+          // And wherever the peer scrolls in a long console, the offer stays in sight.
+          expect(await page.evaluate(() => document.documentElement.scrollHeight > innerHeight)).toBe(true);
+          await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+          await expectInViewport(page, offer, 'offer, page scrolled to the end');
           await expectInViewport(page, offer.getByRole('button', { name: /Accept|Accepter/ }), 'Accept');
           await expect(offer.locator('h3')).toHaveText(L.offerHeading);
           await expect(offer.locator('h3')).toBeFocused();
@@ -172,7 +174,7 @@ for (const device of Object.keys(DEVICES)) {
           const first = Number((await waiting.textContent()).match(L.waiting)[1]);
           await expect.poll(async () => Number((await waiting.textContent()).match(L.waiting)[1]), { timeout: 5000 }).toBeGreaterThan(first);
           await expectAccessible(page, testInfo, 'peer console with an offer');
-          await screenshot(page, `peer-offer-${lang}`, device, { fullPage: false });
+          await screenshot(page, lang === 'en' ? 'peer-offer' : 'peer-offer-fr', device, { fullPage: false });
           let alerts = await alertsOf(page);
           expect(alerts).toEqual({ notifications: [], asked: 0, tones: 0 });
           await offer.getByRole('button', { name: /Decline|Refuser/ }).click();
@@ -293,7 +295,7 @@ for (const device of Object.keys(DEVICES)) {
     ['killed', true],
     ['restarted gracefully', false],
   ]) {
-    test(`${device}: the relay is ${how}; the console reconnects, signs in again and restores availability`, async ({ browser }) => {
+    test(`${device}: the relay is ${how}; the console reconnects, signs in again and restores availability`, async ({ browser }, testInfo) => {
       const lang = device === 'phone' ? 'fr' : 'en';
       const L = TEXT[lang];
       const { context, page } = await openConsole(browser, device);
@@ -308,6 +310,7 @@ for (const device of Object.keys(DEVICES)) {
         // The open chat ended with the old relay, and says so.
         await expect(page.locator('[role="tab"]')).toHaveClass(/ended/);
         await expect(note).toHaveText(L.back, { timeout: 20_000 });
+        await expectAccessible(page, testInfo, 'peer console after a reconnect');
         await expect(page.locator('#availability-status')).toContainText(L.availableNow);
         await expect(page.locator('#view-login')).toBeHidden(); // no files to pick again
         // The relay really has the peer available again: a new seeker gets an offer.

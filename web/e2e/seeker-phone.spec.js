@@ -95,9 +95,9 @@ for (const [device, options] of Object.entries(DEVICES)) {
           await sendAndAwaitReply(page, text);
         }
         // The chat is taller than the screen now, yet nothing important scrolled away.
+        for (const sel of ['#quick-exit', '#message', '#send', '#emergency']) await expectOnScreen(page, sel);
         const body = page.locator('#chat-body');
         expect(await body.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
-        for (const sel of ['#quick-exit', '#message', '#send', '#emergency']) await expectOnScreen(page, sel);
         // The newest message is in view, and the page itself does not scroll.
         await expectOnScreen(page, '#chat-log .msg:last-child');
         await page.mouse.wheel(0, 2000);
@@ -210,9 +210,6 @@ for (const [device, options] of Object.entries(DEVICES)) {
         await expect(page.locator('#connection-note')).toBeHidden();
 
         await context.setOffline(true);
-        await expect(page.locator('#connection-note')).toBeVisible();
-        await expect(page.locator('#connection-note')).toContainText(L.offline);
-        await expectOnScreen(page, '#connection-note');
         await page.locator('#message').fill('typed while offline');
         await page.keyboard.press('Enter');
         const receipt = page.locator('#chat-log .msg.mine').last().locator('.receipt');
@@ -220,6 +217,9 @@ for (const [device, options] of Object.entries(DEVICES)) {
         // Give a socket that would deliver it a moment: it must still not claim "Sent".
         await page.waitForTimeout(1500);
         await expect(receipt).toContainText(L.notSent);
+        await expect(page.locator('#connection-note')).toBeVisible();
+        await expect(page.locator('#connection-note')).toContainText(L.offline);
+        await expectOnScreen(page, '#connection-note');
 
         await context.setOffline(false);
         await expect(page.locator('#connection-note')).toBeHidden();
@@ -228,7 +228,7 @@ for (const [device, options] of Object.entries(DEVICES)) {
         await expect(page.locator('#chat-log .msg.theirs:not(.resource)')).toHaveCount(3, { timeout: 10_000 });
       });
 
-      test('the connection closing mid-chat: a page that says the connection was lost', async ({ page }) => {
+      test('the connection closing mid-chat: a page that says the connection was lost', async ({ page }, testInfo) => {
         // A proxy between the page and the relay that the test can cut.
         let cut;
         await page.routeWebSocket(
@@ -254,6 +254,7 @@ for (const [device, options] of Object.entries(DEVICES)) {
         await expect(lost.locator('h1')).toHaveText(L.lostTitle);
         await expect(page.locator('#chat-log')).toHaveCount(0);
         await expect(page.locator('#emergency')).toHaveText(L.emergency);
+        await expectAccessible(page, testInfo, 'seeker: connection lost');
       });
 
       test('screen readers hear each incoming message once, and not their own messages or receipts', async ({ page }) => {

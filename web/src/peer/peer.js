@@ -48,10 +48,16 @@ const state = {
 
 const views = {};
 
+/**
+ * Tells screen readers `text` through the polite #status region: each announcement is a new
+ * node (two in quick succession are both read, neither cuts the other off), removed later.
+ */
 function announce(text) {
   const s = $('#status');
-  s.textContent = '';
-  setTimeout(() => (s.textContent = text), 30);
+  if (!s) return;
+  const line = h('p', {}, text);
+  s.append(line);
+  setTimeout(() => line.remove(), 10_000);
 }
 
 // ------------------------------------------------------------------ login
