@@ -194,7 +194,9 @@ function scheduleReconnect() {
     try {
       await connectRelay();
     } catch {
-      if (reconnecting()) {
+      // A failed socket also fires `close`: whichever of the two comes first schedules the
+      // next attempt (and clears state.conn, so the other does not count it twice).
+      if (reconnecting() && state.conn !== null) {
         state.conn = null;
         scheduleReconnect();
       }
