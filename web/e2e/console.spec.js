@@ -325,3 +325,37 @@ for (const device of Object.keys(DEVICES)) {
     });
   }
 }
+
+test('the relay stays down: the console stops retrying after its last attempt, offers Try again, and still holds the files', async ({ browser }, testInfo) => {
+  const context = await browser.newContext(DEVICES.desktop);
+  const page = await context.newPage();
+  // The page's timers run on a clock the test moves on, so the whole backoff takes seconds.
+  await page.clock.install();
+  try {
+    await signInPeer(page, relay.origin, dir);
+    await goAvailable(page, { capacity: 2 });
+    await relay.stop({ kill: true });
+    const note = page.locator('#reconnect-note');
+    await expect(note).toContainText('attempt 1 of 8');
+    // Each attempt fails for real (nobody listens); then the clock jumps to the next one.
+    for (let n = 2; n <= 8; n++) {
+      await page.clock.runFor(31_000);
+      await expect(note).toContainText(`attempt ${n} of 8`);
+    }
+    await page.clock.runFor(31_000);
+    await expect(note).toContainText('The relay could not be reached. Your files are still loaded in this tab.');
+    const retry = page.locator('#reconnect-now');
+    await expect(retry).toBeVisible();
+    await page.clock.runFor(300_000);
+    await expect(retry).toBeVisible(); // no attempt after the last one
+    await expectAccessible(page, testInfo, 'peer console, relay unreachable');
+
+    await relay.restart({ args: ARGS });
+    await retry.click();
+    await page.clock.runFor(2_000);
+    await expect(note).toHaveText(TEXT.en.back);
+    await expect(page.locator('#availability-status')).toContainText(TEXT.en.availableNow);
+  } finally {
+    await context.close();
+  }
+});
