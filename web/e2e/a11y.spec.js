@@ -80,7 +80,8 @@ for (const [size, viewport] of Object.entries(VIEWPORTS)) {
         await expect(seeker.locator('#chat-log .msg.mine .receipt')).toHaveText('Read');
 
         await expectAccessible(seeker, testInfo, 'seeker chat');
-        await screenshot(seeker, 'seeker-chat', size);
+        // The chat is exactly one screen tall (Quick exit on top, composer at the bottom).
+        await screenshot(seeker, 'seeker-chat', size, { fullPage: false });
         await expectAccessible(peer, testInfo, 'peer console');
         await screenshot(peer, 'peer-console', size);
         for (const page of [seeker, peer]) {

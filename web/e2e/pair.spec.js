@@ -139,7 +139,8 @@ test('quick exit mid-chat: end sent before close, page wiped, the peer sees the 
 
     // The peer sees both the seeker's sealed end record and the relay's `partner_ended`
     // (not `partner_left`: the relay got the `end` frame before the socket closed).
-    await expect(peer.locator('.log .msg.system')).toHaveText(['The seeker ended the chat.', 'Your peer ended the chat.']);
+    // Said once, from the peer's side (the end record said it; chat_ended adds no second line).
+    await expect(peer.locator('.log .msg.system .system-text')).toHaveText(['The seeker ended the chat.']);
     await expect(peer.locator('[role="tab"]')).toContainText('closed');
     await expect(peer.locator('#peer-message')).toBeDisabled();
 

@@ -53,8 +53,8 @@ export async function startRelay(extra = []) {
   }
 }
 
-async function startRelayOnce(extra) {
-  const port = await freePort();
+async function startRelayOnce(extra, fixedPort = null) {
+  const port = fixedPort || (await freePort());
   const origin = `http://127.0.0.1:${port}`;
   // The admin listener (metrics) gets its own free port too, so relays can run side by side.
   const admin = hasFlag('--admin-listen') ? ['--admin-listen', `127.0.0.1:${await freePort()}`] : [];
@@ -80,20 +80,45 @@ async function startRelayOnce(extra) {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
+  const handle = {
     port,
     origin,
     ws: `ws://127.0.0.1:${port}/v1/ws`,
     output: () => output,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGINT');
+    /** Stops the relay: SIGINT (graceful: `shutdown`, then close 1001), or SIGKILL with `kill`. */
+    async stop({ kill = false } = {}) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const done = new Promise((r) => proc.once('exit', r));
+      proc.kill(kill ? 'SIGKILL' : 'SIGINT');
       const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
       await done;
       clearTimeout(timer);
     },
+    /**
+     * Stops this relay and starts a new one on the same port (a relay restart as clients see
+     * it). Pass `--dev-seed` in the options for both, so the programs keep their keys and a
+     * credential from before still verifies. Resolves with the new relay's handle, also
+     * copied onto this one.
+     */
+    async restart({ kill = false, args = extra, downMs = 0 } = {}) {
+      await handle.stop({ kill });
+      if (downMs) await new Promise((r) => setTimeout(r, downMs));
+      let next;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          next = await startRelayOnce(args, port);
+          break;
+        } catch (e) {
+          // The port may take a moment to be free again.
+          if (attempt >= 20 || !/Address already in use/.test(String(e && e.message))) throw e;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      Object.assign(handle, { output: next.output, stop: next.stop, restart: next.restart });
+      return handle;
+    },
   };
+  return handle;
 }
 
 /** Runs the Rust CLI with piped stdin; `waitFor(text)` resolves when stdout shows it. */

@@ -1,9 +1,11 @@
 // The peer console: load key, credential and revocation list from files the supporter
-// picks (kept in memory only), prove possession, set availability, take offers, run
-// several chats in tabs, share the program's resource cards, end or block.
+// picks (kept in this tab's memory for its life, never stored), prove possession, set
+// availability, take offers, run several chats in tabs, share the program's resource cards,
+// end or block. When the relay goes away (a restart: close 1001/1006/1012…), the console
+// reconnects by itself with the files it holds, signs in again and restores availability.
 
 import { h, $, clear, showOnly } from '../ui/dom.js';
-import { t, translateStatic, mountLanguageSwitch, onLanguageChange } from '../ui/i18n.js';
+import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, clockTime } from '../ui/i18n.js';
 import { resourceCard } from '../ui/resources.js';
 import { RelayConnection, b64, PROTOCOL_VERSION } from '../net/relay.js';
 import {
@@ -19,6 +21,12 @@ import {
 } from '../crypto/index.js';
 
 const MAX_CAPACITY = 16;
+/** Close codes after which the console reconnects by itself: the relay went away or restarts. */
+const RECONNECT_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014]);
+/** Seconds before each reconnect attempt; bounded: after the last one the peer is asked. */
+const RECONNECT_DELAYS = [1, 2, 4, 8, 15, 30, 30, 30];
+/** A log scrolled to within this many pixels of its end counts as "at the newest message". */
+const STICK_PX = 24;
 
 const state = {
   files: { key: null, credential: null, revocation: null }, // decoded, in memory only
@@ -28,19 +36,28 @@ const state = {
   program: null,
   availability: { status: 'available', capacity: 2, topics: [], languages: [], auto_accept: false },
   availabilitySet: null,
-  offers: new Map(), // offer number -> {offer, topic, language, expiresAt}
+  availabilityFrame: null, // the last set_availability sent: restored after a reconnect
+  offers: new Map(), // offer number -> {offer, topic, language, expiresAt, arrivedAt}
   chats: new Map(), // chat number -> {number, session, messages, ended, sentTexts, receivedTexts, unread}
   activeChat: null,
   displayName: null,
   loginError: null,
+  reconnect: { attempt: 0, timer: null, gaveUp: false, restored: false },
+  alerts: { sound: false, notify: false, audio: null },
 };
 
 const views = {};
 
+/**
+ * Tells screen readers `text` through the polite #status region: each announcement is a new
+ * node (two in quick succession are both read, neither cuts the other off), removed later.
+ */
 function announce(text) {
   const s = $('#status');
-  s.textContent = '';
-  setTimeout(() => (s.textContent = text), 30);
+  if (!s) return;
+  const line = h('p', {}, text);
+  s.append(line);
+  setTimeout(() => line.remove(), 10_000);
 }
 
 // ------------------------------------------------------------------ login
@@ -115,11 +132,132 @@ async function connect() {
   state.files = { key, credential, revocation };
   state.certificate = cert;
   state.phase = 'connecting';
-  const conn = new RelayConnection({ onControl, onData, onClose });
+  await connectRelay();
+  announce(t('peer.connecting'));
+}
+
+/** Opens a connection and says hello; the frames that follow sign in (see onControl). */
+async function connectRelay() {
+  const conn = new RelayConnection({
+    onControl: (frame) => conn === state.conn && onControl(frame),
+    onData: (data) => conn === state.conn && onData(data),
+    onClose: (ev) => conn === state.conn && onClose(ev),
+  });
   state.conn = conn;
   await conn.open();
-  conn.send({ type: 'hello', v: PROTOCOL_VERSION, role: 'peer', program: cert.program });
-  announce(t('peer.connecting'));
+  conn.send({ type: 'hello', v: PROTOCOL_VERSION, role: 'peer', program: state.certificate.program });
+}
+
+// ------------------------------------------------------------------ reconnecting
+
+function reconnecting() {
+  return state.phase === 'reconnecting';
+}
+
+/** The relay went away: chats and offers are gone with it; the files stay; try again soon. */
+function lostRelay() {
+  state.conn = null;
+  for (const c of state.chats.values()) {
+    if (c.session) c.session.destroy();
+    c.session = null;
+    c.seekerTyping = false;
+    if (c.ended === null) {
+      c.ended = 'connection_lost';
+      c.messages.push({ kind: 'system', text: t('peer.reason.connection_lost'), at: Date.now() });
+    }
+  }
+  state.offers.clear();
+  state.availabilitySet = null;
+  state.phase = 'reconnecting';
+  state.reconnect.attempt = 0;
+  state.reconnect.gaveUp = false;
+  state.reconnect.restored = false;
+  renderConsole();
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  clearTimeout(state.reconnect.timer);
+  const r = state.reconnect;
+  if (r.attempt >= RECONNECT_DELAYS.length) {
+    r.gaveUp = true;
+    renderReconnectNote();
+    announce(t('peer.conn.gaveUp'));
+    return;
+  }
+  const delay = RECONNECT_DELAYS[r.attempt] * 1000;
+  r.attempt += 1;
+  renderReconnectNote();
+  if (r.attempt === 1) announce(t('peer.conn.reconnecting', { n: r.attempt, max: RECONNECT_DELAYS.length }));
+  r.timer = setTimeout(async () => {
+    if (!reconnecting()) return;
+    try {
+      await connectRelay();
+    } catch {
+      // A failed socket also fires `close`: whichever of the two comes first schedules the
+      // next attempt (and clears state.conn, so the other does not count it twice).
+      if (reconnecting() && state.conn !== null) {
+        state.conn = null;
+        scheduleReconnect();
+      }
+    }
+  }, delay);
+}
+
+function retryNow() {
+  state.reconnect.attempt = 0;
+  state.reconnect.gaveUp = false;
+  scheduleReconnect();
+}
+
+/** Signed in again after a reconnect: put back the availability the peer had set. */
+function reconnected() {
+  clearTimeout(state.reconnect.timer);
+  state.reconnect = { attempt: 0, timer: null, gaveUp: false, restored: !!state.availabilityFrame, back: true };
+  if (state.availabilityFrame) state.conn.send(state.availabilityFrame);
+  const text = state.reconnect.restored ? t('peer.conn.backAvailable') : t('peer.conn.back');
+  renderReconnectNote();
+  announce(text);
+  // "Back" is news for a while, not forever.
+  state.reconnect.timer = setTimeout(() => {
+    state.reconnect.back = false;
+    renderReconnectNote();
+  }, 15_000);
+}
+
+function renderReconnectNote() {
+  const el = $('#reconnect-note');
+  if (!el) return;
+  clear(el);
+  const r = state.reconnect;
+  el.classList.remove('ok');
+  if (reconnecting() && r.gaveUp) {
+    el.append(t('peer.conn.gaveUp'), ' ', h('button', { type: 'button', id: 'reconnect-now', onclick: retryNow }, t('peer.conn.retry')));
+  } else if (reconnecting()) {
+    el.append(t('peer.conn.reconnecting', { n: r.attempt, max: RECONNECT_DELAYS.length }));
+  } else if (r.back) {
+    el.classList.add('ok');
+    el.append(r.restored ? t('peer.conn.backAvailable') : t('peer.conn.back'));
+  }
+}
+
+function signOut() {
+  clearTimeout(state.reconnect.timer);
+  const conn = state.conn;
+  state.conn = null;
+  if (conn) conn.close(1000);
+  for (const c of state.chats.values()) if (c.session) c.session.destroy();
+  state.chats.clear();
+  state.offers.clear();
+  state.activeChat = null;
+  state.availabilitySet = null;
+  state.availabilityFrame = null;
+  state.reconnect = { attempt: 0, timer: null, gaveUp: false, restored: false };
+  forgetFiles();
+  state.phase = 'login';
+  state.loginError = null;
+  updateTitle();
+  renderLogin();
 }
 
 // ------------------------------------------------------------------ relay frames
@@ -148,21 +286,27 @@ function onControl(frame) {
       state.conn.send({ type: 'prove', answer: b64.encode(answer) });
       break;
     }
-    case 'verified':
+    case 'verified': {
+      const again = reconnecting();
       state.phase = 'verified';
       state.displayName = frame.display_name;
-      if (frame.display_name !== state.certificate.displayName) announce(t('peer.nameMismatch'));
       renderConsole();
+      if (again) {
+        reconnected();
+        break;
+      }
+      if (frame.display_name !== state.certificate.displayName) announce(t('peer.nameMismatch'));
       announce(t('peer.verified', { name: frame.display_name }));
       break;
+    }
     case 'availability_set':
       state.availabilitySet = frame;
       renderAvailabilityStatus();
       break;
     case 'offer':
-      state.offers.set(frame.offer, { ...frame, expiresAt: Date.now() + frame.expires_in_ms });
+      state.offers.set(frame.offer, { ...frame, arrivedAt: Date.now(), expiresAt: Date.now() + frame.expires_in_ms });
       renderOffers();
-      announce(t('peer.offer.new'));
+      alertOffer(frame.offer);
       break;
     case 'offer_withdrawn':
       state.offers.delete(frame.offer);
@@ -170,7 +314,20 @@ function onControl(frame) {
       break;
     case 'chat_started':
       state.offers.delete(frame.offer);
-      state.chats.set(frame.chat, { number: frame.chat, session: null, messages: [], ended: null, sentTexts: 0, receivedTexts: 0, unread: 0, seekerTyping: false });
+      state.chats.set(frame.chat, {
+        number: frame.chat,
+        session: null,
+        messages: [],
+        ended: null,
+        sentTexts: 0,
+        receivedTexts: 0,
+        unread: 0,
+        seekerTyping: false,
+        seekerEnded: false, // the seeker's sealed end record arrived
+        atBottom: true, // the log follows the newest message until the peer scrolls up
+        scrollTop: 0,
+        newBelow: false,
+      });
       if (state.activeChat === null) state.activeChat = frame.chat;
       renderOffers();
       renderTabs();
@@ -183,7 +340,10 @@ function onControl(frame) {
         c.ended = frame.reason;
         if (c.session) c.session.destroy();
         c.session = null;
-        c.messages.push({ kind: 'system', text: t(`reason.${frame.reason}`) });
+        c.seekerTyping = false;
+        // Said from the peer's side; once, even when the seeker's end record said it first.
+        const said = c.seekerEnded && (frame.reason === 'partner_ended' || frame.reason === 'partner_left');
+        if (!said) c.messages.push({ kind: 'system', text: peerReason(frame.reason), at: Date.now() });
         renderTabs();
         renderAvailabilityStatus();
         announce(t('peer.chat.ended', { n: frame.chat }));
@@ -194,6 +354,7 @@ function onControl(frame) {
       announce(t('chat.shutdown'));
       break;
     case 'error':
+      if (frame.code === 'shutting_down' && (reconnecting() || state.phase === 'verified')) break; // the close follows: reconnect
       if (['credential_rejected', 'possession_failed', 'hello_timeout', 'unknown_program', 'credential_revoked'].includes(frame.code)) {
         loginFailed(t('peer.error.relay', { code: frame.code }));
       } else {
@@ -232,9 +393,10 @@ function onData({ chat, message }) {
     case 'text':
       c.receivedTexts += 1;
       c.seekerTyping = false;
-      c.messages.push({ kind: 'text', mine: false, text: record.text });
+      c.messages.push({ kind: 'text', mine: false, text: record.text, at: Date.now() });
       if (state.activeChat === chat && !document.hidden) sendRecord(c, { type: 'read', count: BigInt(c.receivedTexts) });
       else c.unread += 1;
+      if (state.activeChat === chat && !c.atBottom) c.newBelow = true;
       announce(t('peer.chat.newMessage', { n: chat }));
       break;
     case 'typing':
@@ -246,11 +408,14 @@ function onData({ chat, message }) {
       break;
     }
     case 'resource':
-      c.messages.push({ kind: 'resource', resource: record.resource, mine: false });
+      c.messages.push({ kind: 'resource', resource: record.resource, mine: false, at: Date.now() });
+      if (state.activeChat === chat && !c.atBottom) c.newBelow = true;
       break;
     case 'end':
     case 'block':
-      c.messages.push({ kind: 'system', text: t('peer.chat.seekerEnded') });
+      c.seekerTyping = false;
+      c.seekerEnded = true;
+      c.messages.push({ kind: 'system', text: t('peer.chat.seekerEnded'), at: Date.now() });
       break;
     default:
       break;
@@ -258,8 +423,18 @@ function onData({ chat, message }) {
   renderTabs();
 }
 
-function onClose() {
+function onClose({ code } = {}) {
   if (state.phase === 'login') return;
+  if (reconnecting()) {
+    // An attempt that connected and closed again (e.g. the relay still draining).
+    state.conn = null;
+    scheduleReconnect();
+    return;
+  }
+  if (state.phase === 'verified' && RECONNECT_CODES.has(code)) {
+    lostRelay();
+    return;
+  }
   for (const c of state.chats.values()) if (c.session) c.session.destroy();
   state.chats.clear();
   state.offers.clear();
@@ -268,8 +443,16 @@ function onClose() {
   loginFailed(t('error.closed'));
 }
 
+function peerReason(reason) {
+  const key = `peer.reason.${reason}`;
+  const s = t(key);
+  return s === key ? t('peer.reason.other') : s;
+}
+
 function sendRecord(c, record) {
   if (!c.session || c.session.broken || c.ended) return false;
+  // Seal only what can leave now (a sealed record that never goes breaks the session).
+  if (!state.conn || !state.conn.isOpen) return false;
   try {
     state.conn.sendData(c.number, c.session.seal(record));
     return true;
@@ -280,7 +463,7 @@ function sendRecord(c, record) {
 
 function endChat(chat, how) {
   const c = state.chats.get(chat);
-  if (!c || c.ended) return;
+  if (!c || c.ended || !state.conn) return;
   sendRecord(c, { type: how === 'block' ? 'block' : 'end' });
   state.conn.send({ type: how === 'block' ? 'block' : 'end', chat });
 }
@@ -292,17 +475,22 @@ function renderConsole() {
   clear(v);
   const cert = state.certificate;
   v.append(
+    h('p', { class: 'reconnect-note', id: 'reconnect-note', role: 'status', 'aria-live': 'polite' }),
+    // Offers first, where the eye is; sticky while there are any (style.css .offers-bar).
+    h('section', { class: 'card offers-bar', id: 'offers-section', 'aria-labelledby': 'offers-title' }, h('h2', { id: 'offers-title' }, t('peer.offers.title')), h('div', { id: 'offers' })),
     h(
       'div',
       { class: 'card' },
       h('h1', {}, t('peer.console.title')),
-      h('p', {}, t('peer.console.signedIn', { name: state.displayName || cert.displayName, role: cert.role || '—' })),
+      h('p', {}, t('peer.console.signedIn', { name: state.displayName || cert.displayName, role: cert.role ? tagLabel(cert.role, state.program) : '—' })),
+      h('div', { class: 'actions' }, h('button', { type: 'button', id: 'sign-out', onclick: signOut }, t('peer.signOut'))),
     ),
-    renderAvailabilityForm(),
-    h('section', { class: 'card', 'aria-labelledby': 'offers-title' }, h('h2', { id: 'offers-title' }, t('peer.offers.title')), h('div', { id: 'offers', 'aria-live': 'polite' })),
     h('section', { class: 'card', 'aria-labelledby': 'chats-title' }, h('h2', { id: 'chats-title' }, t('peer.chats.title')), h('div', { id: 'chats' })),
+    renderAvailabilityForm(),
+    renderAlerts(),
   );
   showOnly([views.login, views.console], views.console);
+  renderReconnectNote();
   renderAvailabilityStatus();
   renderOffers();
   renderTabs();
@@ -333,7 +521,12 @@ function renderAvailabilityForm() {
           {},
           h('legend', {}, legend),
           tags.map((tag) =>
-            h('div', { class: 'choice' }, h('input', { type: 'checkbox', name, id: `${name}-${tag}`, value: tag, checked: chosen.includes(tag) }), h('label', { for: `${name}-${tag}` }, tag.replace(/-/g, ' '))),
+            h(
+              'div',
+              { class: 'choice' },
+              h('input', { type: 'checkbox', name, id: `${name}-${tag}`, value: tag, checked: chosen.includes(tag) }),
+              h('label', { for: `${name}-${tag}` }, tagLabel(tag, state.program)),
+            ),
           ),
         )
       : null;
@@ -362,7 +555,9 @@ function renderAvailabilityForm() {
     if (state.availability.topics.length) frame.topics = state.availability.topics;
     if (state.availability.languages.length) frame.languages = state.availability.languages;
     if (state.availability.auto_accept) frame.auto_accept = true;
-    state.conn.send(frame);
+    // Remembered (in memory) so a reconnect can put it back.
+    state.availabilityFrame = frame;
+    if (state.conn) state.conn.send(frame);
   });
   return form;
 }
@@ -377,9 +572,125 @@ function renderAvailabilityStatus() {
   el.textContent = s ? t('peer.avail.now', { status: t(`peer.avail.${s.status}`), active, capacity: s.capacity }) : t('peer.avail.notYet');
 }
 
+// ------------------------------------------------------------------ offers and alerts
+
+function renderAlerts() {
+  const sound = h('input', { type: 'checkbox', id: 'offer-sound', checked: state.alerts.sound });
+  sound.addEventListener('change', () => {
+    state.alerts.sound = sound.checked;
+    // Made on this click: browsers let a page play sound only after a user gesture.
+    if (sound.checked && !state.alerts.audio && typeof AudioContext === 'function') state.alerts.audio = new AudioContext();
+    if (sound.checked) chime();
+  });
+  const supported = typeof Notification === 'function';
+  const permission = supported ? Notification.permission : 'unsupported';
+  let notifyLine;
+  if (!supported) notifyLine = h('p', { class: 'hint', id: 'notify-status' }, t('peer.alerts.notifyUnsupported'));
+  else if (state.alerts.notify && permission === 'granted') notifyLine = h('p', { class: 'hint', id: 'notify-status' }, t('peer.alerts.notifyOn'));
+  else if (permission === 'denied') notifyLine = h('p', { class: 'hint', id: 'notify-status' }, t('peer.alerts.notifyDenied'));
+  else notifyLine = h('button', { type: 'button', id: 'enable-notifications', 'aria-describedby': 'notify-hint', onclick: enableNotifications }, t('peer.alerts.notify'));
+  return h(
+    'section',
+    { class: 'card stack', id: 'alerts', 'aria-labelledby': 'alerts-title' },
+    h('h2', { id: 'alerts-title' }, t('peer.alerts.title')),
+    h('div', { class: 'alerts' }, h('div', { class: 'choice' }, sound, h('label', { for: 'offer-sound' }, t('peer.alerts.sound'))), notifyLine),
+    h('p', { class: 'hint', id: 'notify-hint' }, t('peer.alerts.notifyHint')),
+  );
+}
+
+/** Asked only here, on the peer's click. */
+async function enableNotifications() {
+  if (typeof Notification !== 'function') return;
+  let permission = Notification.permission;
+  if (permission === 'default') {
+    try {
+      permission = await Notification.requestPermission();
+    } catch {
+      permission = Notification.permission;
+    }
+  }
+  state.alerts.notify = permission === 'granted';
+  const old = $('#alerts');
+  if (old) {
+    old.replaceWith(renderAlerts());
+    const line = $('#notify-status') || $('#enable-notifications');
+    if (line) {
+      line.tabIndex = -1;
+      line.focus();
+    }
+  }
+}
+
+/** Two soft tones, made on the spot with WebAudio (no sound file, nothing fetched). */
+function chime() {
+  const ctx = state.alerts.audio;
+  if (!ctx) return;
+  if (ctx.state === 'suspended') ctx.resume().catch(() => null);
+  const start = ctx.currentTime + 0.02;
+  [660, 880].forEach((freq, i) => {
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.type = 'sine';
+    osc.frequency.value = freq;
+    const at = start + i * 0.18;
+    gain.gain.setValueAtTime(0.0001, at);
+    gain.gain.exponentialRampToValueAtTime(0.15, at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.16);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(at);
+    osc.stop(at + 0.17);
+  });
+}
+
+/** A new offer: title, announcement, focus if the peer is not busy elsewhere, sound, notification. */
+function alertOffer(number) {
+  announce(t('peer.offer.new'));
+  // Focus moves to the offer unless the peer is typing or in a chat: never steal a keystroke.
+  const active = document.activeElement;
+  const busy = !!active && active !== document.body && (active.matches('textarea, input, select') || !!active.closest('#chats'));
+  if (!busy) {
+    const heading = document.querySelector(`[data-offer="${number}"] h3`);
+    if (heading) heading.focus();
+  }
+  if (state.alerts.sound) chime();
+  if (state.alerts.notify && typeof Notification === 'function' && Notification.permission === 'granted' && (document.hidden || !document.hasFocus())) {
+    try {
+      // Content-free: no topic, no language; just that someone waits.
+      const n = new Notification(t('app.name'), { body: t('peer.notification.body'), tag: 'confidant-offer' });
+      n.onclick = () => {
+        window.focus();
+        n.close();
+      };
+    } catch {
+      // A browser that refuses page notifications: the title and the sound remain.
+    }
+  }
+}
+
+function updateTitle() {
+  const n = state.offers.size;
+  document.title = n ? t('peer.pageTitleOffers', { n }) : t('peer.pageTitle');
+}
+
+function agoText(ms) {
+  const secs = Math.max(0, Math.floor(ms / 1000));
+  return secs < 60 ? t('peer.ago.s', { s: secs }) : t('peer.ago.m', { m: Math.floor(secs / 60), s: secs % 60 });
+}
+
+function offerTimes(o) {
+  const now = Date.now();
+  return {
+    waiting: t('peer.offer.waiting', { time: clockTime(o.arrivedAt), ago: agoText(now - o.arrivedAt) }),
+    expires: t('peer.offer.expires', { s: Math.max(0, Math.round((o.expiresAt - now) / 1000)) }),
+  };
+}
+
 function renderOffers() {
+  updateTitle();
   const el = $('#offers');
   if (!el) return;
+  const section = $('#offers-section');
+  if (section) section.classList.toggle('has-offers', state.offers.size > 0);
   clear(el);
   if (!state.offers.size) {
     el.append(h('p', { class: 'hint' }, t('peer.offers.none')));
@@ -387,13 +698,15 @@ function renderOffers() {
   }
   const list = h('ul', { class: 'offers' });
   for (const o of state.offers.values()) {
-    const secs = Math.max(0, Math.round((o.expiresAt - Date.now()) / 1000));
+    const times = offerTimes(o);
     list.append(
       h(
         'li',
         { class: 'offer', 'data-offer': o.offer },
-        h('p', {}, t('peer.offer.text', { topic: o.topic ? o.topic.replace(/-/g, ' ') : t('peer.offer.anyTopic'), language: o.language || t('peer.offer.anyLanguage') })),
-        h('p', { class: 'hint' }, t('peer.offer.expires', { s: secs })),
+        h('h3', { tabindex: '-1' }, t('peer.offer.heading')),
+        h('p', {}, t('peer.offer.text', { topic: o.topic ? tagLabel(o.topic, state.program) : t('peer.offer.anyTopic'), language: o.language ? tagLabel(o.language, state.program) : t('peer.offer.anyLanguage') })),
+        h('p', { class: 'hint offer-waiting' }, times.waiting),
+        h('p', { class: 'hint offer-expires' }, times.expires),
         h(
           'div',
           { class: 'actions' },
@@ -407,6 +720,7 @@ function renderOffers() {
 }
 
 function answerOffer(offer, how) {
+  if (!state.conn) return;
   state.conn.send({ type: how, offer });
   if (how === 'decline') {
     state.offers.delete(offer);
@@ -414,15 +728,25 @@ function answerOffer(offer, how) {
   }
 }
 
+// ------------------------------------------------------------------ chats
+
+function nearBottom(log) {
+  return log.scrollHeight - log.scrollTop - log.clientHeight <= STICK_PX;
+}
+
 function renderTabs() {
   const el = $('#chats');
   if (!el) return;
   const focusedId = document.activeElement && document.activeElement.id;
-  // Every record from the seeker re-renders the panel: keep what the peer was typing and
-  // the resource card they had picked (a read receipt must not undo their choice).
+  // Every record from the seeker re-renders the panel: keep what the peer was typing, the
+  // resource card they had picked (a read receipt must not undo their choice), and where
+  // they were in the log.
   const draft = $('#peer-message') ? $('#peer-message').value : '';
   const picked = $('#share-resource') ? $('#share-resource').value : '';
   const draftChat = state.activeChat;
+  const oldLog = state.activeChat !== null ? document.getElementById(`log-${state.activeChat}`) : null;
+  const shown = state.chats.get(state.activeChat);
+  if (oldLog && shown) shown.scrollTop = oldLog.scrollTop;
   clear(el);
   if (!state.chats.size) {
     el.append(h('p', { class: 'hint' }, t('peer.chats.none')));
@@ -454,15 +778,44 @@ function renderTabs() {
     });
     tabs.append(tab);
   }
-  el.append(tabs, renderPanel(state.chats.get(state.activeChat)));
+  const c = state.chats.get(state.activeChat);
+  el.append(tabs, renderPanel(c));
+  // The log stays on the newest message, unless the peer scrolled up to read: then it stays
+  // where they are and a "New messages" button says more came.
+  const log = document.getElementById(`log-${c.number}`);
+  if (log) {
+    if (c.atBottom) {
+      log.scrollTop = log.scrollHeight;
+      c.newBelow = false;
+    } else log.scrollTop = c.scrollTop;
+    renderNewMessagesButton(c);
+  }
   const input = $('#peer-message');
   if (input && draftChat === state.activeChat) input.value = draft;
   const share = $('#share-resource');
   if (share && !share.disabled && draftChat === state.activeChat) share.value = picked;
-  if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
+  if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus({ preventScroll: true });
+}
+
+function renderNewMessagesButton(c) {
+  const button = $('#new-messages');
+  if (button) button.hidden = !c.newBelow;
+}
+
+function scrollLogToEnd(c) {
+  const log = document.getElementById(`log-${c.number}`);
+  if (!log) return;
+  log.scrollTop = log.scrollHeight;
+  c.atBottom = true;
+  c.newBelow = false;
+  renderNewMessagesButton(c);
 }
 
 function selectChat(n) {
+  if (n !== state.activeChat) {
+    const c = state.chats.get(n);
+    if (c) c.atBottom = true;
+  }
   state.activeChat = n;
   const c = state.chats.get(n);
   if (c && c.unread) {
@@ -472,23 +825,39 @@ function selectChat(n) {
   renderTabs();
 }
 
+function timeOf(m) {
+  return m.at ? h('time', { datetime: new Date(m.at).toISOString() }, clockTime(m.at)) : null;
+}
+
 function renderPanel(c) {
-  const log = h('ol', { class: 'log', id: `log-${c.number}`, 'aria-live': 'polite', 'aria-label': t('chat.log') });
+  // Not a live region: the panel is re-rendered on every record, and a live log would be
+  // read again each time. A new message is announced once, through #status.
+  const log = h('ol', { class: 'log', id: `log-${c.number}`, 'aria-label': t('chat.log'), tabindex: '0' });
   for (const m of c.messages) {
-    if (m.kind === 'system') log.append(h('li', { class: 'msg system' }, m.text));
-    else if (m.kind === 'resource') log.append(h('li', { class: `msg ${m.mine ? 'mine' : 'theirs'} resource` }, resourceCard(m.resource, t)));
+    if (m.kind === 'system') log.append(h('li', { class: 'msg system' }, timeOf(m), ' ', h('span', { class: 'system-text' }, m.text)));
+    else if (m.kind === 'resource') log.append(h('li', { class: `msg ${m.mine ? 'mine' : 'theirs'} resource` }, timeOf(m), resourceCard(m.resource, t)));
     else
       log.append(
         h(
           'li',
           { class: `msg ${m.mine ? 'mine' : 'theirs'}` },
-          h('p', { class: 'text' }, m.text),
+          timeOf(m),
+          h('p', { class: 'text', dir: 'auto' }, m.text),
           m.mine ? h('p', { class: 'receipt' }, m.read ? t('chat.read') : t('chat.sent')) : null,
         ),
       );
   }
+  log.addEventListener('scroll', () => {
+    c.atBottom = nearBottom(log);
+    c.scrollTop = log.scrollTop;
+    if (c.atBottom && c.newBelow) {
+      c.newBelow = false;
+      renderNewMessagesButton(c);
+    }
+  });
+  const newMessages = h('button', { type: 'button', id: 'new-messages', class: 'new-messages', hidden: !c.newBelow, onclick: () => scrollLogToEnd(c) }, t('peer.chat.newMessages'), h('span', { 'aria-hidden': 'true' }, ' ↓'));
   const live = !!c.session && !c.ended;
-  const input = h('textarea', { id: 'peer-message', rows: '2', disabled: !live, 'aria-label': t('chat.message') });
+  const input = h('textarea', { id: 'peer-message', rows: '2', disabled: !live, dir: 'auto', spellcheck: 'false', autocomplete: 'off' });
   let typingTimer = null;
   let typingSent = false;
   input.addEventListener('input', () => {
@@ -504,7 +873,8 @@ function renderPanel(c) {
     if (!text || !sendRecord(c, { type: 'text', text })) return;
     clearTimeout(typingTimer);
     typingSent = false;
-    c.messages.push({ kind: 'text', mine: true, text, index: c.sentTexts, read: false });
+    c.messages.push({ kind: 'text', mine: true, text, index: c.sentTexts, read: false, at: Date.now() });
+    c.atBottom = true; // one's own message brings the log to the end
     c.sentTexts += 1;
     input.value = '';
     renderTabs();
@@ -533,7 +903,8 @@ function renderPanel(c) {
     if (r.phone) card.phone = r.phone;
     if (sendRecord(c, { type: 'resource', resource: card })) {
       share.value = '';
-      c.messages.push({ kind: 'resource', resource: card, mine: true });
+      c.messages.push({ kind: 'resource', resource: card, mine: true, at: Date.now() });
+      c.atBottom = true;
       renderTabs();
     }
   });
@@ -542,6 +913,7 @@ function renderPanel(c) {
     { role: 'tabpanel', id: `panel-${c.number}`, 'aria-labelledby': `tab-${c.number}`, class: 'chat' },
     h('p', { class: 'hint' }, c.ended ? t('peer.chat.closed') : c.session ? t('chat.secure') : t('peer.chat.waiting')),
     log,
+    newMessages,
     c.seekerTyping ? h('p', { class: 'typing' }, t('peer.chat.typing')) : null,
     form,
     h(
@@ -568,7 +940,6 @@ function closeTab(n) {
 }
 
 // ------------------------------------------------------------------ start
-
 function main() {
   views.login = $('#view-login');
   views.console = $('#view-console');
@@ -576,17 +947,20 @@ function main() {
   mountLanguageSwitch($('.lang-switch'));
   onLanguageChange(() => {
     translateStatic();
-    if (state.phase === 'verified') renderConsole();
+    updateTitle();
+    if (state.phase === 'verified' || reconnecting()) renderConsole();
     else renderLogin();
   });
   setInterval(() => {
-    if (state.offers.size) {
-      for (const o of state.offers.values()) {
-        const el = document.querySelector(`[data-offer="${o.offer}"] .hint`);
-        if (el) el.textContent = t('peer.offer.expires', { s: Math.max(0, Math.round((o.expiresAt - Date.now()) / 1000)) });
-      }
+    for (const o of state.offers.values()) {
+      const el = document.querySelector(`[data-offer="${o.offer}"]`);
+      if (!el) continue;
+      const times = offerTimes(o);
+      el.querySelector('.offer-waiting').textContent = times.waiting;
+      el.querySelector('.offer-expires').textContent = times.expires;
     }
   }, 1000);
+  updateTitle();
   renderLogin();
 }
 

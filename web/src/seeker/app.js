@@ -34,11 +34,16 @@ const state = {
 
 const views = {};
 
+/**
+ * Tells screen readers `text` through the polite #status region: each announcement is a new
+ * node (two in quick succession are both read, neither cuts the other off), removed later.
+ */
 function announce(text) {
   const s = $('#status');
-  s.textContent = '';
-  // A fresh text node so screen readers announce repeats too.
-  setTimeout(() => (s.textContent = text), 30);
+  if (!s) return;
+  const line = h('p', {}, text);
+  s.append(line);
+  setTimeout(() => line.remove(), 10_000);
 }
 
 // ------------------------------------------------------------------ programs and keys

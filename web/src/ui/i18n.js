@@ -77,7 +77,8 @@ export function tagLabel(tag, program = null) {
   return s ?? String(tag).replace(/-/g, ' ');
 }
 
-/** HH:MM in the reader's time zone and the page's language (client-side only). */
+/** HH:MM (24 h) in the reader's time zone, computed in the page. */
 export function clockTime(ms) {
-  return new Intl.DateTimeFormat(current === 'fr' ? 'fr-CA' : 'en-CA', { hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(ms));
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
