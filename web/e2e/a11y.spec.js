@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRelay, hasFlag } from './relay.js';
-import { VIEWPORTS, signInPeer, goAvailable, openSeeker, askForPeer, expectAccessible, screenshot } from './pages.js';
+import { VIEWPORTS, DEVICES, signInPeer, goAvailable, openSeeker, askForPeer, expectAccessible, screenshot } from './pages.js';
 
 const NEEDED = ['--dev-peer-credential-dir', '--dev-no-demo-peer', '--dev-wait-limit'];
 
@@ -30,7 +30,7 @@ test.afterAll(async () => {
 
 for (const [size, viewport] of Object.entries(VIEWPORTS)) {
   test.describe(`${size} ${viewport.width}x${viewport.height}`, () => {
-    test.use({ viewport });
+    test.use(DEVICES[size]); // the phone is a touch device, as phones are
 
     test('seeker: start, queued and no_peer', async ({ page }, testInfo) => {
       await openSeeker(page, relay.origin);
@@ -56,8 +56,8 @@ for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     });
 
     test('seeker chat and peer console', async ({ browser }, testInfo) => {
-      const seekerContext = await browser.newContext({ viewport });
-      const peerContext = await browser.newContext({ viewport });
+      const seekerContext = await browser.newContext(DEVICES[size]);
+      const peerContext = await browser.newContext(DEVICES[size]);
       try {
         const seeker = await seekerContext.newPage();
         const peer = await peerContext.newPage();

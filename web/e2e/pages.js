@@ -173,13 +173,26 @@ export async function expectAccessible(page, _testInfo, label) {
 }
 
 /**
- * A full-page screenshot into SCREENSHOT_DIR as `<name>-<viewport>.png`. `fullPage: false`
- * for screens exactly one viewport tall (the seeker's chat): a full-page capture resizes the
- * emulated screen, which re-lays out a 100dvh page and drops touch emulation meanwhile.
+ * A full-page screenshot into SCREENSHOT_DIR as `<name>-<viewport>.png`. Full page by making
+ * the viewport as tall as the page for the capture (Playwright's own `fullPage` re-emulates
+ * the screen and loses touch emulation meanwhile, so a phone would show desktop-only bits
+ * such as the Escape hint). `fullPage: false` for screens exactly one viewport tall (the
+ * seeker's chat, the console with its sticky offer).
  */
 export async function screenshot(page, name, viewport, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   // Smooth scrolling of the chat log must have settled before the picture is taken.
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-${viewport}.png`), fullPage, animations: 'disabled' });
+  const settle = () => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await settle();
+  const size = page.viewportSize();
+  const height = fullPage ? await page.evaluate(() => document.documentElement.scrollHeight) : size.height;
+  if (height > size.height) {
+    await page.setViewportSize({ width: size.width, height });
+    await settle();
+  }
+  try {
+    await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-${viewport}.png`), animations: 'disabled' });
+  } finally {
+    if (height > size.height) await page.setViewportSize(size);
+  }
 }

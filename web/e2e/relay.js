@@ -53,8 +53,51 @@ export async function startRelay(extra = []) {
   }
 }
 
-async function startRelayOnce(extra, fixedPort = null) {
-  const port = fixedPort || (await freePort());
+async function startRelayOnce(extra) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  let current = await launch(port, extra);
+  const handle = {
+    port,
+    origin,
+    ws: `ws://127.0.0.1:${port}/v1/ws`,
+    output: () => current.output(),
+    /** Stops the relay: SIGINT (graceful: `shutdown`, then close 1001), or SIGKILL with `kill`. */
+    async stop({ kill = false } = {}) {
+      const { proc } = current;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill(kill ? 'SIGKILL' : 'SIGINT');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      await done;
+      clearTimeout(timer);
+    },
+    /**
+     * Stops this relay (if it still runs) and starts a new one on the same port: a relay
+     * restart as clients see it. Pass `--dev-seed` in `args` both times, so the programs keep
+     * their keys and a credential from before still verifies. The handle then controls the
+     * new process.
+     */
+    async restart({ kill = false, args = extra, downMs = 0 } = {}) {
+      await handle.stop({ kill });
+      if (downMs) await new Promise((r) => setTimeout(r, downMs));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          current = await launch(port, args);
+          return handle;
+        } catch (e) {
+          // The port may take a moment to be free again.
+          if (attempt >= 20 || !/Address already in use/.test(String(e && e.message))) throw e;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    },
+  };
+  return handle;
+}
+
+/** Spawns `confidant-relay --dev` on `port`; resolves when /v1/programs answers. */
+async function launch(port, extra) {
   const origin = `http://127.0.0.1:${port}`;
   // The admin listener (metrics) gets its own free port too, so relays can run side by side.
   const admin = hasFlag('--admin-listen') ? ['--admin-listen', `127.0.0.1:${await freePort()}`] : [];
@@ -80,45 +123,7 @@ async function startRelayOnce(extra, fixedPort = null) {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const handle = {
-    port,
-    origin,
-    ws: `ws://127.0.0.1:${port}/v1/ws`,
-    output: () => output,
-    /** Stops the relay: SIGINT (graceful: `shutdown`, then close 1001), or SIGKILL with `kill`. */
-    async stop({ kill = false } = {}) {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const done = new Promise((r) => proc.once('exit', r));
-      proc.kill(kill ? 'SIGKILL' : 'SIGINT');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
-      await done;
-      clearTimeout(timer);
-    },
-    /**
-     * Stops this relay and starts a new one on the same port (a relay restart as clients see
-     * it). Pass `--dev-seed` in the options for both, so the programs keep their keys and a
-     * credential from before still verifies. Resolves with the new relay's handle, also
-     * copied onto this one.
-     */
-    async restart({ kill = false, args = extra, downMs = 0 } = {}) {
-      await handle.stop({ kill });
-      if (downMs) await new Promise((r) => setTimeout(r, downMs));
-      let next;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          next = await startRelayOnce(args, port);
-          break;
-        } catch (e) {
-          // The port may take a moment to be free again.
-          if (attempt >= 20 || !/Address already in use/.test(String(e && e.message))) throw e;
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
-      Object.assign(handle, { output: next.output, stop: next.stop, restart: next.restart });
-      return handle;
-    },
-  };
-  return handle;
+  return { proc, output: () => output };
 }
 
 /** Runs the Rust CLI with piped stdin; `waitFor(text)` resolves when stdout shows it. */

@@ -214,7 +214,7 @@ for (const [device, options] of Object.entries(DEVICES)) {
         await expect(page.locator('#ended-reloaded')).toBeVisible();
       });
 
-      test('offline: an indicator, and a message typed meanwhile is "Not sent", never "Sent"', async ({ page, context }) => {
+      test('offline: an indicator, and a message typed meanwhile is "Not sent", never "Sent"', async ({ page, context }, testInfo) => {
         await startChat(page, lang);
         await sendAndAwaitReply(page, 'before');
         await expect(page.locator('#chat-log .msg.mine .receipt').first()).toHaveText(L.sent);
@@ -231,6 +231,7 @@ for (const [device, options] of Object.entries(DEVICES)) {
         await expect(page.locator('#connection-note')).toBeVisible();
         await expect(page.locator('#connection-note')).toContainText(L.offline);
         await expectOnScreen(page, '#connection-note');
+        await expectAccessible(page, testInfo, 'seeker offline with a message not sent');
 
         await context.setOffline(false);
         await expect(page.locator('#connection-note')).toBeHidden();
