@@ -47,18 +47,11 @@ async fn programs_endpoint_lists_programs() {
     let a = ProgramFixture::new(PROGRAM);
     let b = ProgramFixture::new("toh-peer-mentoring");
     let relay = TestRelay::start(vec![a.program_config(), b.program_config()], test_limits()).await;
-    let mut stream = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    stream
-        .write_all(b"GET /v1/programs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(confidant_tests::WAIT, stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(response).unwrap();
+    let text = http(
+        &relay,
+        "GET /v1/programs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let body = text.split("\r\n\r\n").nth(1).unwrap();
     let programs: Vec<ProgramInfo> = serde_json::from_str(body).unwrap();
     let ids: Vec<&str> = programs.iter().map(|p| p.id.as_str()).collect();

@@ -55,13 +55,7 @@ pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Connection, Welcom
             connection.close().await;
             let mut connection =
                 Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
-            let hello = ClientFrame::Hello {
-                v: u64::from(PROTOCOL_VERSION),
-                role: greeting.role,
-                program: greeting.program.to_owned(),
-                features: None,
-                chat_features: None,
-            };
+            let hello = ClientFrame::hello_v1(greeting.role, greeting.program);
             let welcomed = say_hello(&mut connection, &hello, greeting).await?;
             Ok((connection, welcomed))
         }
