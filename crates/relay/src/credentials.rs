@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
 use crate::config::ProgramConfig;
-use crate::matching::PeerProfile;
+use confidant_matcher::PeerProfile;
 use crate::revocation_store::RevocationStore;
 
 /// Why a presented credential was refused: `credential_revoked` for a revoked certificate,

@@ -29,7 +29,7 @@ use crate::chat_features::ChatFeatures;
 use crate::connection::ConnCommand;
 use crate::connection::commands::CommandSender;
 use crate::credentials::{VerifiedPeer, still_valid};
-use crate::matching::{MatchConfig, MatchError, Matcher, PeerAvailability, PeerId, SeekerId};
+use confidant_matcher::{MatchConfig, MatchError, Matcher, PeerAvailability, PeerId, SeekerId};
 use crate::outbox::Outbox;
 use crate::shared::Shared;
 use crate::stats::RelayStats;
