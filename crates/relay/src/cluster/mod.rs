@@ -155,5 +155,5 @@ pub(crate) fn token() -> String {
             head.copy_from_slice(&n.to_le_bytes());
         }
     }
-    crate::config::hex(&bytes)
+    confidant_crypto::hex::encode(&bytes)
 }
