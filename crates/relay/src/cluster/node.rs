@@ -18,7 +18,7 @@ use super::wire::{self, NodeMessage, PeerPresence, Presence, ReserveReply};
 use super::{ClusterConfig, token};
 use crate::chat_features::ChatFeatures;
 use crate::credentials::{could_replace, install_list, verify_presented};
-use crate::hub::{ClusterEvent, ConnId, HubEvent};
+use crate::messages::{ClusterEvent, ConnId, HubEvent};
 use crate::shared::Shared;
 
 /// A remote peer this node knows, by its token.

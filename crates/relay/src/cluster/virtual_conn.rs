@@ -24,9 +24,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, ChatPayload, NodeMessage, PeerPresence, ReserveReply};
-use crate::connection::{ConnCommand, Route};
-use crate::hub::{ClusterEvent, ConnId, HubEvent};
-use crate::outbox::Outbound;
+use crate::data_path::Outbound;
+use crate::messages::{ClusterEvent, ConnCommand, ConnId, HubEvent, Route};
 use crate::shared::Shared;
 
 /// What the node task hands a virtual connection.
@@ -302,11 +301,11 @@ pub(crate) async fn open(
     );
     let kill = shared.hard_stop.child_token();
     let capacity = shared.limits().chat_buffer_frames * usize::from(MAX_CAPACITY)
-        + crate::outbox::CONTROL_SLACK;
-    let (outbox, outbox_rx) = crate::outbox::Outbox::new(capacity, kill.clone());
-    let (commands_tx, commands_rx) = crate::connection::commands::channel();
+        + crate::data_path::CONTROL_SLACK;
+    let (outbox, outbox_rx) = crate::data_path::Outbox::new(capacity, kill.clone());
+    let (commands_tx, commands_rx) = crate::messages::command_channel::channel();
     // Control only (offer outcomes, presence): chat data has a queue per chat.
-    let (ingress_tx, ingress_rx) = mpsc::channel(crate::outbox::CONTROL_SLACK);
+    let (ingress_tx, ingress_rx) = mpsc::channel(crate::data_path::CONTROL_SLACK);
     let gone = CancellationToken::new();
     lock(&ctx.registry.members).insert(conn, (node.to_owned(), gone.clone()));
     let connected = HubEvent::Connected {
@@ -366,8 +365,8 @@ enum Flow {
 impl VirtualConn {
     async fn run(
         mut self,
-        mut outbox: crate::outbox::OutboxReceiver,
-        mut commands: crate::connection::commands::CommandReceiver,
+        mut outbox: crate::data_path::OutboxReceiver,
+        mut commands: crate::messages::command_channel::CommandReceiver,
         mut ingress: mpsc::Receiver<Ingress>,
         gone: CancellationToken,
         kill: CancellationToken,
@@ -941,7 +940,7 @@ impl ChatTask {
             .await;
         if matches!(
             result,
-            Err(crate::chat_link::ForwardError::SlowReader | crate::chat_link::ForwardError::Full)
+            Err(crate::data_path::ForwardError::SlowReader | crate::data_path::ForwardError::Full)
         ) {
             let _ = self
                 .shared
