@@ -4,6 +4,7 @@
 //! answer to a possession challenge — and nothing else: it never holds a chat's Noise state
 //! (`clippy.toml` forbids the chat types in this crate).
 
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::{
     CredentialError, RevocationList, VerifiedSupporter, verify_chain, verify_revocation_list,
 };
@@ -223,6 +224,7 @@ pub(crate) fn install_list(
 
 #[cfg(test)]
 mod tests {
+    use confidant_crypto::SignedBody as _;
     use confidant_crypto::{RevocationList, RootKey};
 
     use super::could_replace;
