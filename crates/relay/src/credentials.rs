@@ -107,6 +107,17 @@ pub(crate) struct VerifiedPeer {
     pub(crate) chain: Box<VerifiedSupporter>,
 }
 
+/// The proof-of-key challenge for a verified peer (the answer proves it holds the X25519
+/// secret its certificate names).
+pub(crate) use confidant_crypto::PossessionChallenge;
+
+/// A challenge bound to `peer`'s key and certificate, and the message to send it.
+pub(crate) fn possession_challenge(
+    peer: &VerifiedPeer,
+) -> Result<(PossessionChallenge, Vec<u8>), confidant_crypto::NoiseError> {
+    PossessionChallenge::new(&peer.x25519_public, &peer.supporter_certificate)
+}
+
 /// Verifies a `present` frame against the program's root key and the newest revocation
 /// list (the stored one or the presented one, whichever is newer; a newer valid presented
 /// list replaces the stored one). Returns the peer and whether the stored list changed.

@@ -50,7 +50,8 @@ pub use cluster::ClusterConfig;
 pub use config::{Limits, ProgramConfig, ProgramDetails, READ_BUFFER_RANGE, RelayConfig, TlsFiles};
 pub use credentials::root_key_fingerprint;
 pub use server::{
-    RelayHandle, RelayObserver, ReloadError, StartError, UpdateRevocationError, start,
+    RelayHandle, RelayObserver, RelayStopping, ReloadError, StartError, UpdateRevocationError,
+    start,
 };
 pub use stats::RelayStats;
 pub use tls::{TlsError, check as check_tls};

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::{Bytes, BytesMut};
-use confidant_crypto::PossessionChallenge;
 use confidant_proto::limits::MAX_CAPACITY;
 use confidant_proto::{
     ChatNumber, DataFrame, ErrorCode, FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS,
@@ -248,7 +247,7 @@ struct Driver {
     routes: HashMap<ChatNumber, Route>,
     /// Boxed: only a peer between `present` and `prove` holds it (about 1 KiB); inline, every
     /// connection's task would carry its size for its whole life.
-    challenge: Option<Box<(PossessionChallenge, VerifiedPeer)>>,
+    challenge: Option<Box<(crate::credentials::PossessionChallenge, VerifiedPeer)>>,
     /// What `hello` said about chat features, for the hub.
     chat_features: ChatFeatures,
 }
@@ -411,11 +410,10 @@ impl Driver {
             };
             let _ = self.shared.hub.send(event).await;
         }
-        let (challenge, message) =
-            match PossessionChallenge::new(&peer.x25519_public, &peer.supporter_certificate) {
-                Ok(pair) => pair,
-                Err(_) => return self.fail(ErrorCode::CredentialRejected),
-            };
+        let (challenge, message) = match crate::credentials::possession_challenge(&peer) {
+            Ok(pair) => pair,
+            Err(_) => return self.fail(ErrorCode::CredentialRejected),
+        };
         self.challenge = Some(Box::new((challenge, peer)));
         self.core.presented();
         self.outbox.control(&RelayFrame::Challenge {
