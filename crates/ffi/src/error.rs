@@ -1,7 +1,8 @@
 //! The one error the bindings throw (a Kotlin exception, a Swift `Error`), mirroring the
 //! SDK's `ClientError`: each variant is one of its stable codes, with the relay's catalogue
 //! code or the credential code where there is one. Messages never carry keys, plaintext or
-//! addresses (the SDK's own rule).
+//! addresses (the SDK's own rule). Text members are named `detail`: a Kotlin exception
+//! already has a `message` (uniffi-rs #2065).
 
 use confidant_client::ClientError;
 
@@ -11,22 +12,22 @@ use crate::types::{CredentialFailure, RelayErrorCode};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum ConfidantError {
     /// The relay URL is not a `ws://` or `wss://` URL (`invalid_url`).
-    #[error("invalid relay URL: {message}")]
+    #[error("invalid relay URL: {detail}")]
     InvalidUrl {
         /// What is wrong with it.
-        message: String,
+        detail: String,
     },
     /// The connection could not be opened (`connect_failed`).
-    #[error("could not connect to the relay: {message}")]
+    #[error("could not connect to the relay: {detail}")]
     Connect {
         /// Why.
-        message: String,
+        detail: String,
     },
     /// TLS failed or the trusted CAs are unusable (`tls_failed`).
-    #[error("TLS: {message}")]
+    #[error("TLS: {detail}")]
     Tls {
         /// What to fix.
-        message: String,
+        detail: String,
     },
     /// The connection closed while still needed (`connection_closed`).
     #[error("the connection to the relay closed")]
@@ -35,18 +36,18 @@ pub enum ConfidantError {
         close_code: Option<u16>,
     },
     /// The relay refused with a catalogue code (`relay_error`).
-    #[error("the relay refused: {code:?} ({message})")]
+    #[error("the relay refused: {code:?} ({detail})")]
     Relay {
         /// The catalogue code.
         code: RelayErrorCode,
         /// The catalogue's message.
-        message: String,
+        detail: String,
     },
     /// The relay sent something that is not the protocol (`protocol_violation`).
-    #[error("the relay sent an invalid frame: {message}")]
+    #[error("the relay sent an invalid frame: {detail}")]
     ProtocolViolation {
         /// What.
-        message: String,
+        detail: String,
     },
     /// The relay did not answer in time (`timeout`).
     #[error("the relay did not answer in time")]
@@ -83,36 +84,36 @@ pub enum ConfidantError {
         code: String,
     },
     /// The partner broke the chat protocol (`partner_protocol`).
-    #[error("the partner broke the chat protocol: {message}")]
+    #[error("the partner broke the chat protocol: {detail}")]
     PartnerProtocol {
         /// What.
-        message: String,
+        detail: String,
     },
     /// A credential or key given to the SDK is unusable (`credential`).
-    #[error("credential: {message}")]
+    #[error("credential: {detail}")]
     Credential {
         /// What.
-        message: String,
+        detail: String,
     },
     /// The action needs an open chat (`no_chat`).
     #[error("no open chat")]
     NoChat,
     /// Not allowed in the current state (`invalid_state`).
-    #[error("not allowed now: {message}")]
+    #[error("not allowed now: {detail}")]
     InvalidState {
         /// Why.
-        message: String,
+        detail: String,
     },
     /// The connection is gone or was closed (`shutdown`).
     #[error("the client has shut down")]
     Shutdown,
     /// A code this version of the bindings does not know yet.
-    #[error("{code}: {message}")]
+    #[error("{code}: {detail}")]
     Other {
         /// The SDK's stable code.
         code: String,
         /// Its message.
-        message: String,
+        detail: String,
     },
 }
 
@@ -121,16 +122,16 @@ impl From<ClientError> for ConfidantError {
         let message = error.to_string();
         match error {
             ClientError::InvalidUrl(why) => Self::InvalidUrl {
-                message: why.to_owned(),
+                detail: why.to_owned(),
             },
-            ClientError::Connect(why) => Self::Connect { message: why },
-            ClientError::Tls(why) => Self::Tls { message: why },
+            ClientError::Connect(why) => Self::Connect { detail: why },
+            ClientError::Tls(why) => Self::Tls { detail: why },
             ClientError::ConnectionClosed { close_code } => Self::ConnectionClosed { close_code },
             ClientError::Relay { code, message } => Self::Relay {
                 code: code.into(),
-                message,
+                detail: message,
             },
-            ClientError::ProtocolViolation(why) => Self::ProtocolViolation { message: why },
+            ClientError::ProtocolViolation(why) => Self::ProtocolViolation { detail: why },
             ClientError::Timeout => Self::Timeout,
             ClientError::VersionMismatch(version) => Self::VersionMismatch { version },
             ClientError::PeerRejected(reason) => Self::PeerRejected {
@@ -146,17 +147,17 @@ impl From<ClientError> for ConfidantError {
                 code: e.code().to_owned(),
             },
             ClientError::PartnerProtocol(why) => Self::PartnerProtocol {
-                message: why.to_owned(),
+                detail: why.to_owned(),
             },
-            ClientError::Credential(why) => Self::Credential { message: why },
+            ClientError::Credential(why) => Self::Credential { detail: why },
             ClientError::NoChat => Self::NoChat,
             ClientError::InvalidState(why) => Self::InvalidState {
-                message: why.to_owned(),
+                detail: why.to_owned(),
             },
             ClientError::Shutdown => Self::Shutdown,
             other => Self::Other {
                 code: other.code().to_owned(),
-                message,
+                detail: message,
             },
         }
     }

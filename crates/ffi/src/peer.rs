@@ -329,7 +329,7 @@ impl PeerSession {
     }
 
     /// Closes the connection; open chats end at the relay as `partner_left`.
-    pub async fn close(&self) {
+    pub async fn disconnect(&self) {
         self.closed.cancel();
         if let Some(mut peer) = self.events.lock().await.take() {
             peer.close();

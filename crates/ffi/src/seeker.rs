@@ -194,7 +194,7 @@ pub struct SeekerSession {
     /// The SDK's seeker, for its events; `None` once closed. Behind an async mutex because
     /// reading events needs it mutably across an await.
     events: Mutex<Option<Seeker>>,
-    /// Set by `close` / `quick_exit`: wakes a pending `next_event` so the connection can be
+    /// Set by `disconnect` / `quick_exit`: wakes a pending `next_event` so the connection can be
     /// dropped at once.
     closed: CancellationToken,
 }
@@ -268,12 +268,13 @@ impl SeekerSession {
             }
         };
         let _ = tokio::time::timeout(QUICK_EXIT_GRACE, tell).await;
-        self.close().await;
+        self.disconnect().await;
     }
 
     /// Closes the connection without telling anyone (a chat ends at the relay as
-    /// `partner_left`); `next_event` returns `None` from then on.
-    pub async fn close(&self) {
+    /// `partner_left`); `next_event` returns `None` from then on. (Not `close`: Kotlin
+    /// objects already have `AutoCloseable.close`, which frees the object itself.)
+    pub async fn disconnect(&self) {
         self.closed.cancel();
         if let Some(mut seeker) = self.events.lock().await.take() {
             seeker.close();

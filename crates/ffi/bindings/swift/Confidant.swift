@@ -615,14 +615,14 @@ public protocol PeerSessionProtocol: AnyObject, Sendable {
     func block(chat: UInt32) async throws 
     
     /**
-     * Closes the connection; open chats end at the relay as `partner_left`.
-     */
-    func close() async 
-    
-    /**
      * Passes an offer to another peer.
      */
     func decline(offer: UInt32) async throws 
+    
+    /**
+     * Closes the connection; open chats end at the relay as `partner_left`.
+     */
+    func disconnect() async 
     
     /**
      * The display name the relay read from the certificate.
@@ -765,26 +765,6 @@ open func block(chat: UInt32)async throws   {
 }
     
     /**
-     * Closes the connection; open chats end at the relay as `partner_left`.
-     */
-open func close()async   {
-    return
-        try!  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_confidant_ffi_fn_method_peersession_close(
-                        self.uniffiCloneHandle()
-                )
-            },
-            pollFunc: ffi_confidant_ffi_rust_future_poll_void,
-            completeFunc: ffi_confidant_ffi_rust_future_complete_void,
-            freeFunc: ffi_confidant_ffi_rust_future_free_void,
-            liftFunc: { $0 },
-            errorHandler: nil
-            
-        )
-}
-    
-    /**
      * Passes an offer to another peer.
      */
 open func decline(offer: UInt32)async throws   {
@@ -800,6 +780,26 @@ open func decline(offer: UInt32)async throws   {
             freeFunc: ffi_confidant_ffi_rust_future_free_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeConfidantError_lift
+        )
+}
+    
+    /**
+     * Closes the connection; open chats end at the relay as `partner_left`.
+     */
+open func disconnect()async   {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_confidant_ffi_fn_method_peersession_disconnect(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_confidant_ffi_rust_future_poll_void,
+            completeFunc: ffi_confidant_ffi_rust_future_complete_void,
+            freeFunc: ffi_confidant_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: nil
+            
         )
 }
     
@@ -1024,9 +1024,10 @@ public protocol SeekerSessionProtocol: AnyObject, Sendable {
     
     /**
      * Closes the connection without telling anyone (a chat ends at the relay as
-     * `partner_left`); `next_event` returns `None` from then on.
+     * `partner_left`); `next_event` returns `None` from then on. (Not `close`: Kotlin
+     * objects already have `AutoCloseable.close`, which frees the object itself.)
      */
-    func close() async 
+    func disconnect() async 
     
     /**
      * Ends the chat cleanly (an encrypted `End` record, then `end` to the relay).
@@ -1152,13 +1153,14 @@ open func cancel()async throws   {
     
     /**
      * Closes the connection without telling anyone (a chat ends at the relay as
-     * `partner_left`); `next_event` returns `None` from then on.
+     * `partner_left`); `next_event` returns `None` from then on. (Not `close`: Kotlin
+     * objects already have `AutoCloseable.close`, which frees the object itself.)
      */
-open func close()async   {
+open func disconnect()async   {
     return
         try!  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_confidant_ffi_fn_method_seekersession_close(
+                uniffi_confidant_ffi_fn_method_seekersession_disconnect(
                         self.uniffiCloneHandle()
                 )
             },
@@ -2275,7 +2277,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case InvalidUrl(
         /**
          * What is wrong with it.
-         */message: String
+         */detail: String
     )
     /**
      * The connection could not be opened (`connect_failed`).
@@ -2283,7 +2285,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Connect(
         /**
          * Why.
-         */message: String
+         */detail: String
     )
     /**
      * TLS failed or the trusted CAs are unusable (`tls_failed`).
@@ -2291,7 +2293,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Tls(
         /**
          * What to fix.
-         */message: String
+         */detail: String
     )
     /**
      * The connection closed while still needed (`connection_closed`).
@@ -2310,7 +2312,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */code: RelayErrorCode, 
         /**
          * The catalogue's message.
-         */message: String
+         */detail: String
     )
     /**
      * The relay sent something that is not the protocol (`protocol_violation`).
@@ -2318,7 +2320,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case ProtocolViolation(
         /**
          * What.
-         */message: String
+         */detail: String
     )
     /**
      * The relay did not answer in time (`timeout`).
@@ -2371,7 +2373,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case PartnerProtocol(
         /**
          * What.
-         */message: String
+         */detail: String
     )
     /**
      * A credential or key given to the SDK is unusable (`credential`).
@@ -2379,7 +2381,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Credential(
         /**
          * What.
-         */message: String
+         */detail: String
     )
     /**
      * The action needs an open chat (`no_chat`).
@@ -2391,7 +2393,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case InvalidState(
         /**
          * Why.
-         */message: String
+         */detail: String
     )
     /**
      * The connection is gone or was closed (`shutdown`).
@@ -2406,7 +2408,7 @@ enum ConfidantError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */code: String, 
         /**
          * Its message.
-         */message: String
+         */detail: String
     )
 
     
@@ -2438,23 +2440,23 @@ public struct FfiConverterTypeConfidantError: FfiConverterRustBuffer {
 
         
         case 1: return .InvalidUrl(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 2: return .Connect(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Tls(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 4: return .ConnectionClosed(
             closeCode: try FfiConverterOptionUInt16.read(from: &buf)
             )
         case 5: return .Relay(
             code: try FfiConverterTypeRelayErrorCode.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 6: return .ProtocolViolation(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 7: return .Timeout
         case 8: return .VersionMismatch(
@@ -2473,19 +2475,19 @@ public struct FfiConverterTypeConfidantError: FfiConverterRustBuffer {
             code: try FfiConverterString.read(from: &buf)
             )
         case 13: return .PartnerProtocol(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 14: return .Credential(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 15: return .NoChat
         case 16: return .InvalidState(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 17: return .Shutdown
         case 18: return .Other(
             code: try FfiConverterString.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -2499,19 +2501,19 @@ public struct FfiConverterTypeConfidantError: FfiConverterRustBuffer {
 
         
         
-        case let .InvalidUrl(message):
+        case let .InvalidUrl(detail):
             writeInt(&buf, Int32(1))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Connect(message):
+        case let .Connect(detail):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Tls(message):
+        case let .Tls(detail):
             writeInt(&buf, Int32(3))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
         case let .ConnectionClosed(closeCode):
@@ -2519,15 +2521,15 @@ public struct FfiConverterTypeConfidantError: FfiConverterRustBuffer {
             FfiConverterOptionUInt16.write(closeCode, into: &buf)
             
         
-        case let .Relay(code,message):
+        case let .Relay(code,detail):
             writeInt(&buf, Int32(5))
             FfiConverterTypeRelayErrorCode.write(code, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .ProtocolViolation(message):
+        case let .ProtocolViolation(detail):
             writeInt(&buf, Int32(6))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
         case .Timeout:
@@ -2559,33 +2561,33 @@ public struct FfiConverterTypeConfidantError: FfiConverterRustBuffer {
             FfiConverterString.write(code, into: &buf)
             
         
-        case let .PartnerProtocol(message):
+        case let .PartnerProtocol(detail):
             writeInt(&buf, Int32(13))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Credential(message):
+        case let .Credential(detail):
             writeInt(&buf, Int32(14))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
         case .NoChat:
             writeInt(&buf, Int32(15))
         
         
-        case let .InvalidState(message):
+        case let .InvalidState(detail):
             writeInt(&buf, Int32(16))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
         case .Shutdown:
             writeInt(&buf, Int32(17))
         
         
-        case let .Other(code,message):
+        case let .Other(code,detail):
             writeInt(&buf, Int32(18))
             FfiConverterString.write(code, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         }
     }
@@ -4203,10 +4205,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_confidant_ffi_checksum_method_peersession_block() != 12395) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_confidant_ffi_checksum_method_peersession_close() != 47012) {
+    if (uniffi_confidant_ffi_checksum_method_peersession_decline() != 33511) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_confidant_ffi_checksum_method_peersession_decline() != 33511) {
+    if (uniffi_confidant_ffi_checksum_method_peersession_disconnect() != 1895) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_peersession_display_name() != 16371) {
@@ -4239,7 +4241,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_confidant_ffi_checksum_method_seekersession_cancel() != 46156) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_confidant_ffi_checksum_method_seekersession_close() != 14697) {
+    if (uniffi_confidant_ffi_checksum_method_seekersession_disconnect() != 52780) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_seekersession_end() != 31123) {

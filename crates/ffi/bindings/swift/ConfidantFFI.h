@@ -263,14 +263,14 @@ uint64_t uniffi_confidant_ffi_fn_method_peersession_accept(uint64_t ptr, uint32_
 uint64_t uniffi_confidant_ffi_fn_method_peersession_block(uint64_t ptr, uint32_t chat
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_CLOSE
-uint64_t uniffi_confidant_ffi_fn_method_peersession_close(uint64_t ptr
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_DECLINE
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_DECLINE
 uint64_t uniffi_confidant_ffi_fn_method_peersession_decline(uint64_t ptr, uint32_t offer
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_DISCONNECT
+uint64_t uniffi_confidant_ffi_fn_method_peersession_disconnect(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_DISPLAY_NAME
@@ -333,9 +333,9 @@ void uniffi_confidant_ffi_fn_free_seekersession(uint64_t handle, RustCallStatus 
 uint64_t uniffi_confidant_ffi_fn_method_seekersession_cancel(uint64_t ptr
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_CLOSE
-uint64_t uniffi_confidant_ffi_fn_method_seekersession_close(uint64_t ptr
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_DISCONNECT
+uint64_t uniffi_confidant_ffi_fn_method_seekersession_disconnect(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_END
@@ -683,15 +683,15 @@ uint16_t uniffi_confidant_ffi_checksum_method_peersession_block(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_CLOSE
-uint16_t uniffi_confidant_ffi_checksum_method_peersession_close(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_DECLINE
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_DECLINE
 uint16_t uniffi_confidant_ffi_checksum_method_peersession_decline(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_DISCONNECT
+uint16_t uniffi_confidant_ffi_checksum_method_peersession_disconnect(void
     
 );
 #endif
@@ -755,9 +755,9 @@ uint16_t uniffi_confidant_ffi_checksum_method_seekersession_cancel(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_CLOSE
-uint16_t uniffi_confidant_ffi_checksum_method_seekersession_close(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_DISCONNECT
+uint16_t uniffi_confidant_ffi_checksum_method_seekersession_disconnect(void
     
 );
 #endif

@@ -692,9 +692,9 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_block(
     ): Int
-    external fun uniffi_confidant_ffi_checksum_method_peersession_close(
-    ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_decline(
+    ): Int
+    external fun uniffi_confidant_ffi_checksum_method_peersession_disconnect(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_display_name(
     ): Int
@@ -716,7 +716,7 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_cancel(
     ): Int
-    external fun uniffi_confidant_ffi_checksum_method_seekersession_close(
+    external fun uniffi_confidant_ffi_checksum_method_seekersession_disconnect(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_end(
     ): Int
@@ -762,9 +762,9 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_block(`ptr`: Long,`chat`: Int,
     ): Long
-    external fun uniffi_confidant_ffi_fn_method_peersession_close(`ptr`: Long,
-    ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_decline(`ptr`: Long,`offer`: Int,
+    ): Long
+    external fun uniffi_confidant_ffi_fn_method_peersession_disconnect(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_display_name(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -790,7 +790,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_confidant_ffi_fn_method_seekersession_cancel(`ptr`: Long,
     ): Long
-    external fun uniffi_confidant_ffi_fn_method_seekersession_close(`ptr`: Long,
+    external fun uniffi_confidant_ffi_fn_method_seekersession_disconnect(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_end(`ptr`: Long,
     ): Long
@@ -948,10 +948,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_block() and 0xFFFF) != 12395) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_confidant_ffi_checksum_method_peersession_close() and 0xFFFF) != 47012) {
+    if ((lib.uniffi_confidant_ffi_checksum_method_peersession_decline() and 0xFFFF) != 33511) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_confidant_ffi_checksum_method_peersession_decline() and 0xFFFF) != 33511) {
+    if ((lib.uniffi_confidant_ffi_checksum_method_peersession_disconnect() and 0xFFFF) != 1895) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_display_name() and 0xFFFF) != 16371) {
@@ -984,7 +984,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_cancel() and 0xFFFF) != 46156) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_close() and 0xFFFF) != 14697) {
+    if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_disconnect() and 0xFFFF) != 52780) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_end() and 0xFFFF) != 31123) {
@@ -1500,14 +1500,14 @@ public interface PeerSessionInterface {
     suspend fun `block`(`chat`: kotlin.UInt)
     
     /**
-     * Closes the connection; open chats end at the relay as `partner_left`.
-     */
-    suspend fun `close`()
-    
-    /**
      * Passes an offer to another peer.
      */
     suspend fun `decline`(`offer`: kotlin.UInt)
+    
+    /**
+     * Closes the connection; open chats end at the relay as `partner_left`.
+     */
+    suspend fun `disconnect`()
     
     /**
      * The display name the relay read from the certificate.
@@ -1715,30 +1715,6 @@ open class PeerSession: Disposable, AutoCloseable, PeerSessionInterface
 
     
     /**
-     * Closes the connection; open chats end at the relay as `partner_left`.
-     */
-    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `close`() {
-        return uniffiRustCallAsync(
-        callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_confidant_ffi_fn_method_peersession_close(
-                uniffiHandle,
-                
-            )
-        },
-        { future, callback, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_poll_void(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_complete_void(future, continuation) },
-        { future -> UniffiLib.ffi_confidant_ffi_rust_future_free_void(future) },
-        // lift function
-        { },
-        
-        // Error FFI converter
-        UniffiNullRustCallStatusErrorHandler,
-    )
-    }
-
-    
-    /**
      * Passes an offer to another peer.
      */
     @Throws(ConfidantException::class)
@@ -1760,6 +1736,30 @@ open class PeerSession: Disposable, AutoCloseable, PeerSessionInterface
         
         // Error FFI converter
         ConfidantException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Closes the connection; open chats end at the relay as `partner_left`.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `disconnect`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_confidant_ffi_fn_method_peersession_disconnect(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_confidant_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
     )
     }
 
@@ -2128,9 +2128,10 @@ public interface SeekerSessionInterface {
     
     /**
      * Closes the connection without telling anyone (a chat ends at the relay as
-     * `partner_left`); `next_event` returns `None` from then on.
+     * `partner_left`); `next_event` returns `None` from then on. (Not `close`: Kotlin
+     * objects already have `AutoCloseable.close`, which frees the object itself.)
      */
-    suspend fun `close`()
+    suspend fun `disconnect`()
     
     /**
      * Ends the chat cleanly (an encrypted `End` record, then `end` to the relay).
@@ -2313,13 +2314,14 @@ open class SeekerSession: Disposable, AutoCloseable, SeekerSessionInterface
     
     /**
      * Closes the connection without telling anyone (a chat ends at the relay as
-     * `partner_left`); `next_event` returns `None` from then on.
+     * `partner_left`); `next_event` returns `None` from then on. (Not `close`: Kotlin
+     * objects already have `AutoCloseable.close`, which frees the object itself.)
      */
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `close`() {
+    override suspend fun `disconnect`() {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_confidant_ffi_fn_method_seekersession_close(
+            UniffiLib.uniffi_confidant_ffi_fn_method_seekersession_disconnect(
                 uniffiHandle,
                 
             )
@@ -3178,10 +3180,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * What is wrong with it.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3192,10 +3194,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * Why.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3206,10 +3208,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * What to fix.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3239,10 +3241,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * The catalogue's message.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "code=${ `code` }, message=${ `message` }"
+            get() = "code=${ `code` }, detail=${ `detail` }"
     }
     
     /**
@@ -3253,10 +3255,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * What.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3347,10 +3349,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * What.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3361,10 +3363,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * What.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3384,10 +3386,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * Why.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3412,10 +3414,10 @@ sealed class ConfidantException: kotlin.Exception() {
         /**
          * Its message.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : ConfidantException() {
         override val message
-            get() = "code=${ `code` }, message=${ `message` }"
+            get() = "code=${ `code` }, detail=${ `detail` }"
     }
     
 
@@ -3496,17 +3498,17 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             is ConfidantException.InvalidUrl -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.Connect -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.Tls -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.ConnectionClosed -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -3517,12 +3519,12 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterTypeRelayErrorCode.allocationSize(value.`code`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.ProtocolViolation -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.Timeout -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -3556,12 +3558,12 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             is ConfidantException.PartnerProtocol -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.Credential -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.NoChat -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -3570,7 +3572,7 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             is ConfidantException.InvalidState -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is ConfidantException.Shutdown -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -3580,7 +3582,7 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`code`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
         }
     }
@@ -3589,17 +3591,17 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
         when(value) {
             is ConfidantException.InvalidUrl -> {
                 buf.putInt(1)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.Connect -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.Tls -> {
                 buf.putInt(3)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.ConnectionClosed -> {
@@ -3610,12 +3612,12 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             is ConfidantException.Relay -> {
                 buf.putInt(5)
                 FfiConverterTypeRelayErrorCode.write(value.`code`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.ProtocolViolation -> {
                 buf.putInt(6)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.Timeout -> {
@@ -3649,12 +3651,12 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             }
             is ConfidantException.PartnerProtocol -> {
                 buf.putInt(13)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.Credential -> {
                 buf.putInt(14)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.NoChat -> {
@@ -3663,7 +3665,7 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             }
             is ConfidantException.InvalidState -> {
                 buf.putInt(16)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is ConfidantException.Shutdown -> {
@@ -3673,7 +3675,7 @@ public object FfiConverterTypeConfidantError : FfiConverterRustBuffer<ConfidantE
             is ConfidantException.Other -> {
                 buf.putInt(18)
                 FfiConverterString.write(value.`code`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
