@@ -16,6 +16,7 @@
 //! Kotlin `Flow` or a Swift `AsyncStream` wraps it in a few lines: `docs/mobile.md`).
 //! Cancelling a pending `next_event()` (a cancelled coroutine or task) drops the Rust
 //! future and loses no event.
+#![forbid(unsafe_code)]
 
 mod error;
 mod peer;

@@ -1,4 +1,4 @@
-// The Kotlin seeker against the real relay on loopback (scripts/check-kotlin starts it with
+// The Kotlin seeker (and a Kotlin peer supporter) against the real relay on loopback (scripts/check-kotlin starts it with
 // --dev): the generated bindings, the JNA loading of libconfidant_ffi and the SDK, end to
 // end. Plain main() with a tiny runner, so nothing beyond the Kotlin compiler and
 // kotlinx-coroutines is needed; it prints "N passed, N failed" and exits non-zero on any
@@ -33,6 +33,17 @@ suspend fun SeekerSession.nextSignificant(): SeekerEvent? {
     }
 }
 
+/** The next peer event that is not noise for the test. */
+suspend fun PeerSession.nextSignificant(): PeerEvent? {
+    while (true) {
+        val event = nextEvent() ?: return null
+        when (event) {
+            is PeerEvent.Typing, is PeerEvent.ReadUpTo, is PeerEvent.ChatStarted -> continue
+            else -> return event
+        }
+    }
+}
+
 /** The program key as an app ships it: 64 hex digits (here read from the relay's dev
  *  `root.pub`, an out-of-band copy, never the relay's claim in the program list). */
 fun programKeyHex(rootPubFile: File): String {
@@ -42,7 +53,7 @@ fun programKeyHex(rootPubFile: File): String {
 
 fun main(args: Array<String>) {
     if (args.size != 2) {
-        System.err.println("usage: SeekerTest RELAY_URL CREDENTIAL_DIR")
+        System.err.println("usage: ConfidantTest RELAY_URL CREDENTIAL_DIR")
         exitProcess(2)
     }
     val url = args[0]
@@ -170,6 +181,65 @@ fun main(args: Array<String>) {
             seeker.quickExit()
         } finally {
             seeker.destroy()
+        }
+    }
+
+    test("a Kotlin peer holds two chats with two Kotlin seekers, each by its number") {
+        // The relay's test supporter (role "resident"); the demo peer's role is "demo", so
+        // seekers asking for a resident reach only this peer.
+        val files = PeerCredentialFiles(
+            key = File(dir, "supporter.key").readText(),
+            credential = File(dir, "supporter.credential").readText(),
+            revocationList = File(dir, "revocation.list").readText(),
+        )
+        val peer = connectPeer(url, program, files, RelayTrust.PublicRoots, 10_000uL)
+        val resident = SeekPreferences(peerRole = "resident")
+        val seekers = mutableListOf<SeekerSession>()
+        try {
+            check(peer.displayName().contains("not a real person")) { "peer named ${peer.displayName()}" }
+            peer.setAvailability(Availability.AVAILABLE, 2u, listOf(), listOf(), false)
+            val set = peer.nextSignificant()
+            check(set is PeerEvent.AvailabilitySet && set.capacity.toInt() == 2) { "expected AvailabilitySet, got $set" }
+            val chats = mutableListOf<UInt>()
+            repeat(2) { n ->
+                val seeker = connectSeeker(url, program, key, config)
+                seekers += seeker
+                seeker.seek(resident)
+                val offer = peer.nextSignificant()
+                check(offer is PeerEvent.Offer) { "expected an Offer, got $offer" }
+                peer.accept((offer as PeerEvent.Offer).offer)
+                val ready = peer.nextSignificant()
+                check(ready is PeerEvent.ChatReady) { "expected ChatReady, got $ready" }
+                chats += (ready as PeerEvent.ChatReady).chat
+                val matched = seeker.nextSignificant()
+                check(matched is SeekerEvent.Matched && matched.peer.role == "resident") { "seeker $n: expected Matched(resident), got $matched" }
+            }
+            check(chats.toSet().size == 2) { "chat numbers $chats" }
+            // Text both ways in each chat, answered by chat number.
+            for ((n, seeker) in seekers.withIndex()) {
+                seeker.sendText("seeker $n here")
+                val heard = peer.nextSignificant()
+                check(heard is PeerEvent.Message && heard.chat == chats[n] && heard.text == "seeker $n here") { "peer heard $heard" }
+                peer.sendText(chats[n], "peer to seeker $n")
+                val reply = seekers[n].nextSignificant()
+                check(reply is SeekerEvent.Message && reply.text == "peer to seeker $n") { "seeker $n got $reply" }
+            }
+            // The first seeker ends; the peer ends the second.
+            seekers[0].end()
+            val ended = peer.nextSignificant()
+            check(ended is PeerEvent.Ended && ended.chat == chats[0] && ended.reason == EndReason.PartnerEnded) { "peer saw $ended" }
+            peer.end(chats[1])
+            val endedByPeer = peer.nextSignificant()
+            check(endedByPeer is PeerEvent.Ended && endedByPeer.reason == EndReason.Local) { "peer saw $endedByPeer" }
+            val seekerSaw = seekers[1].nextSignificant()
+            check(seekerSaw is SeekerEvent.Ended && seekerSaw.reason == EndReason.PartnerEnded) { "seeker 1 saw $seekerSaw" }
+        } finally {
+            for (seeker in seekers) {
+                seeker.disconnect()
+                seeker.destroy()
+            }
+            peer.disconnect()
+            peer.destroy()
         }
     }
 
