@@ -1,75 +1,53 @@
-//! The task per node: one broker connection, presence in and out (which is also the
-//! heartbeat), the inbox where other nodes ask for capacity, and failure detection — a node
-//! not heard from within the TTL is gone, and losing the broker makes every other node gone
-//! at once (each node then serves its own seekers and peers until the broker returns).
+//! The task per node: a thin shell around the cluster core (`cluster/core`). It owns the
+//! broker connection, feeds the core what arrives (presence, the inbox, answers, what the
+//! virtual connections report) with the time, wakes it at its timeouts, and carries out
+//! its actions. The decisions — who is alive, which reservation stands, which chat must be
+//! ended where — are the core's; what stays here is I/O: publishing, asking the hub,
+//! checking certificates on the blocking pool, and routing chat subjects to each chat's
+//! own ingress queue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use confidant_proto::SeekPreferences;
+use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::virtual_conn::{self, Context, Ingress, Registry};
-use super::wire::{self, NodeMessage, PeerPresence, Presence, ReserveReply};
+use super::core::{Action, ClusterCore, LocalPeer, Note, Party, PartyEvent, Settings, ToHub, Token};
+use super::virtual_conn::{self, ChatIngress, Context, Handle, Input, ToParty};
+use super::wire::{self, NodeMessage, Presence, ReserveReply};
 use super::{ClusterConfig, token};
 use crate::chat_features::ChatFeatures;
 use crate::credentials::{could_replace, install_list, verify_presented};
 use crate::hub::{ClusterEvent, ConnId, HubEvent};
 use crate::shared::Shared;
 
-/// A remote peer this node knows, by its token.
-struct KnownPeer {
-    ingress: mpsc::Sender<Ingress>,
-    gone: CancellationToken,
-}
-
-/// Another node as heard.
-struct KnownNode {
-    last_seen: Instant,
-    peers: HashMap<String, KnownPeer>,
-    /// Peers whose certificates are being checked, with their newest presence.
-    verifying: HashMap<String, (PeerPresence, bool)>,
-    /// Peers whose certificates failed: not checked again while their node lists them.
-    rejected: std::collections::HashSet<String>,
-}
-
-impl KnownNode {
-    fn new() -> Self {
-        Self {
-            last_seen: Instant::now(),
-            peers: HashMap::new(),
-            verifying: HashMap::new(),
-            rejected: std::collections::HashSet::new(),
-        }
-    }
-}
-
-/// Certificates checked off the node loop: each peer as it was checked, and the result.
-struct Verified {
-    node: String,
-    results: Vec<(PeerPresence, Option<crate::credentials::VerifiedPeer>)>,
-}
+/// Most messages held for one chat not yet bound here. Before the seeker's first handshake
+/// message the peer's side has nothing to send but `end`; more than this is dropped.
+const EARLY_CHAT_MESSAGES: usize = 8;
 
 struct Node {
+    core: ClusterCore,
     ctx: Context,
     config: ClusterConfig,
-    nodes: HashMap<String, KnownNode>,
-    /// Local peer connection → its random token (and back), refreshed each heartbeat.
-    local_tokens: HashMap<ConnId, String>,
-    local_by_token: HashMap<String, (ConnId, String)>,
-    /// Nodes let go at the TTL, most recent last (bounded): one heard from again was alive
-    /// after all, which `NODES_RETURNED` counts for the operator.
-    let_go: std::collections::VecDeque<String>,
-    /// Where `verify_new_peers` sends its results.
-    verified: mpsc::UnboundedSender<Verified>,
+    /// Reply subjects of reservations other nodes asked, until answered.
+    replies: HashMap<Token, async_nats::Subject>,
+    /// Virtual connections by party.
+    parties: HashMap<Party, Handle>,
+    /// Chat token → that chat's own ingress queue, while the chat is bound.
+    chats: HashMap<Token, ChatIngress>,
+    /// Chats whose ingress overflowed: their frames are dropped until the chat is unbound.
+    overflowed: HashSet<Token>,
+    /// Chats the peer's node opened that are not bound here yet, with what arrived for them
+    /// meanwhile (most often the peer's immediate `end`, which must not be lost).
+    early: HashMap<Token, Vec<Bytes>>,
+    /// Certificates verified, until the core says which peers to register.
+    verified: HashMap<(Token, Token), crate::credentials::VerifiedPeer>,
+    input: mpsc::UnboundedSender<Input>,
 }
-
-/// How many nodes let go are remembered, to recognise one that comes back.
-const REMEMBERED_LET_GO: usize = 64;
 
 fn connect_options(
     config: &ClusterConfig,
@@ -106,6 +84,10 @@ fn connect_options(
     options.require_tls(config.require_tls)
 }
 
+fn parse_presence(message: &async_nats::Message) -> Option<Presence> {
+    serde_json::from_slice::<Presence>(&message.payload).ok()
+}
+
 pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: CancellationToken) {
     let me = token();
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -136,76 +118,71 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
         }
     };
     tracing::info!(kind = "cluster_started", "cluster: node joined the broker");
-    let (verified_tx, mut verified) = mpsc::unbounded_channel();
+    let (input_tx, mut input) = mpsc::unbounded_channel();
+    let settings = Settings {
+        heartbeat: config.heartbeat,
+        node_ttl: config.node_ttl,
+        request_timeout: config.request_timeout,
+    };
     let mut node = Node {
+        core: ClusterCore::new(me, settings, Box::new(token), Instant::now().into_std()),
         ctx: Context {
             shared,
             client: client.clone(),
-            registry: Arc::new(Registry::default()),
             prefix,
-            me,
-            request_timeout: config.request_timeout,
-            test_matched_delay: config.test_matched_delay,
-            test_accept_delay: config.test_accept_delay,
+            node_task: input_tx.clone(),
+            faults: config.faults(),
         },
         config,
-        nodes: HashMap::new(),
-        local_tokens: HashMap::new(),
-        local_by_token: HashMap::new(),
-        let_go: std::collections::VecDeque::new(),
-        verified: verified_tx,
+        replies: HashMap::new(),
+        parties: HashMap::new(),
+        chats: HashMap::new(),
+        overflowed: HashSet::new(),
+        early: HashMap::new(),
+        verified: HashMap::new(),
+        input: input_tx,
     };
-    let mut heartbeat = tokio::time::interval(node.config.heartbeat);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let wake = Instant::from_std(node.core.poll_timeout());
+        node.core
+            .set_draining(node.ctx.shared.draining.is_cancelled());
         // Biased, in this order: the inbox before the chat subjects, because the peer's node
         // sends a chat's `matched` (inbox) before anything on the chat's subject, and the
         // two arrive on one connection in that order — a chat's first message (often the
-        // peer's immediate `end`) must find the chat expected (see `on_inbox`). Control
-        // before data also keeps heartbeats and reservations from waiting behind a flood.
+        // peer's immediate `end`) must find the chat expected. Control before data also
+        // keeps heartbeats and reservations from waiting behind a flood.
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
             Some(event) = events.recv() => node.on_broker_event(event),
-            Some(message) = inbox.next() => node.on_inbox(message).await,
+            Some(message) = inbox.next() => node.on_inbox(message),
             Some(message) = presence.next() => {
-                if let Ok(p) = serde_json::from_slice::<Presence>(&message.payload) {
+                if let Some(p) = parse_presence(&message) {
                     node.on_presence(p).await;
                 }
             }
-            Some(done) = verified.recv() => node.on_verified(done).await,
-            _ = heartbeat.tick() => {
+            Some(message) = input.recv() => node.on_input(message).await,
+            () = tokio::time::sleep_until(wake) => {
                 // Presence already delivered counts before the TTL check: a node whose own
                 // task was held up (a busy machine) must not let another go whose
                 // heartbeats are waiting, unread, in its subscription.
                 while let Some(Some(message)) = presence.next().now_or_never() {
-                    if let Ok(p) = serde_json::from_slice::<Presence>(&message.payload) {
+                    if let Some(p) = parse_presence(&message) {
                         node.on_presence(p).await;
                     }
                 }
-                node.on_heartbeat().await;
+                node.core.handle_timeout(Instant::now().into_std());
             }
             Some(message) = chats.next() => node.on_chat(message),
         }
+        node.execute().await;
     }
     // The last word: the others forget this node now instead of at the TTL, and do not
     // count a shutdown (a rolling restart) as a node lost.
-    if client.connection_state() == async_nats::connection::State::Connected {
-        let bye = Presence {
-            node: node.ctx.me.clone(),
-            draining: true,
-            peers: Vec::new(),
-            lists: Vec::new(),
-            heads: Vec::new(),
-            leaving: true,
-        };
-        let payload = serde_json::to_vec(&bye).unwrap_or_default();
-        let subject = wire::presence_subject(&node.ctx.prefix);
-        if let Err(error) = client.publish(subject, payload.into()).await {
-            tracing::debug!(%error, "cluster: leaving not announced");
-        }
-    }
-    node.ctx.registry.node_gone(None);
+    node.core
+        .handle_broker(client.connection_state() == async_nats::connection::State::Connected);
+    node.core.leave();
+    node.execute().await;
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
 }
 
@@ -218,139 +195,348 @@ impl Node {
                     "cluster: broker connected"
                 );
                 metrics::gauge!(super::BROKER_CONNECTED).set(1.0);
+                self.core.handle_broker(true);
             }
             async_nats::Event::Disconnected => {
-                // Cross-node chats cannot move now, and frames may already be lost: end them
-                // all at once rather than let a gap reach a client; keep serving locally.
                 tracing::warn!(
                     kind = "cluster_broker_lost",
                     "cluster: broker lost; serving locally"
                 );
                 metrics::gauge!(super::BROKER_CONNECTED).set(0.0);
                 metrics::counter!(super::BROKER_DISCONNECTS).increment(1);
-                self.forget_all_nodes();
+                self.core.handle_broker(false);
             }
             _ => {}
         }
     }
 
-    fn forget_all_nodes(&mut self) {
-        for (_, known) in self.nodes.drain() {
-            for peer in known.peers.values() {
-                peer.gone.cancel();
-            }
-        }
-        self.ctx.registry.node_gone(None);
-        self.update_gauges();
+    fn now(&self) -> std::time::Instant {
+        Instant::now().into_std()
     }
 
-    /// `node` announced it is shutting down: its peers leave and its chats end here now
-    /// (its own chats were ended by its drain), as when it is let go, but it is counted as
-    /// left — a rolling restart is not a node lost.
-    fn node_left(&mut self, node: &str) {
-        let Some(known) = self.nodes.remove(node) else {
+    async fn on_presence(&mut self, mut presence: Presence) {
+        if presence.node == self.core.me() {
             return;
-        };
-        tracing::info!(kind = "cluster_node_left", "cluster: a node shut down");
-        metrics::counter!(super::NODES_LEFT).increment(1);
-        for peer in known.peers.values() {
-            peer.gone.cancel();
         }
-        self.ctx.registry.node_gone(Some(node));
-        self.update_gauges();
-    }
-
-    fn update_gauges(&self) {
-        #[allow(clippy::cast_precision_loss)] // small counts
-        {
-            metrics::gauge!(super::NODES).set(self.nodes.len() as f64);
-            let peers: usize = self.nodes.values().map(|n| n.peers.len()).sum();
-            metrics::gauge!(super::REMOTE_PEERS).set(peers as f64);
-        }
-    }
-
-    async fn on_heartbeat(&mut self) {
-        let now = Instant::now();
-        let ttl = self.config.node_ttl;
-        let dead: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| now.saturating_duration_since(n.last_seen) > ttl)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
-            tracing::warn!(
-                kind = "cluster_node_lost",
-                "cluster: a node stopped answering"
-            );
-            metrics::counter!(super::NODES_LOST).increment(1);
-            if let Some(known) = self.nodes.remove(&id) {
-                for peer in known.peers.values() {
-                    peer.gone.cancel();
+        if !presence.leaving {
+            let shared = self.ctx.shared.clone();
+            let now_unix = shared.clock.now_unix();
+            for (program, list) in &presence.lists {
+                // The same list every heartbeat (or an older one from a node that has not
+                // caught up): only one that could replace ours is verified — a signature
+                // check per node per heartbeat would be CPU spent on the loop that keeps time.
+                if could_replace(&shared.store, program, list.as_bytes())
+                    && let Some(config) = shared.program(program)
+                    && let Ok((_, true)) =
+                        install_list(&config, &shared.store, now_unix, list.as_bytes())
+                {
+                    let _ = shared
+                        .hub
+                        .send(HubEvent::RevocationUpdated {
+                            program: program.clone(),
+                        })
+                        .await;
                 }
             }
-            self.ctx.registry.node_gone(Some(&id));
-            if self.let_go.len() >= REMEMBERED_LET_GO {
-                self.let_go.pop_front();
-            }
-            self.let_go.push_back(id);
+            presence
+                .peers
+                .retain(|peer| shared.program(&peer.program).is_some());
         }
-        self.update_gauges();
-        if self.ctx.client.connection_state() != async_nats::connection::State::Connected {
+        let now = self.now();
+        self.core.handle_presence(presence, now);
+    }
+
+    fn on_inbox(&mut self, message: async_nats::Message) {
+        let Ok(parsed) = serde_json::from_slice::<NodeMessage>(&message.payload) else {
             return;
+        };
+        if let (NodeMessage::Reserve { offer, .. }, Some(reply)) = (&parsed, &message.reply) {
+            self.replies.insert(offer.clone(), reply.clone());
         }
-        if self
-            .config
-            .test_mute_presence
-            .as_ref()
-            .is_some_and(|mute| mute.load(std::sync::atomic::Ordering::Relaxed))
+        let now = self.now();
+        self.core.handle_node_message(parsed, now);
+    }
+
+    async fn on_input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Party(party, event) => {
+                if matches!(event, PartyEvent::Closed) {
+                    self.parties.remove(&party);
+                }
+                self.core.handle_party(party, event, now);
+            }
+            Input::ChatBound { token, ingress } => {
+                // What arrived before the chat was bound goes first (the queue is new and
+                // larger than the hold).
+                for held in self.early.remove(&token).unwrap_or_default() {
+                    let _ = ingress.to.try_send(held);
+                }
+                self.chats.insert(token, ingress);
+            }
+            Input::Waited {
+                party,
+                offer,
+                waited,
+            } => self.core.handle_waited(party, offer, waited, now),
+            Input::Grant { reference, granted } => self.core.handle_grant(&reference, granted),
+            Input::ReserveAnswer { reference, granted } => {
+                self.core.handle_reserve_answer(&reference, granted);
+            }
+            Input::Verified { node, results } => {
+                let mut outcome = Vec::new();
+                for (peer, verified) in results {
+                    outcome.push((peer.clone(), verified.is_some()));
+                    if let Some(verified) = verified {
+                        self.verified.insert((node.clone(), peer.token), verified);
+                    }
+                }
+                self.core.handle_verified(&node, outcome);
+                self.execute().await;
+                self.verified.clear();
+            }
+            Input::ReserveReady {
+                reference,
+                from,
+                program,
+            } => self.open_seeker(reference, from, program).await,
+        }
+    }
+
+    /// Carries out everything the core asked for.
+    async fn execute(&mut self) {
+        while let Some(action) = self.core.poll_action() {
+            self.act(action).await;
+        }
+        #[allow(clippy::cast_precision_loss)] // small counts
         {
+            metrics::gauge!(super::NODES).set(self.core.nodes() as f64);
+            metrics::gauge!(super::REMOTE_PEERS).set(self.core.remote_peers() as f64);
+            metrics::gauge!(super::CROSS_NODE_CHATS).set(self.core.chats() as f64);
+        }
+    }
+
+    async fn publish(&self, subject: String, payload: Bytes) {
+        if let Err(error) = self.ctx.client.publish(subject, payload).await {
+            tracing::debug!(%error, "cluster publish failed");
+        }
+    }
+
+    async fn hub(&self, event: HubEvent) {
+        let _ = self.ctx.shared.hub.send(event).await;
+    }
+
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::SnapshotPresence => self.snapshot_presence().await,
+            Action::Presence(presence) => {
+                let payload = serde_json::to_vec(&presence).unwrap_or_default();
+                let subject = wire::presence_subject(&self.ctx.prefix);
+                self.publish(subject, payload.into()).await;
+            }
+            Action::ToNode { node, message } => {
+                let subject = wire::inbox_subject(&self.ctx.prefix, &node);
+                let payload = serde_json::to_vec(&message).unwrap_or_default();
+                self.publish(subject, payload.into()).await;
+            }
+            Action::Request { node, message } => self.request(&node, &message),
+            Action::Answer { reference, granted } => {
+                let Some(reply) = self.replies.remove(&reference) else {
+                    return;
+                };
+                let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
+                let client = self.ctx.client.clone();
+                let delay = self.ctx.faults.matched_delay;
+                let answer = async move {
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let _ = client.publish(reply, payload.into()).await;
+                };
+                match delay {
+                    Some(_) => {
+                        tokio::spawn(answer);
+                    }
+                    None => answer.await,
+                }
+            }
+            Action::EndChat { node, chat, reason } => {
+                let subject = wire::chat_subject(&self.ctx.prefix, &node, &chat);
+                self.publish(subject, wire::encode_end(reason)).await;
+            }
+            Action::Verify { node, peers } => self.verify_new_peers(node, peers),
+            Action::OpenRemotePeer {
+                node,
+                peer,
+                draining,
+            } => self.open_peer(node, peer, draining).await,
+            Action::OpenRemoteSeeker {
+                reference,
+                from,
+                program,
+            } => match self.ctx.faults.reserve_delay {
+                Some(delay) => {
+                    let input = self.input.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = input.send(Input::ReserveReady {
+                            reference,
+                            from,
+                            program,
+                        });
+                    });
+                }
+                None => self.open_seeker(reference, from, program).await,
+            },
+            Action::AskWaited { party, offer } => {
+                let hub = self.ctx.shared.hub.clone();
+                let input = self.input.clone();
+                // The answer comes back as an input, so this task never waits on the hub.
+                tokio::spawn(async move {
+                    let (tx, rx) = oneshot::channel();
+                    let asked = HubEvent::Cluster(ClusterEvent::OfferWaited {
+                        conn: ConnId(party.0),
+                        offer,
+                        reply: tx,
+                    });
+                    let waited = match hub.send(asked).await {
+                        Ok(()) => rx.await.unwrap_or_default(),
+                        Err(_) => Duration::ZERO,
+                    };
+                    let _ = input.send(Input::Waited {
+                        party,
+                        offer,
+                        waited,
+                    });
+                });
+            }
+            Action::Hub(to_hub) => self.to_hub(to_hub).await,
+            Action::Close(party) => {
+                if let Some(handle) = self.parties.get(&party) {
+                    handle.gone.cancel();
+                }
+            }
+            Action::ExpectChat {
+                party,
+                offer,
+                token,
+            } => {
+                self.early.entry(token.clone()).or_default();
+                if let Some(handle) = self.parties.get(&party) {
+                    let _ = handle.to_party.send(ToParty::Accepted { offer, token });
+                }
+            }
+            Action::UnbindChat(token) => {
+                self.chats.remove(&token);
+                self.early.remove(&token);
+                self.overflowed.remove(&token);
+            }
+            Action::Note(note) => note_it(note),
+        }
+    }
+
+    async fn to_hub(&mut self, to_hub: ToHub) {
+        let event = match to_hub {
+            ToHub::Availability {
+                party,
+                status,
+                capacity,
+                topics,
+                languages,
+            } => HubEvent::Frame {
+                conn: ConnId(party.0),
+                frame: confidant_proto::ClientFrame::SetAvailability {
+                    status,
+                    capacity,
+                    topics,
+                    languages,
+                    auto_accept: false,
+                },
+            },
+            ToHub::Accept { party, offer } => {
+                let event = HubEvent::Frame {
+                    conn: ConnId(party.0),
+                    frame: confidant_proto::ClientFrame::Accept { offer },
+                };
+                if let Some(delay) = self.ctx.faults.accept_delay {
+                    let hub = self.ctx.shared.hub.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = hub.send(event).await;
+                    });
+                    return;
+                }
+                event
+            }
+            ToHub::Decline { party, offer } => HubEvent::Frame {
+                conn: ConnId(party.0),
+                frame: confidant_proto::ClientFrame::Decline { offer },
+            },
+            ToHub::OfferRefused { party, offer } => {
+                HubEvent::Cluster(ClusterEvent::OfferRefused {
+                    conn: ConnId(party.0),
+                    offer,
+                })
+            }
+            ToHub::RemoteOffer {
+                reference,
+                seeker,
+                peer,
+                preferences,
+                waited,
+                from,
+            } => {
+                let (tx, rx) = oneshot::channel();
+                let event = ClusterEvent::RemoteOffer {
+                    conn: ConnId(seeker.0),
+                    peer: ConnId(peer.0),
+                    preferences,
+                    waited,
+                    from,
+                    reply: tx,
+                };
+                self.hub(HubEvent::Cluster(event)).await;
+                let input = self.input.clone();
+                // Decided by the hub while this task goes on reading (a `withdraw` of this
+                // very reservation, in particular).
+                tokio::spawn(async move {
+                    let granted = rx.await.unwrap_or(false);
+                    let _ = input.send(Input::Grant { reference, granted });
+                });
+                return;
+            }
+            ToHub::RemoteHeads { node, heads, hold } => {
+                HubEvent::Cluster(ClusterEvent::RemoteHeads { node, heads, hold })
+            }
+        };
+        self.hub(event).await;
+    }
+
+    async fn snapshot_presence(&mut self) {
+        if self.ctx.faults.muted() {
             return;
         }
         let (tx, rx) = oneshot::channel();
-        if self
-            .ctx
-            .shared
-            .hub
-            .send(HubEvent::Cluster(ClusterEvent::Presence(tx)))
-            .await
-            .is_err()
-        {
+        let asked = HubEvent::Cluster(ClusterEvent::Presence(tx));
+        if self.ctx.shared.hub.send(asked).await.is_err() {
             return;
         }
         let Ok(snapshot) = rx.await else {
             return;
         };
-        let mut peers = Vec::new();
-        let mut live = HashMap::new();
-        for peer in snapshot.peers {
-            if self.ctx.registry.is_virtual(peer.conn) {
-                continue;
-            }
-            let token = self
-                .local_tokens
-                .get(&peer.conn)
-                .cloned()
-                .unwrap_or_else(token);
-            live.insert(peer.conn, (token.clone(), peer.program.clone()));
-            peers.push(PeerPresence {
-                token,
+        let peers = snapshot
+            .peers
+            .into_iter()
+            .map(|peer| LocalPeer {
+                party: Party(peer.conn.0),
                 program: peer.program,
-                issuer_certificate: peer.issuer_certificate.into(),
-                supporter_certificate: peer.supporter_certificate.into(),
+                issuer_certificate: peer.issuer_certificate,
+                supporter_certificate: peer.supporter_certificate,
                 available: peer.available,
                 free: peer.free,
                 topics: peer.topics,
                 languages: peer.languages,
-            });
-        }
-        self.local_tokens = live
-            .iter()
-            .map(|(conn, (token, _))| (*conn, token.clone()))
-            .collect();
-        self.local_by_token = live
-            .into_iter()
-            .map(|(conn, (token, program))| (token, (conn, program)))
+            })
             .collect();
         let shared = &self.ctx.shared;
         let lists = shared
@@ -363,139 +549,45 @@ impl Node {
                     .map(|list| (p.id.clone(), list.bytes.to_vec().into()))
             })
             .collect();
-        let presence = Presence {
-            node: self.ctx.me.clone(),
-            draining: shared.draining.is_cancelled(),
-            peers,
-            lists,
-            heads: snapshot.heads,
-            leaving: false,
-        };
-        let payload = serde_json::to_vec(&presence).unwrap_or_default();
-        let subject = wire::presence_subject(&self.ctx.prefix);
-        if let Err(error) = self.ctx.client.publish(subject, payload.into()).await {
-            tracing::debug!(%error, "cluster: presence not sent");
-        }
+        self.core.send_presence(peers, snapshot.heads, lists);
     }
 
-    async fn on_presence(&mut self, presence: Presence) {
-        if presence.node == self.ctx.me {
+    /// The seeker's node asks for a reservation: request/reply, the answer back as an
+    /// input. The core keeps its own deadline; an answer after it is moot.
+    fn request(&self, node: &str, message: &NodeMessage) {
+        let NodeMessage::Reserve { offer, .. } = message else {
             return;
-        }
-        if presence.leaving {
-            self.node_left(&presence.node);
-            return;
-        }
-        let shared = self.ctx.shared.clone();
-        let now_unix = shared.clock.now_unix();
-        for (program, list) in &presence.lists {
-            // The same list every heartbeat (or an older one from a node that has not caught
-            // up): only one that could replace ours is verified — a signature check per node
-            // per heartbeat would be CPU spent on the loop that keeps time.
-            if could_replace(&shared.store, program, list.as_bytes())
-                && let Some(config) = shared.program(program)
-                && let Ok((_, true)) =
-                    install_list(&config, &shared.store, now_unix, list.as_bytes())
-            {
-                let _ = shared
-                    .hub
-                    .send(HubEvent::RevocationUpdated {
-                        program: program.clone(),
-                    })
-                    .await;
-            }
-        }
-        if !self.nodes.contains_key(&presence.node)
-            && let Some(at) = self.let_go.iter().position(|id| *id == presence.node)
-        {
-            self.let_go.remove(at);
-            tracing::warn!(
-                kind = "cluster_node_returned",
-                "cluster: a node let go at the TTL was alive after all; its chats here ended for nothing (is cluster.node_ttl_ms too tight for this machine and broker?)"
-            );
-            metrics::counter!(super::NODES_RETURNED).increment(1);
-        }
-        let known = self
-            .nodes
-            .entry(presence.node.clone())
-            .or_insert_with(KnownNode::new);
-        known.last_seen = Instant::now();
-        let mut seen = std::collections::HashSet::new();
-        let mut to_verify = Vec::new();
-        for peer in presence.peers {
-            if shared.program(&peer.program).is_none() {
-                continue;
-            }
-            seen.insert(peer.token.clone());
-            if let Some(existing) = known.peers.get(&peer.token)
-                && !existing.ingress.is_closed()
-            {
-                let update = Ingress::Presence {
-                    peer,
-                    draining: presence.draining,
-                };
-                let _ = existing.ingress.try_send(update);
-                continue;
-            }
-            if known.rejected.contains(&peer.token) {
-                continue;
-            }
-            // A peer we have not seen: its certificate is checked here (never trusted to
-            // the other node), off this loop — see `verify_new_peers`. Until then the
-            // newest presence of it is kept, and it is not offered to anyone.
-            if known.verifying.contains_key(&peer.token) {
-                known
-                    .verifying
-                    .insert(peer.token.clone(), (peer, presence.draining));
-                continue;
-            }
-            to_verify.push(peer.clone());
-            known
-                .verifying
-                .insert(peer.token.clone(), (peer, presence.draining));
-        }
-        if !to_verify.is_empty() {
-            self.verify_new_peers(presence.node.clone(), to_verify);
-        }
-        // The other node's queue heads, for the cross-node fairness hold (ages as that
-        // node measured them: no clock needs to agree).
-        let heads = presence
-            .heads
-            .iter()
-            .filter(|(_, waiting, _)| *waiting > 0)
-            .map(|(program, _, oldest_ms)| (program.clone(), Duration::from_millis(*oldest_ms)))
-            .collect();
-        let hold = self.config.heartbeat * 2;
-        let _ = shared
-            .hub
-            .send(HubEvent::Cluster(ClusterEvent::RemoteHeads {
-                node: presence.node.clone(),
-                heads,
-                hold,
-            }))
-            .await;
-        if let Some(known) = self.nodes.get_mut(&presence.node) {
-            known.peers.retain(|token, peer| {
-                let keep = seen.contains(token);
-                if !keep {
-                    peer.gone.cancel();
-                }
-                keep
-            });
-            known.verifying.retain(|token, _| seen.contains(token));
-            known.rejected.retain(|token| seen.contains(token));
-        }
-        self.update_gauges();
+        };
+        let reference = offer.clone();
+        let client = self.ctx.client.clone();
+        let subject = wire::inbox_subject(&self.ctx.prefix, node);
+        let payload = serde_json::to_vec(message).unwrap_or_default();
+        let timeout = self.config.request_timeout;
+        let input = self.input.clone();
+        tokio::spawn(async move {
+            let answer = tokio::time::timeout(timeout, client.request(subject, payload.into()));
+            let granted = match answer.await {
+                Ok(Ok(reply)) => Some(
+                    serde_json::from_slice::<ReserveReply>(&reply.payload)
+                        .map(|r| r.granted)
+                        .unwrap_or(false),
+                ),
+                // Timed out here: the core's own deadline decides (it may be a moment later).
+                Err(_) => return,
+                Ok(Err(_)) => None,
+            };
+            let _ = input.send(Input::ReserveAnswer { reference, granted });
+        });
     }
 
     /// Checks the certificates of peers first heard of in `node`'s presence on the blocking
-    /// pool, and hands the results back to the node loop (`on_verified`). Signature checks
-    /// cost CPU in proportion to the peers a node brings (a node joining with a thousand
-    /// peers, or any number in a debug build); done on the loop, they delayed this node's
-    /// own heartbeat past the other nodes' TTL, and they let it go while it was alive.
-    fn verify_new_peers(&self, node: String, peers: Vec<PeerPresence>) {
+    /// pool, and hands the results back as an input. Signature checks cost CPU in
+    /// proportion to the peers a node brings (a node joining with a thousand peers, or any
+    /// number in a debug build); done on the loop, they delayed this node's own heartbeat
+    /// past the other nodes' TTL, and they let it go while it was alive.
+    fn verify_new_peers(&self, node: Token, peers: Vec<wire::PeerPresence>) {
         let shared = self.ctx.shared.clone();
-        let done = self.verified.clone();
+        let done = self.input.clone();
         tokio::task::spawn_blocking(move || {
             let now_unix = shared.clock.now_unix();
             let results = peers
@@ -516,230 +608,74 @@ impl Node {
                     (peer, verified)
                 })
                 .collect();
-            let _ = done.send(Verified { node, results });
+            let _ = done.send(Input::Verified { node, results });
         });
     }
 
-    /// Certificates checked by `verify_new_peers`: each peer that passed, and that `node`
-    /// still lists with the same certificates, becomes a virtual connection here with its
-    /// newest presence; one that failed is not checked again while its node lists it.
-    async fn on_verified(&mut self, done: Verified) {
-        let shared = self.ctx.shared.clone();
-        for (checked, verified) in done.results {
-            let Some(known) = self.nodes.get_mut(&done.node) else {
-                // The node was let go meanwhile; its next presence starts over.
-                return;
-            };
-            let Some((latest, draining)) = known.verifying.remove(&checked.token) else {
-                continue; // no longer listed
-            };
-            if latest.issuer_certificate != checked.issuer_certificate
-                || latest.supporter_certificate != checked.supporter_certificate
-            {
-                continue; // changed meanwhile: the next presence has it checked afresh
-            }
-            let Some(verified) = verified else {
-                known.rejected.insert(checked.token);
-                continue;
-            };
-            let program = latest.program.clone();
-            let Some((spawned, run)) =
-                virtual_conn::open(&self.ctx, &done.node, Some(latest.token.clone()), None).await
-            else {
-                continue;
-            };
-            // Cross-node chats carry no chat features yet: both sides agree on none.
-            let registered = HubEvent::PeerVerified {
-                conn: spawned.conn,
-                program,
-                peer: Box::new(verified),
-                chat_features: ChatFeatures::default(),
-            };
-            let _ = shared.hub.send(registered).await;
-            let remote = HubEvent::Cluster(ClusterEvent::RemotePeer { conn: spawned.conn });
-            let _ = shared.hub.send(remote).await;
-            shared.tracker.spawn(run);
-            let token = latest.token.clone();
-            let _ = spawned.ingress.try_send(Ingress::Presence {
-                peer: latest,
-                draining,
-            });
-            let peer = KnownPeer {
-                ingress: spawned.ingress,
-                gone: spawned.gone,
-            };
-            match self.nodes.get_mut(&done.node) {
-                Some(known) => {
-                    known.peers.insert(token, peer);
-                }
-                // Let go while we registered it (`virtual_conn::open` awaits the hub).
-                None => peer.gone.cancel(),
-            }
-        }
-        self.update_gauges();
-    }
-
-    async fn on_inbox(&mut self, message: async_nats::Message) {
-        let Ok(parsed) = serde_json::from_slice::<NodeMessage>(&message.payload) else {
+    /// Registers a verified remote peer as a virtual connection.
+    async fn open_peer(&mut self, node: Token, peer: wire::PeerPresence, draining: bool) {
+        let Some(verified) = self.verified.remove(&(node.clone(), peer.token.clone())) else {
             return;
         };
-        match parsed {
-            NodeMessage::Reserve {
-                offer,
-                from,
-                peer,
-                topic,
-                language,
-                peer_role,
-                waited_ms,
-            } => {
-                let preferences = SeekPreferences {
-                    topic,
-                    language,
-                    peer_role,
-                };
-                let waited = Duration::from_millis(waited_ms);
-                self.reserve(
-                    offer,
-                    from,
-                    peer,
-                    preferences,
-                    waited,
-                    message.reply.clone(),
-                );
-            }
-            NodeMessage::Withdraw { ref offer } => {
-                // Marks a reservation still being decided (the hub then refuses it), stops
-                // the remote seeker if it exists, or remembers a withdrawal that overtook
-                // its reservation.
-                if let Some(to) = self.ctx.registry.withdraw(offer) {
-                    let _ = to.try_send(Ingress::Message(parsed.clone()));
-                }
-            }
-            NodeMessage::Matched {
-                ref offer,
-                ref chat,
-                ref from,
-            } => match self.ctx.registry.find(offer) {
-                Some(to) => {
-                    // From now on, what arrives on this chat's subject is held for it until
-                    // our hub has started the chat and its queue is bound.
-                    self.ctx.registry.expect_chat(chat);
-                    let _ = to.try_send(Ingress::Message(parsed.clone()));
-                }
-                None if !from.is_empty() => {
-                    // We gave up on this offer (timed out, withdrawn): the peer's node has a
-                    // chat nobody here will join. End it now rather than let it hold the
-                    // peer's capacity.
-                    tracing::debug!(
-                        kind = "cluster_matched_unknown",
-                        "cluster: matched for an offer no longer open; chat ended"
-                    );
-                    self.ctx
-                        .end_chat(from, chat, confidant_proto::ChatEndReason::PartnerLeft)
-                        .await;
-                }
-                None => {}
-            },
-            NodeMessage::Declined { ref offer } => {
-                if let Some(to) = self.ctx.registry.find(offer) {
-                    let _ = to.try_send(Ingress::Message(parsed.clone()));
-                }
-            }
-        }
-    }
-
-    /// The peer's node: grant one unit of `peer`'s capacity to a seeker of node `from`, or
-    /// not, and answer on `reply`. Decided in a task of its own, so the node keeps reading
-    /// its inbox meanwhile — in particular a `withdraw` of this very reservation, which
-    /// makes the hub refuse it if it comes before the grant.
-    fn reserve(
-        &mut self,
-        offer: String,
-        from: String,
-        peer: String,
-        preferences: SeekPreferences,
-        waited: Duration,
-        reply: Option<async_nats::Subject>,
-    ) {
-        let ctx = self.ctx.clone();
-        let answer = move |granted: bool| {
-            let client = ctx.client.clone();
-            async move {
-                if let Some(reply) = reply {
-                    let payload = serde_json::to_vec(&ReserveReply { granted }).unwrap_or_default();
-                    let _ = client.publish(reply, payload.into()).await;
-                }
-            }
-        };
-        let found = if self.ctx.shared.draining.is_cancelled() {
-            None
-        } else {
-            self.local_by_token.get(&peer).cloned()
-        };
-        let Some((peer_conn, program)) = found else {
-            tokio::spawn(answer(false));
+        let Some((party, handle, run)) = virtual_conn::open(&self.ctx, &node, false).await else {
             return;
         };
-        let Some(withdrawn) = self.ctx.registry.begin_reserve(&offer) else {
-            // The seeker's node gave up on it before it even arrived.
-            tokio::spawn(answer(false));
-            return;
-        };
-        let ctx = self.ctx.clone();
-        let delay = self.config.test_reserve_delay;
-        tokio::spawn(async move {
-            if let Some(delay) = delay {
-                tokio::time::sleep(delay).await;
-            }
-            let granted = match virtual_conn::open(&ctx, &from, None, Some(offer.clone())).await {
-                None => false,
-                Some((spawned, run)) => {
-                    let shared = ctx.shared.clone();
-                    let _ = shared
-                        .hub
-                        .send(HubEvent::SeekerJoined {
-                            conn: spawned.conn,
-                            program,
-                            chat_features: ChatFeatures::default(),
-                        })
-                        .await;
-                    let (tx, rx) = oneshot::channel();
-                    let event = ClusterEvent::RemoteOffer {
-                        conn: spawned.conn,
-                        peer: peer_conn,
-                        preferences,
-                        waited,
-                        from,
-                        withdrawn,
-                        reply: tx,
-                    };
-                    let _ = shared.hub.send(HubEvent::Cluster(event)).await;
-                    shared.tracker.spawn(run);
-                    let granted = rx.await.unwrap_or(false);
-                    if !granted {
-                        spawned.gone.cancel();
-                    }
-                    granted
-                }
-            };
-            if let Some(delay) = ctx.test_matched_delay {
-                tokio::time::sleep(delay).await;
-            }
-            ctx.registry.end_reserve(&offer);
-            answer(granted).await;
-        });
+        let conn = ConnId(party.0);
+        // Cross-node chats carry no chat features yet: both sides agree on none.
+        self.hub(HubEvent::PeerVerified {
+            conn,
+            program: peer.program.clone(),
+            peer: Box::new(verified),
+            chat_features: ChatFeatures::default(),
+        })
+        .await;
+        self.hub(HubEvent::Cluster(ClusterEvent::RemotePeer { conn }))
+            .await;
+        self.ctx.shared.tracker.spawn(run);
+        self.parties.insert(party, handle);
+        self.core.remote_peer_opened(&node, peer, draining, party);
     }
 
-    fn on_chat(&self, message: async_nats::Message) {
+    /// The peer's node: registers the remote seeker of reservation `reference`.
+    async fn open_seeker(&mut self, reference: Token, from: Token, program: String) {
+        let opened = virtual_conn::open(&self.ctx, &from, true).await;
+        let party = match opened {
+            Some((party, handle, run)) => {
+                self.hub(HubEvent::SeekerJoined {
+                    conn: ConnId(party.0),
+                    program,
+                    chat_features: ChatFeatures::default(),
+                })
+                .await;
+                self.ctx.shared.tracker.spawn(run);
+                self.parties.insert(party, handle);
+                Some(party)
+            }
+            None => None,
+        };
+        self.core.seeker_opened(&reference, party);
+    }
+
+    fn on_chat(&mut self, message: async_nats::Message) {
         let Some(chat) = message.subject.rsplit('.').next() else {
             return;
         };
-        let ingress = match self.ctx.registry.route_chat(chat, &message.payload) {
-            virtual_conn::Routed::Bound(ingress) => ingress,
-            virtual_conn::Routed::Held | virtual_conn::Routed::Unknown => return,
+        if matches!(
+            wire::decode_chat(&message.payload),
+            Some(wire::ChatPayload::End(_))
+        ) {
+            // The other side ended it: ours is not sent back.
+            self.core.handle_chat_end(chat);
+        }
+        let Some(ingress) = self.chats.get(chat) else {
+            if let Some(held) = self.early.get_mut(chat)
+                && held.len() < EARLY_CHAT_MESSAGES
+            {
+                held.push(message.payload);
+            }
+            return;
         };
-        if self.ctx.registry.is_overflowed(chat) {
+        if self.overflowed.contains(chat) {
             // Already ending as `slow_reader`: nothing after the lost frame is delivered.
             return;
         }
@@ -750,17 +686,61 @@ impl Node {
             // The hub ends it under the link's lock, which also wakes the chat's ingress
             // task if it is waiting for room; frames it already queued are before the gap,
             // and every later one is dropped above. Other chats have their own queues.
-            if let Some((conn, number)) = self.ctx.registry.mark_overflowed(chat) {
-                metrics::counter!(super::INGRESS_OVERFLOWS).increment(1);
-                tracing::debug!(
-                    kind = "cluster_ingress_full",
-                    "cluster: chat ingress full; chat ends as slow_reader"
-                );
-                let hub = self.ctx.shared.hub.clone();
-                self.ctx.shared.tracker.spawn(async move {
-                    let _ = hub.send(HubEvent::SlowReader { conn, chat: number }).await;
-                });
-            }
+            let (conn, number) = (ingress.conn, ingress.chat);
+            self.overflowed.insert(chat.to_owned());
+            metrics::counter!(super::INGRESS_OVERFLOWS).increment(1);
+            tracing::debug!(
+                kind = "cluster_ingress_full",
+                "cluster: chat ingress full; chat ends as slow_reader"
+            );
+            let hub = self.ctx.shared.hub.clone();
+            self.ctx.shared.tracker.spawn(async move {
+                let _ = hub.send(HubEvent::SlowReader { conn, chat: number }).await;
+            });
         }
+    }
+}
+
+fn note_it(note: Note) {
+    match note {
+        Note::NodeLost => {
+            tracing::warn!(
+                kind = "cluster_node_lost",
+                "cluster: a node stopped answering"
+            );
+            metrics::counter!(super::NODES_LOST).increment(1);
+        }
+        Note::NodeLeft => {
+            tracing::info!(kind = "cluster_node_left", "cluster: a node shut down");
+            metrics::counter!(super::NODES_LEFT).increment(1);
+        }
+        Note::NodeReturned => {
+            tracing::warn!(
+                kind = "cluster_node_returned",
+                "cluster: a node let go at the TTL was alive after all; its chats here ended for nothing (is cluster.node_ttl_ms too tight for this machine and broker?)"
+            );
+            metrics::counter!(super::NODES_RETURNED).increment(1);
+        }
+        Note::ReservationGranted => {
+            metrics::counter!(super::RESERVATIONS, "result" => "granted").increment(1);
+        }
+        Note::ReservationRefused => {
+            metrics::counter!(super::RESERVATIONS, "result" => "refused").increment(1);
+        }
+        Note::ReservationUnanswered => {
+            metrics::counter!(super::RESERVATIONS, "result" => "error").increment(1);
+            tracing::debug!(
+                kind = "cluster_reserve_timeout",
+                "cluster: reservation not answered in time; withdrawn"
+            );
+        }
+        Note::MatchedUnknown => tracing::debug!(
+            kind = "cluster_matched_unknown",
+            "cluster: matched for an offer no longer open; chat ended"
+        ),
+        Note::GrantWithdrawn => tracing::debug!(
+            kind = "cluster_reserve_withdrawn",
+            "cluster: reservation withdrawn before it was granted"
+        ),
     }
 }
