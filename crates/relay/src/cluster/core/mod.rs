@@ -307,6 +307,27 @@ impl ClusterCore {
         self.parties.contains_key(&party)
     }
 
+    /// The token local peer `party` was presented under.
+    #[cfg(test)]
+    pub(crate) fn local_token(&self, party: Party) -> Option<Token> {
+        self.local_tokens.get(&party).cloned()
+    }
+
+    /// The remote peer and offer behind outgoing reservation `reference`.
+    #[cfg(test)]
+    pub(crate) fn reservation_of(&self, reference: &str) -> Option<(Party, u32)> {
+        self.reservations
+            .outgoing
+            .get(reference)
+            .map(|o| (o.party, o.offer))
+    }
+
+    /// The node of virtual connection `party`.
+    #[cfg(test)]
+    pub(crate) fn node_of_party(&self, party: Party) -> Option<Token> {
+        self.node_of(party)
+    }
+
     /// Whether chat `token` is known here (bound or expected).
     #[cfg(test)]
     pub(crate) fn knows_chat(&self, token: &str) -> bool {
