@@ -27,9 +27,9 @@ mod wire;
 
 use std::sync::Arc;
 
+pub use settings::ClusterConfig;
 #[cfg(feature = "fault-injection")]
 pub use settings::FaultInjection;
-pub use settings::ClusterConfig;
 
 use tokio_util::sync::CancellationToken;
 

@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{Action, ClusterCore, LocalPeer, Note, Party, PartyEvent, Settings, ToHub, Token};
+use super::core::{
+    Action, ClusterCore, LocalPeer, Note, Party, PartyEvent, Settings, ToHub, Token,
+};
 use super::virtual_conn::{self, ChatIngress, Context, Handle, Input, ToParty};
 use super::wire::{self, NodeMessage, Presence, ReserveReply};
 use super::{ClusterConfig, token};
@@ -410,7 +412,7 @@ impl Node {
                     });
                 });
             }
-            Action::Hub(to_hub) => self.to_hub(to_hub).await,
+            Action::Hub(to_hub) => self.tell_hub(to_hub).await,
             Action::Close(party) => {
                 if let Some(handle) = self.parties.get(&party) {
                     handle.gone.cancel();
@@ -435,7 +437,7 @@ impl Node {
         }
     }
 
-    async fn to_hub(&mut self, to_hub: ToHub) {
+    async fn tell_hub(&mut self, to_hub: ToHub) {
         let event = match to_hub {
             ToHub::Availability {
                 party,
@@ -472,12 +474,10 @@ impl Node {
                 conn: ConnId(party.0),
                 frame: confidant_proto::ClientFrame::Decline { offer },
             },
-            ToHub::OfferRefused { party, offer } => {
-                HubEvent::Cluster(ClusterEvent::OfferRefused {
-                    conn: ConnId(party.0),
-                    offer,
-                })
-            }
+            ToHub::OfferRefused { party, offer } => HubEvent::Cluster(ClusterEvent::OfferRefused {
+                conn: ConnId(party.0),
+                offer,
+            }),
             ToHub::RemoteOffer {
                 reference,
                 seeker,

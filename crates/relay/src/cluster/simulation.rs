@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use confidant_proto::{Availability, ChatEndReason, ChatNumber};
 
-use super::core::{Action, ClusterCore, LocalPeer, Note, Party, PartyEvent, Settings, ToHub, Token};
+use super::core::{
+    Action, ClusterCore, LocalPeer, Note, Party, PartyEvent, Settings, ToHub, Token,
+};
 use super::wire::{NodeMessage, Presence};
 
 const HEARTBEAT: Duration = Duration::from_millis(200);
@@ -74,9 +76,18 @@ enum Wire {
 #[derive(Clone, Debug)]
 enum CoreIn {
     Party(Party, PartyEvent),
-    Waited { party: Party, offer: u32 },
-    Grant { reference: Token, granted: bool },
-    Verified { node: Token, peers: Vec<crate::cluster::wire::PeerPresence> },
+    Waited {
+        party: Party,
+        offer: u32,
+    },
+    Grant {
+        reference: Token,
+        granted: bool,
+    },
+    Verified {
+        node: Token,
+        peers: Vec<crate::cluster::wire::PeerPresence>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -85,9 +96,16 @@ enum HubIn {
     /// The virtual connection's task ended: the hub handles `Disconnected`.
     Disconnected(Party),
     /// The remote side ended this chat (its `end` drained from the chat's queue).
-    RemoteEnded { party: Party, chat: ChatNumber },
+    RemoteEnded {
+        party: Party,
+        chat: ChatNumber,
+    },
     /// A peer decides on an offer.
-    PeerAnswer { peer: Party, offer: u32, accept: bool },
+    PeerAnswer {
+        peer: Party,
+        offer: u32,
+        accept: bool,
+    },
     /// A client ends its chat, or a waiting seeker leaves.
     Leave(Party),
     /// A client sends a data frame in its chat.
@@ -112,10 +130,23 @@ enum SeekerState {
 }
 
 enum Conn {
-    LocalPeer { client: Client, capacity: usize },
-    LocalSeeker { client: Client, state: SeekerState, excluded: HashSet<Party> },
-    VirtualPeer { status: Availability, capacity: usize, client: Client },
-    VirtualSeeker { client: Client },
+    LocalPeer {
+        client: Client,
+        capacity: usize,
+    },
+    LocalSeeker {
+        client: Client,
+        state: SeekerState,
+        excluded: HashSet<Party>,
+    },
+    VirtualPeer {
+        status: Availability,
+        capacity: usize,
+        client: Client,
+    },
+    VirtualSeeker {
+        client: Client,
+    },
 }
 
 /// One chat in a hub model: two connections, each with its own chat number.
@@ -297,12 +328,12 @@ impl World {
         self.fifo((0, from, to), delay, Ev::Wire { from, to, wire });
     }
 
-    fn to_core(&mut self, node: usize, input: CoreIn) {
+    fn tell_core(&mut self, node: usize, input: CoreIn) {
         let delay = self.rng.ms(0, 3);
         self.fifo((1, node, 0), delay, Ev::Core { node, input });
     }
 
-    fn to_hub(&mut self, node: usize, input: HubIn) {
+    fn tell_hub(&mut self, node: usize, input: HubIn) {
         let delay = self.rng.ms(0, 3);
         self.fifo((2, node, 0), delay, Ev::Hub { node, input });
     }
@@ -313,7 +344,8 @@ impl World {
     }
 
     fn violation(&mut self, what: String) {
-        self.violations.push(format!("at {:?}: {what}", self.now - self.start));
+        self.violations
+            .push(format!("at {:?}: {what}", self.now - self.start));
     }
 
     // ---- setting up ----
@@ -394,7 +426,10 @@ impl World {
                 let now = self.now;
                 self.nodes[node].core.handle_timeout(now);
                 self.carry_out(node);
-                let next = self.nodes[node].core.poll_timeout().max(now + Duration::from_millis(1));
+                let next = self.nodes[node]
+                    .core
+                    .poll_timeout()
+                    .max(now + Duration::from_millis(1));
                 self.at(next, Ev::Tick { node });
             }
         }
@@ -411,7 +446,9 @@ impl World {
                 self.nodes[to].core.handle_node_message(message, now);
             }
             Wire::Reply { reference, granted } => {
-                self.nodes[to].core.handle_reserve_answer(&reference, Some(granted));
+                self.nodes[to]
+                    .core
+                    .handle_reserve_answer(&reference, Some(granted));
             }
             Wire::Chat { token, msg } => {
                 if matches!(msg, ChatMsg::End(_)) {
@@ -432,13 +469,21 @@ impl World {
 
     fn chat_arrived(&mut self, node: usize, party: Party, chat: ChatNumber, msg: ChatMsg) {
         match msg {
-            ChatMsg::End(_) => self.to_hub(node, HubIn::RemoteEnded { party, chat }),
+            ChatMsg::End(_) => self.tell_hub(node, HubIn::RemoteEnded { party, chat }),
             ChatMsg::Data { from, to, seq } => {
                 let n = &self.nodes[node];
-                let Some(hub_chat) = n.chats.iter().find(|c| c.seeker == (party, chat) || c.peer == (party, chat)) else {
+                let Some(hub_chat) = n
+                    .chats
+                    .iter()
+                    .find(|c| c.seeker == (party, chat) || c.peer == (party, chat))
+                else {
                     return; // the chat ended here meanwhile
                 };
-                let local = if hub_chat.seeker.0 == party { hub_chat.peer.0 } else { hub_chat.seeker.0 };
+                let local = if hub_chat.seeker.0 == party {
+                    hub_chat.peer.0
+                } else {
+                    hub_chat.seeker.0
+                };
                 let local_client = client_of(&n.conns, local);
                 let remote_client = client_of(&n.conns, party);
                 if local_client != Some(to) || remote_client != Some(from) {
@@ -464,7 +509,9 @@ impl World {
             CoreIn::Party(party, event) => core.handle_party(party, event, now),
             CoreIn::Waited { party, offer } => {
                 let waited = Duration::from_millis(self.rng.below(500));
-                self.nodes[node].core.handle_waited(party, offer, waited, now);
+                self.nodes[node]
+                    .core
+                    .handle_waited(party, offer, waited, now);
             }
             CoreIn::Grant { reference, granted } => core.handle_grant(&reference, granted),
             CoreIn::Verified { node: from, peers } => {
@@ -495,7 +542,10 @@ impl World {
     fn act(&mut self, node: usize, action: Action) {
         match action {
             Action::SnapshotPresence => {
-                if self.nodes[node].muted_until.is_some_and(|until| self.now < until) {
+                if self.nodes[node]
+                    .muted_until
+                    .is_some_and(|until| self.now < until)
+                {
                     return;
                 }
                 let n = &self.nodes[node];
@@ -516,7 +566,9 @@ impl World {
                         });
                     }
                 }
-                self.nodes[node].core.send_presence(peers, Vec::new(), Vec::new());
+                self.nodes[node]
+                    .core
+                    .send_presence(peers, Vec::new(), Vec::new());
             }
             Action::Presence(presence) => {
                 // Record which client each token stands for (the core maps party → token).
@@ -540,7 +592,9 @@ impl World {
                 {
                     self.client_of_reference.insert(offer.clone(), client);
                 }
-                if let (Some(to), NodeMessage::Reserve { offer, .. }) = (self.node_index(&to), &message) {
+                if let (Some(to), NodeMessage::Reserve { offer, .. }) =
+                    (self.node_index(&to), &message)
+                {
                     let reply = Some((node, offer.clone()));
                     self.wire(node, to, Wire::Node(message, reply));
                 }
@@ -550,16 +604,35 @@ impl World {
                     self.wire(node, asker, Wire::Reply { reference, granted });
                 }
             }
-            Action::EndChat { node: to, chat, reason } => {
+            Action::EndChat {
+                node: to,
+                chat,
+                reason,
+            } => {
                 if let Some(to) = self.node_index(&to) {
-                    self.wire(node, to, Wire::Chat { token: chat, msg: ChatMsg::End(reason) });
+                    self.wire(
+                        node,
+                        to,
+                        Wire::Chat {
+                            token: chat,
+                            msg: ChatMsg::End(reason),
+                        },
+                    );
                 }
             }
             Action::Verify { node: from, peers } => {
-                self.to_core(node, CoreIn::Verified { node: from, peers });
+                self.tell_core(node, CoreIn::Verified { node: from, peers });
             }
-            Action::OpenRemotePeer { node: from, peer, draining } => {
-                let client = self.client_of_peer_token.get(&peer.token).copied().unwrap_or(0);
+            Action::OpenRemotePeer {
+                node: from,
+                peer,
+                draining,
+            } => {
+                let client = self
+                    .client_of_peer_token
+                    .get(&peer.token)
+                    .copied()
+                    .unwrap_or(0);
                 let n = &mut self.nodes[node];
                 let party = Party(n.next_conn);
                 n.next_conn += 1;
@@ -575,7 +648,11 @@ impl World {
                 n.core.remote_peer_opened(&from, peer, draining, party);
             }
             Action::OpenRemoteSeeker { reference, .. } => {
-                let client = self.client_of_reference.get(&reference).copied().unwrap_or(0);
+                let client = self
+                    .client_of_reference
+                    .get(&reference)
+                    .copied()
+                    .unwrap_or(0);
                 let n = &mut self.nodes[node];
                 let party = Party(n.next_conn);
                 n.next_conn += 1;
@@ -583,10 +660,16 @@ impl World {
                 n.parties_open.insert(party);
                 n.core.seeker_opened(&reference, Some(party));
             }
-            Action::AskWaited { party, offer } => self.to_core(node, CoreIn::Waited { party, offer }),
-            Action::Hub(to_hub) => self.to_hub(node, HubIn::ToHub(to_hub)),
+            Action::AskWaited { party, offer } => {
+                self.tell_core(node, CoreIn::Waited { party, offer })
+            }
+            Action::Hub(to_hub) => self.tell_hub(node, HubIn::ToHub(to_hub)),
             Action::Close(party) => self.close_party(node, party),
-            Action::ExpectChat { party, offer, token } => {
+            Action::ExpectChat {
+                party,
+                offer,
+                token,
+            } => {
                 let n = &mut self.nodes[node];
                 n.early.entry(token.clone()).or_default();
                 if n.parties_open.contains(&party) {
@@ -631,9 +714,11 @@ impl World {
         if !self.nodes[node].parties_open.remove(&party) {
             return;
         }
-        self.nodes[node].token_of_chat.retain(|(p, _), _| *p != party);
-        self.to_core(node, CoreIn::Party(party, PartyEvent::Closed));
-        self.to_hub(node, HubIn::Disconnected(party));
+        self.nodes[node]
+            .token_of_chat
+            .retain(|(p, _), _| *p != party);
+        self.tell_core(node, CoreIn::Party(party, PartyEvent::Closed));
+        self.tell_hub(node, HubIn::Disconnected(party));
     }
 
     /// A frame the hub queues for virtual connection `party`: its task reports it to the
@@ -662,7 +747,7 @@ impl World {
             other => other,
         };
         let stops = matches!(event, PartyEvent::Cancelled);
-        self.to_core(node, CoreIn::Party(party, event));
+        self.tell_core(node, CoreIn::Party(party, event));
         if stops {
             self.close_party(node, party);
         }
@@ -670,7 +755,11 @@ impl World {
 
     fn bind(&mut self, node: usize, party: Party, chat: ChatNumber, token: Token) {
         let n = &mut self.nodes[node];
-        let Some(hub_chat) = n.chats.iter().find(|c| c.seeker == (party, chat) || c.peer == (party, chat)) else {
+        let Some(hub_chat) = n
+            .chats
+            .iter()
+            .find(|c| c.seeker == (party, chat) || c.peer == (party, chat))
+        else {
             return;
         };
         let seeker = client_of(&n.conns, hub_chat.seeker.0);
@@ -692,7 +781,9 @@ impl World {
                 self.stats.ends_held_for_unbound_chats += 1;
             }
             if !self.bound_on_seeker_side.insert(token.clone()) {
-                self.violation(format!("chat token {token} bound twice on the seeker's node"));
+                self.violation(format!(
+                    "chat token {token} bound twice on the seeker's node"
+                ));
             }
             match self.opened.get(&token) {
                 Some(pair) if *pair == (seeker, peer) => {}
@@ -721,7 +812,11 @@ impl World {
                     self.end_chat(node, at);
                 }
             }
-            HubIn::PeerAnswer { peer, offer, accept } => {
+            HubIn::PeerAnswer {
+                peer,
+                offer,
+                accept,
+            } => {
                 let Some(o) = self.nodes[node].offers.get(&offer) else {
                     return; // withdrawn meanwhile
                 };
@@ -748,26 +843,47 @@ impl World {
 
     fn on_to_hub(&mut self, node: usize, to_hub: ToHub) {
         match to_hub {
-            ToHub::Availability { party, status: s, capacity: c, .. } => {
-                if let Some(Conn::VirtualPeer { status, capacity, .. }) = self.nodes[node].conns.get_mut(&party) {
+            ToHub::Availability {
+                party,
+                status: s,
+                capacity: c,
+                ..
+            } => {
+                if let Some(Conn::VirtualPeer {
+                    status, capacity, ..
+                }) = self.nodes[node].conns.get_mut(&party)
+                {
                     *status = s;
                     *capacity = usize::from(c);
                 }
             }
             ToHub::Accept { party, offer } => {
-                if self.nodes[node].offers.get(&offer).is_some_and(|o| o.peer == party) {
+                if self.nodes[node]
+                    .offers
+                    .get(&offer)
+                    .is_some_and(|o| o.peer == party)
+                {
                     self.start_chat(node, offer);
                 }
             }
             ToHub::Decline { party, offer } | ToHub::OfferRefused { party, offer } => {
-                if self.nodes[node].offers.get(&offer).is_some_and(|o| o.peer == party) {
+                if self.nodes[node]
+                    .offers
+                    .get(&offer)
+                    .is_some_and(|o| o.peer == party)
+                {
                     let o = self.nodes[node].offers.remove(&offer).unwrap();
                     // A decline excludes the peer for the seeker; a refusal does not.
                     let exclude = matches!(to_hub, ToHub::Decline { .. });
                     self.seeker_offer_ended(node, o.seeker, o.peer, exclude);
                 }
             }
-            ToHub::RemoteOffer { reference, seeker, peer, .. } => {
+            ToHub::RemoteOffer {
+                reference,
+                seeker,
+                peer,
+                ..
+            } => {
                 let n = &self.nodes[node];
                 let room = match n.conns.get(&peer) {
                     Some(Conn::LocalPeer { capacity, .. }) => {
@@ -781,7 +897,7 @@ impl World {
                 if granted {
                     self.make_offer(node, seeker, peer);
                 }
-                self.to_core(node, CoreIn::Grant { reference, granted });
+                self.tell_core(node, CoreIn::Grant { reference, granted });
             }
             ToHub::RemoteHeads { .. } => {}
         }
@@ -799,11 +915,31 @@ impl World {
             Some(Conn::LocalPeer { .. }) => {
                 // The peer answers: mostly accepts, sometimes at once (auto-accept).
                 let accept = self.rng.chance(80);
-                let after = if self.rng.chance(30) { Duration::ZERO } else { self.rng.ms(1, 120) };
-                self.later(node, after, HubIn::PeerAnswer { peer, offer, accept });
+                let after = if self.rng.chance(30) {
+                    Duration::ZERO
+                } else {
+                    self.rng.ms(1, 120)
+                };
+                self.later(
+                    node,
+                    after,
+                    HubIn::PeerAnswer {
+                        peer,
+                        offer,
+                        accept,
+                    },
+                );
             }
             Some(Conn::VirtualPeer { .. }) => {
-                self.frame_to_party(node, peer, PartyEvent::Offer { offer, topic: None, language: None });
+                self.frame_to_party(
+                    node,
+                    peer,
+                    PartyEvent::Offer {
+                        offer,
+                        topic: None,
+                        language: None,
+                    },
+                );
             }
             _ => {}
         }
@@ -825,23 +961,53 @@ impl World {
         }
         // What each side is told; a virtual party's task binds the chat's token.
         if matches!(n.conns.get(&o.peer), Some(Conn::VirtualPeer { .. })) {
-            self.frame_to_party(node, o.peer, PartyEvent::ChatStarted { offer, chat: peer_chat });
+            self.frame_to_party(
+                node,
+                o.peer,
+                PartyEvent::ChatStarted {
+                    offer,
+                    chat: peer_chat,
+                },
+            );
         }
-        if matches!(self.nodes[node].conns.get(&o.seeker), Some(Conn::VirtualSeeker { .. })) {
-            self.frame_to_party(node, o.seeker, PartyEvent::Matched { chat: seeker_chat, token: String::new() });
+        if matches!(
+            self.nodes[node].conns.get(&o.seeker),
+            Some(Conn::VirtualSeeker { .. })
+        ) {
+            self.frame_to_party(
+                node,
+                o.seeker,
+                PartyEvent::Matched {
+                    chat: seeker_chat,
+                    token: String::new(),
+                },
+            );
         }
         // The local clients talk a while, then one of them ends.
         for side in [o.seeker, o.peer] {
-            if matches!(self.nodes[node].conns.get(&side), Some(Conn::LocalSeeker { .. } | Conn::LocalPeer { .. })) {
+            if matches!(
+                self.nodes[node].conns.get(&side),
+                Some(Conn::LocalSeeker { .. } | Conn::LocalPeer { .. })
+            ) {
                 for k in 0..self.rng.below(4) {
                     let after = self.rng.ms(5, 60) * u32::try_from(k + 1).unwrap();
                     self.later(node, after, HubIn::Send(side));
                 }
             }
         }
-        let local_seeker = matches!(self.nodes[node].conns.get(&o.seeker), Some(Conn::LocalSeeker { .. }));
-        let ender = if local_seeker && self.rng.chance(50) { o.seeker } else { o.peer };
-        if matches!(self.nodes[node].conns.get(&ender), Some(Conn::LocalSeeker { .. } | Conn::LocalPeer { .. })) {
+        let local_seeker = matches!(
+            self.nodes[node].conns.get(&o.seeker),
+            Some(Conn::LocalSeeker { .. })
+        );
+        let ender = if local_seeker && self.rng.chance(50) {
+            o.seeker
+        } else {
+            o.peer
+        };
+        if matches!(
+            self.nodes[node].conns.get(&ender),
+            Some(Conn::LocalSeeker { .. } | Conn::LocalPeer { .. })
+        ) {
             let after = self.rng.ms(100, 900);
             self.later(node, after, HubIn::Leave(ender));
         }
@@ -851,13 +1017,17 @@ impl World {
     /// (a remote one, whose task then ends).
     fn seeker_offer_ended(&mut self, node: usize, seeker: Party, peer: Party, exclude: bool) {
         match self.nodes[node].conns.get_mut(&seeker) {
-            Some(Conn::LocalSeeker { state, excluded, .. }) => {
+            Some(Conn::LocalSeeker {
+                state, excluded, ..
+            }) => {
                 *state = SeekerState::Waiting;
                 if exclude {
                     excluded.insert(peer);
                 }
             }
-            Some(Conn::VirtualSeeker { .. }) => self.frame_to_party(node, seeker, PartyEvent::Cancelled),
+            Some(Conn::VirtualSeeker { .. }) => {
+                self.frame_to_party(node, seeker, PartyEvent::Cancelled)
+            }
             _ => {}
         }
     }
@@ -871,7 +1041,15 @@ impl World {
         let waiting: Vec<Party> = self.nodes[node]
             .conns
             .iter()
-            .filter(|(_, c)| matches!(c, Conn::LocalSeeker { state: SeekerState::Waiting, .. }))
+            .filter(|(_, c)| {
+                matches!(
+                    c,
+                    Conn::LocalSeeker {
+                        state: SeekerState::Waiting,
+                        ..
+                    }
+                )
+            })
             .map(|(p, _)| *p)
             .collect();
         for seeker in waiting {
@@ -882,7 +1060,9 @@ impl World {
             let peer = n.conns.iter().find_map(|(party, c)| {
                 let (capacity, available) = match c {
                     Conn::LocalPeer { capacity, .. } => (*capacity, true),
-                    Conn::VirtualPeer { status, capacity, .. } => (*capacity, *status == Availability::Available),
+                    Conn::VirtualPeer {
+                        status, capacity, ..
+                    } => (*capacity, *status == Availability::Available),
                     _ => return None,
                 };
                 let load = n.offers.values().filter(|o| o.peer == *party).count()
@@ -900,11 +1080,24 @@ impl World {
         for (party, number) in [chat.seeker, chat.peer] {
             match self.nodes[node].conns.get(&party) {
                 Some(Conn::VirtualPeer { .. } | Conn::VirtualSeeker { .. }) => {
-                    self.frame_to_party(node, party, PartyEvent::ChatEnded { chat: number, reason: ChatEndReason::PartnerEnded });
+                    self.frame_to_party(
+                        node,
+                        party,
+                        PartyEvent::ChatEnded {
+                            chat: number,
+                            reason: ChatEndReason::PartnerEnded,
+                        },
+                    );
                     if self.nodes[node].parties_open.contains(&party) {
                         self.nodes[node].token_of_chat.remove(&(party, number));
-                        self.to_core(node, CoreIn::Party(party, PartyEvent::ChatRemoved { chat: number }));
-                        if matches!(self.nodes[node].conns.get(&party), Some(Conn::VirtualSeeker { .. })) {
+                        self.tell_core(
+                            node,
+                            CoreIn::Party(party, PartyEvent::ChatRemoved { chat: number }),
+                        );
+                        if matches!(
+                            self.nodes[node].conns.get(&party),
+                            Some(Conn::VirtualSeeker { .. })
+                        ) {
                             self.close_party(node, party); // one chat per remote seeker
                         }
                     }
@@ -919,27 +1112,50 @@ impl World {
 
     /// A client leaves: its chats end, its offer is withdrawn; a seeker is gone.
     fn leave(&mut self, node: usize, party: Party) {
-        while let Some(at) = self.nodes[node].chats.iter().position(|c| c.seeker.0 == party || c.peer.0 == party) {
+        while let Some(at) = self.nodes[node]
+            .chats
+            .iter()
+            .position(|c| c.seeker.0 == party || c.peer.0 == party)
+        {
             self.end_chat(node, at);
         }
-        if let Some(Conn::LocalSeeker { state: SeekerState::Offered { peer, offer }, .. }) = self.nodes[node].conns.get(&party) {
+        if let Some(Conn::LocalSeeker {
+            state: SeekerState::Offered { peer, offer },
+            ..
+        }) = self.nodes[node].conns.get(&party)
+        {
             let (peer, offer) = (*peer, *offer);
             self.nodes[node].offers.remove(&offer);
-            if matches!(self.nodes[node].conns.get(&peer), Some(Conn::VirtualPeer { .. })) {
+            if matches!(
+                self.nodes[node].conns.get(&peer),
+                Some(Conn::VirtualPeer { .. })
+            ) {
                 self.frame_to_party(node, peer, PartyEvent::OfferWithdrawn { offer });
             }
         }
-        if matches!(self.nodes[node].conns.get(&party), Some(Conn::LocalSeeker { .. })) {
+        if matches!(
+            self.nodes[node].conns.get(&party),
+            Some(Conn::LocalSeeker { .. })
+        ) {
             self.nodes[node].conns.remove(&party);
         }
     }
 
     /// The hub handles a virtual connection's `Disconnected`.
     fn disconnect(&mut self, node: usize, party: Party) {
-        while let Some(at) = self.nodes[node].chats.iter().position(|c| c.seeker.0 == party || c.peer.0 == party) {
+        while let Some(at) = self.nodes[node]
+            .chats
+            .iter()
+            .position(|c| c.seeker.0 == party || c.peer.0 == party)
+        {
             let chat = self.nodes[node].chats.remove(at);
             for side in [chat.seeker.0, chat.peer.0] {
-                if side != party && matches!(self.nodes[node].conns.get(&side), Some(Conn::LocalSeeker { .. })) {
+                if side != party
+                    && matches!(
+                        self.nodes[node].conns.get(&side),
+                        Some(Conn::LocalSeeker { .. })
+                    )
+                {
                     self.nodes[node].conns.remove(&side);
                 }
             }
@@ -961,17 +1177,30 @@ impl World {
 
     fn send(&mut self, node: usize, party: Party) {
         let n = &self.nodes[node];
-        let Some(chat) = n.chats.iter().find(|c| c.seeker.0 == party || c.peer.0 == party) else {
+        let Some(chat) = n
+            .chats
+            .iter()
+            .find(|c| c.seeker.0 == party || c.peer.0 == party)
+        else {
             return;
         };
-        let (other, other_chat) = if chat.seeker.0 == party { chat.peer } else { chat.seeker };
-        let (Some(from), Some(to)) = (client_of(&n.conns, party), client_of(&n.conns, other)) else {
+        let (other, other_chat) = if chat.seeker.0 == party {
+            chat.peer
+        } else {
+            chat.seeker
+        };
+        let (Some(from), Some(to)) = (client_of(&n.conns, party), client_of(&n.conns, other))
+        else {
             return;
         };
         let Some(token) = n.token_of_chat.get(&(other, other_chat)).cloned() else {
             return; // a local chat, or not bound yet
         };
-        let Some(remote) = n.core.node_of_party(other).and_then(|name| self.node_index(&name)) else {
+        let Some(remote) = n
+            .core
+            .node_of_party(other)
+            .and_then(|name| self.node_index(&name))
+        else {
             return;
         };
         let seq = {
@@ -979,7 +1208,14 @@ impl World {
             *s += 1;
             *s
         };
-        self.wire(node, remote, Wire::Chat { token, msg: ChatMsg::Data { from, to, seq } });
+        self.wire(
+            node,
+            remote,
+            Wire::Chat {
+                token,
+                msg: ChatMsg::Data { from, to, seq },
+            },
+        );
     }
 
     // ---- invariants ----
@@ -992,7 +1228,10 @@ impl World {
                     let load = n.offers.values().filter(|o| o.peer == *party).count()
                         + n.chats.iter().filter(|c| c.peer.0 == *party).count();
                     if load > *capacity {
-                        problems.push(format!("peer {client} on {} holds {load} > capacity {capacity}", n.name));
+                        problems.push(format!(
+                            "peer {client} on {} holds {load} > capacity {capacity}",
+                            n.name
+                        ));
                     }
                 }
             }
@@ -1012,12 +1251,17 @@ impl World {
             }
             for chat in &n.chats {
                 for side in [chat.seeker, chat.peer] {
-                    if !matches!(n.conns.get(&side.0), Some(Conn::VirtualPeer { .. } | Conn::VirtualSeeker { .. })) {
+                    if !matches!(
+                        n.conns.get(&side.0),
+                        Some(Conn::VirtualPeer { .. } | Conn::VirtualSeeker { .. })
+                    ) {
                         continue;
                     }
                     match n.token_of_chat.get(&side) {
                         Some(token) => halves.entry(token.clone()).or_default().push(i),
-                        None => problems.push(format!("{} has a cross-node chat never bound", n.name)),
+                        None => {
+                            problems.push(format!("{} has a cross-node chat never bound", n.name))
+                        }
                     }
                 }
             }
@@ -1037,7 +1281,11 @@ impl World {
     fn check_empty(&mut self) {
         let mut problems = Vec::new();
         for n in self.nodes.iter().filter(|n| n.alive) {
-            if !n.chats.is_empty() || !n.offers.is_empty() || n.core.chats() != 0 || !n.bound.is_empty() {
+            if !n.chats.is_empty()
+                || !n.offers.is_empty()
+                || n.core.chats() != 0
+                || !n.bound.is_empty()
+            {
                 problems.push(format!(
                     "{} still holds {} chats, {} offers, {} core chats, {} bound tokens",
                     n.name,
@@ -1047,7 +1295,10 @@ impl World {
                     n.bound.len()
                 ));
             }
-            if n.conns.values().any(|c| matches!(c, Conn::VirtualSeeker { .. })) {
+            if n.conns
+                .values()
+                .any(|c| matches!(c, Conn::VirtualSeeker { .. }))
+            {
                 problems.push(format!("{} still has a remote seeker", n.name));
             }
         }
@@ -1082,7 +1333,13 @@ fn simulate(seed: u64) -> (Vec<String>, Stats) {
     for _ in 0..4 + rng.below(8) {
         let node = usize::try_from(rng.below(nodes as u64)).unwrap();
         let at = start + Duration::from_millis(300 + rng.below(2000));
-        world.at(at, Ev::Hub { node, input: HubIn::Seeker });
+        world.at(
+            at,
+            Ev::Hub {
+                node,
+                input: HubIn::Seeker,
+            },
+        );
     }
     // A node crashes, or falls silent past the TTL and comes back (a false loss).
     let trouble = rng.below(10);
@@ -1112,7 +1369,7 @@ fn simulate(seed: u64) -> (Vec<String>, Stats) {
             .map(|(p, _)| *p)
             .collect();
         for party in parties {
-            world.to_hub(node, HubIn::Leave(party));
+            world.tell_hub(node, HubIn::Leave(party));
         }
     }
     let end = world.now + TTL * 3 + REQUEST * 2;

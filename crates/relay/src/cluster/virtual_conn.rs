@@ -49,10 +49,7 @@ pub(crate) enum Input {
     /// Certificates checked on the blocking pool.
     Verified {
         node: Token,
-        results: Vec<(
-            wire::PeerPresence,
-            Option<crate::credentials::VerifiedPeer>,
-        )>,
+        results: Vec<(wire::PeerPresence, Option<crate::credentials::VerifiedPeer>)>,
     },
     /// Fault injection: a delayed reservation goes on.
     ReserveReady {

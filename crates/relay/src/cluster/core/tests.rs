@@ -77,13 +77,18 @@ fn a_knows_b_peer(now: Instant, free: u16) -> ClusterCore {
     a.handle_presence(presence("B", vec![peer("pb", free)]), now);
     let actions = drain(&mut a);
     assert!(
-        actions
-            .iter()
-            .any(|x| matches!(x, Action::Verify { node, peers } if node == "B" && peers.len() == 1))
+        actions.iter().any(
+            |x| matches!(x, Action::Verify { node, peers } if node == "B" && peers.len() == 1)
+        )
     );
     a.handle_verified("B", vec![(peer("pb", free), true)]);
     let actions = drain(&mut a);
-    let Some(Action::OpenRemotePeer { node, peer, draining }) = actions.first().cloned() else {
+    let Some(Action::OpenRemotePeer {
+        node,
+        peer,
+        draining,
+    }) = actions.first().cloned()
+    else {
         panic!("expected OpenRemotePeer, got {actions:?}");
     };
     a.remote_peer_opened(&node, peer, draining, Party(100));
@@ -125,9 +130,10 @@ fn a_reserves(a: &mut ClusterCore, now: Instant) -> Token {
         [
             Action::Request {
                 node,
-                message: NodeMessage::Reserve {
-                    offer, waited_ms, ..
-                },
+                message:
+                    NodeMessage::Reserve {
+                        offer, waited_ms, ..
+                    },
             },
         ] if node == "B" => {
             assert_eq!(*waited_ms, 40);
@@ -141,7 +147,10 @@ fn a_reserves(a: &mut ClusterCore, now: Instant) -> Token {
 fn b_with_local_peer(now: Instant) -> (ClusterCore, Token) {
     let mut b = core("B", now);
     b.handle_timeout(now);
-    assert!(matches!(drain(&mut b).as_slice(), [Action::SnapshotPresence]));
+    assert!(matches!(
+        drain(&mut b).as_slice(),
+        [Action::SnapshotPresence]
+    ));
     b.send_presence(vec![local(7, 1)], Vec::new(), Vec::new());
     let actions = drain(&mut b);
     let Some(Action::Presence(p)) = actions.first() else {
@@ -221,10 +230,14 @@ fn a_cross_node_match_binds_one_token_on_both_nodes_and_the_end_crosses() {
     }
     b.handle_node_message(message, now);
     let actions = drain(&mut b);
-    assert!(matches!(actions.as_slice(), [Action::OpenRemoteSeeker { reference: r, from, .. }] if *r == reference && from == "A"));
+    assert!(
+        matches!(actions.as_slice(), [Action::OpenRemoteSeeker { reference: r, from, .. }] if *r == reference && from == "A")
+    );
     b.seeker_opened(&reference, Some(Party(9)));
     let actions = drain(&mut b);
-    assert!(matches!(actions.as_slice(), [Action::Hub(ToHub::RemoteOffer { seeker: Party(9), peer: Party(7), waited, .. })] if *waited == Duration::from_millis(40)));
+    assert!(
+        matches!(actions.as_slice(), [Action::Hub(ToHub::RemoteOffer { seeker: Party(9), peer: Party(7), waited, .. })] if *waited == Duration::from_millis(40))
+    );
     b.handle_grant(&reference, true);
     assert_eq!(answers(&drain(&mut b)), vec![true]);
     // The peer accepts on B: the chat is bound there first, then A hears `matched`.
@@ -244,11 +257,17 @@ fn a_cross_node_match_binds_one_token_on_both_nodes_and_the_end_crosses() {
     let Some(NodeMessage::Matched { offer, chat, from }) = matched else {
         panic!("expected matched, got {actions:?}");
     };
-    assert_eq!((offer.as_str(), chat.as_str(), from.as_str()), (reference.as_str(), "c1", "B"));
+    assert_eq!(
+        (offer.as_str(), chat.as_str(), from.as_str()),
+        (reference.as_str(), "c1", "B")
+    );
     assert_eq!(b.chats(), 1);
     // A: the answer, then `matched` → the chat is expected before the hub accepts.
     a.handle_reserve_answer(&reference, Some(true));
-    assert!(matches!(drain(&mut a).as_slice(), [Action::Note(Note::ReservationGranted)]));
+    assert!(matches!(
+        drain(&mut a).as_slice(),
+        [Action::Note(Note::ReservationGranted)]
+    ));
     a.handle_node_message(
         NodeMessage::Matched {
             offer: reference.clone(),
@@ -285,7 +304,10 @@ fn a_cross_node_match_binds_one_token_on_both_nodes_and_the_end_crosses() {
         },
         now,
     );
-    assert_eq!(ends(&drain(&mut a)), vec![("B".to_owned(), "c1".to_owned())]);
+    assert_eq!(
+        ends(&drain(&mut a)),
+        vec![("B".to_owned(), "c1".to_owned())]
+    );
     b.handle_chat_end("c1");
     b.handle_party(
         Party(9),
@@ -296,12 +318,24 @@ fn a_cross_node_match_binds_one_token_on_both_nodes_and_the_end_crosses() {
         now,
     );
     assert!(ends(&drain(&mut b)).is_empty());
-    b.handle_party(Party(9), PartyEvent::ChatRemoved { chat: ChatNumber(3) }, now);
+    b.handle_party(
+        Party(9),
+        PartyEvent::ChatRemoved {
+            chat: ChatNumber(3),
+        },
+        now,
+    );
     b.handle_party(Party(9), PartyEvent::Closed, now);
     let actions = drain(&mut b);
     assert!(ends(&actions).is_empty(), "{actions:?}");
     assert_eq!(b.chats(), 0);
-    a.handle_party(Party(100), PartyEvent::ChatRemoved { chat: ChatNumber(5) }, now);
+    a.handle_party(
+        Party(100),
+        PartyEvent::ChatRemoved {
+            chat: ChatNumber(5),
+        },
+        now,
+    );
     assert!(matches!(drain(&mut a).as_slice(), [Action::UnbindChat(t)] if t == "c1"));
     assert_eq!(a.chats(), 0);
 }
@@ -316,8 +350,19 @@ fn a_refused_reservation_keeps_the_seeker_and_marks_the_peer_full_until_its_next
     a.handle_reserve_answer(&reference, Some(false));
     let actions = drain(&mut a);
     assert_eq!(availability(&actions), Some(Availability::Away));
-    assert!(actions.iter().any(|x| matches!(x, Action::Hub(ToHub::OfferRefused { party: Party(100), offer: 1 }))));
-    assert!(!actions.iter().any(|x| matches!(x, Action::Hub(ToHub::Decline { .. }))), "a refusal is not a decline");
+    assert!(actions.iter().any(|x| matches!(
+        x,
+        Action::Hub(ToHub::OfferRefused {
+            party: Party(100),
+            offer: 1
+        })
+    )));
+    assert!(
+        !actions
+            .iter()
+            .any(|x| matches!(x, Action::Hub(ToHub::Decline { .. }))),
+        "a refusal is not a decline"
+    );
     // The next presence that still shows room makes it available again.
     a.handle_presence(presence("B", vec![peer("pb", 1)]), now);
     assert_eq!(availability(&drain(&mut a)), Some(Availability::Available));
@@ -373,8 +418,16 @@ fn an_unanswered_reservation_is_withdrawn_and_counted_refused_at_its_deadline() 
     a.handle_timeout(now + REQUEST);
     let actions = drain(&mut a);
     assert_eq!(withdrawals(&actions), vec![reference.clone()]);
-    assert!(actions.iter().any(|x| matches!(x, Action::Note(Note::ReservationUnanswered))));
-    assert!(actions.iter().any(|x| matches!(x, Action::Hub(ToHub::OfferRefused { offer: 1, .. }))));
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::ReservationUnanswered)))
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::Hub(ToHub::OfferRefused { offer: 1, .. })))
+    );
     // The grant that crosses the withdrawal: its answer is moot, its `matched` ends the chat.
     a.handle_reserve_answer(&reference, Some(true));
     assert!(drain(&mut a).is_empty());
@@ -388,7 +441,11 @@ fn an_unanswered_reservation_is_withdrawn_and_counted_refused_at_its_deadline() 
     );
     let actions = drain(&mut a);
     assert_eq!(ends(&actions), vec![("B".to_owned(), "c9".to_owned())]);
-    assert!(!actions.iter().any(|x| matches!(x, Action::Hub(ToHub::Accept { .. }))));
+    assert!(
+        !actions
+            .iter()
+            .any(|x| matches!(x, Action::Hub(ToHub::Accept { .. })))
+    );
 }
 
 #[test]
@@ -397,11 +454,21 @@ fn a_withdrawal_while_the_remote_seeker_is_registered_means_the_hub_is_never_ask
     let (mut b, token) = b_with_local_peer(now);
     b.handle_node_message(reserve("r1", &token), now);
     drain(&mut b);
-    b.handle_node_message(NodeMessage::Withdraw { offer: "r1".to_owned() }, now);
+    b.handle_node_message(
+        NodeMessage::Withdraw {
+            offer: "r1".to_owned(),
+        },
+        now,
+    );
     assert!(drain(&mut b).is_empty());
     b.seeker_opened("r1", Some(Party(9)));
     let actions = drain(&mut b);
-    assert!(!actions.iter().any(|x| matches!(x, Action::Hub(ToHub::RemoteOffer { .. }))), "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|x| matches!(x, Action::Hub(ToHub::RemoteOffer { .. }))),
+        "{actions:?}"
+    );
     assert_eq!(closes(&actions), vec![Party(9)]);
     assert_eq!(answers(&actions), vec![false]);
 }
@@ -414,7 +481,12 @@ fn a_withdrawal_that_crosses_the_hubs_grant_undoes_it() {
     drain(&mut b);
     b.seeker_opened("r1", Some(Party(9)));
     drain(&mut b);
-    b.handle_node_message(NodeMessage::Withdraw { offer: "r1".to_owned() }, now);
+    b.handle_node_message(
+        NodeMessage::Withdraw {
+            offer: "r1".to_owned(),
+        },
+        now,
+    );
     assert_eq!(closes(&drain(&mut b)), vec![Party(9)]);
     b.handle_grant("r1", true);
     let actions = drain(&mut b);
@@ -430,11 +502,18 @@ fn a_withdrawal_that_crosses_the_hubs_grant_undoes_it() {
         now,
     );
     let actions = drain(&mut b);
-    assert!(!actions.iter().any(|x| matches!(x, Action::ToNode { .. })), "{actions:?}");
+    assert!(
+        !actions.iter().any(|x| matches!(x, Action::ToNode { .. })),
+        "{actions:?}"
+    );
     b.handle_party(Party(9), PartyEvent::Closed, now);
     let actions = drain(&mut b);
     assert!(ends(&actions).is_empty());
-    assert!(actions.iter().any(|x| matches!(x, Action::UnbindChat(t) if t == "c1")));
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::UnbindChat(t) if t == "c1"))
+    );
     assert_eq!(b.chats(), 0);
 }
 
@@ -442,11 +521,20 @@ fn a_withdrawal_that_crosses_the_hubs_grant_undoes_it() {
 fn a_withdrawal_that_overtakes_its_reservation_refuses_it_on_arrival() {
     let now = Instant::now();
     let (mut b, token) = b_with_local_peer(now);
-    b.handle_node_message(NodeMessage::Withdraw { offer: "r1".to_owned() }, now);
+    b.handle_node_message(
+        NodeMessage::Withdraw {
+            offer: "r1".to_owned(),
+        },
+        now,
+    );
     b.handle_node_message(reserve("r1", &token), now);
     let actions = drain(&mut b);
     assert_eq!(answers(&actions), vec![false]);
-    assert!(!actions.iter().any(|x| matches!(x, Action::OpenRemoteSeeker { .. })));
+    assert!(
+        !actions
+            .iter()
+            .any(|x| matches!(x, Action::OpenRemoteSeeker { .. }))
+    );
 }
 
 #[test]
@@ -454,11 +542,19 @@ fn early_withdrawals_are_bounded() {
     let now = Instant::now();
     let (mut b, token) = b_with_local_peer(now);
     for n in 0..=reservations::EARLY_WITHDRAWALS {
-        b.handle_node_message(NodeMessage::Withdraw { offer: format!("w{n}") }, now);
+        b.handle_node_message(
+            NodeMessage::Withdraw {
+                offer: format!("w{n}"),
+            },
+            now,
+        );
     }
     // The oldest was forgotten: its reservation is decided normally.
     b.handle_node_message(reserve("w0", &token), now);
-    assert!(matches!(drain(&mut b).as_slice(), [Action::OpenRemoteSeeker { .. }]));
+    assert!(matches!(
+        drain(&mut b).as_slice(),
+        [Action::OpenRemoteSeeker { .. }]
+    ));
 }
 
 #[test]
@@ -470,7 +566,12 @@ fn a_withdrawal_after_the_grant_makes_the_remote_seeker_leave() {
     b.seeker_opened("r1", Some(Party(9)));
     b.handle_grant("r1", true);
     drain(&mut b);
-    b.handle_node_message(NodeMessage::Withdraw { offer: "r1".to_owned() }, now);
+    b.handle_node_message(
+        NodeMessage::Withdraw {
+            offer: "r1".to_owned(),
+        },
+        now,
+    );
     assert_eq!(closes(&drain(&mut b)), vec![Party(9)]);
 }
 
@@ -498,7 +599,10 @@ fn an_offer_withdrawn_on_the_seekers_node_is_withdrawn_on_the_peers_node() {
     a.handle_party(Party(100), PartyEvent::OfferWithdrawn { offer: 2 }, now);
     assert!(withdrawals(&drain(&mut a)).is_empty());
     a.handle_waited(Party(100), 2, Duration::ZERO, now);
-    assert!(drain(&mut a).is_empty(), "a withdrawn offer is never requested");
+    assert!(
+        drain(&mut a).is_empty(),
+        "a withdrawn offer is never requested"
+    );
 }
 
 #[test]
@@ -518,7 +622,11 @@ fn a_seeker_who_leaves_as_the_match_arrives_ends_the_chat_on_the_peers_node() {
     a.handle_party(Party(100), PartyEvent::OfferWithdrawn { offer: 1 }, now);
     let actions = drain(&mut a);
     assert_eq!(ends(&actions), vec![("B".to_owned(), "c1".to_owned())]);
-    assert!(actions.iter().any(|x| matches!(x, Action::UnbindChat(t) if t == "c1")));
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::UnbindChat(t) if t == "c1"))
+    );
     assert!(!a.knows_chat("c1"));
 }
 
@@ -530,7 +638,13 @@ fn a_decline_is_a_decline() {
     a.handle_reserve_answer(&reference, Some(true));
     drain(&mut a);
     a.handle_node_message(NodeMessage::Declined { offer: reference }, now);
-    assert!(matches!(drain(&mut a).as_slice(), [Action::Hub(ToHub::Decline { party: Party(100), offer: 1 })]));
+    assert!(matches!(
+        drain(&mut a).as_slice(),
+        [Action::Hub(ToHub::Decline {
+            party: Party(100),
+            offer: 1
+        })]
+    ));
     // On the peer's node: a remote seeker's unmatched end is `declined` to its node.
     let (mut b, token) = b_with_local_peer(now);
     b.handle_node_message(reserve("r1", &token), now);
@@ -538,7 +652,9 @@ fn a_decline_is_a_decline() {
     b.handle_grant("r1", true);
     drain(&mut b);
     b.handle_party(Party(9), PartyEvent::Cancelled, now);
-    assert!(matches!(drain(&mut b).as_slice(), [Action::ToNode { node, message: NodeMessage::Declined { offer } }] if node == "A" && offer == "r1"));
+    assert!(
+        matches!(drain(&mut b).as_slice(), [Action::ToNode { node, message: NodeMessage::Declined { offer } }] if node == "A" && offer == "r1")
+    );
 }
 
 // ---- cluster_failover.rs / cluster_false_loss.rs / cluster_metrics.rs ----
@@ -591,7 +707,11 @@ fn a_node_silent_past_the_ttl_is_let_go_and_every_half_there_is_told() {
     assert!(closes(&drain(&mut a)).is_empty());
     a.handle_timeout(now + TTL + Duration::from_millis(1));
     let actions = drain(&mut a);
-    assert!(actions.iter().any(|x| matches!(x, Action::Note(Note::NodeLost))));
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::NodeLost)))
+    );
     assert_eq!(closes(&actions), vec![Party(100)]);
     assert_eq!(a.nodes(), 0);
     assert_eq!(a.remote_peers(), 0);
@@ -604,11 +724,19 @@ fn a_node_silent_past_the_ttl_is_let_go_and_every_half_there_is_told() {
     // B speaks again: a false alarm, counted; its peer is checked and offered afresh.
     a.handle_presence(presence("B", vec![peer("pb", 2)]), now + TTL * 2);
     let actions = drain(&mut a);
-    assert!(actions.iter().any(|x| matches!(x, Action::Note(Note::NodeReturned))));
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::NodeReturned)))
+    );
     assert!(actions.iter().any(|x| matches!(x, Action::Verify { .. })));
     // A second silence and return counts again; a new node never counts as returned.
     a.handle_presence(presence("C", Vec::new()), now + TTL * 2);
-    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::Note(Note::NodeReturned))));
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::NodeReturned)))
+    );
 }
 
 #[test]
@@ -643,7 +771,10 @@ fn the_peers_node_ends_the_remote_seekers_of_a_node_it_lets_go() {
     b.handle_timeout(now + TTL + HEARTBEAT);
     assert_eq!(closes(&drain(&mut b)), vec![Party(9)]);
     b.handle_party(Party(9), PartyEvent::Closed, now + TTL + HEARTBEAT);
-    assert_eq!(ends(&drain(&mut b)), vec![("A".to_owned(), "c1".to_owned())]);
+    assert_eq!(
+        ends(&drain(&mut b)),
+        vec![("A".to_owned(), "c1".to_owned())]
+    );
 }
 
 #[test]
@@ -655,14 +786,26 @@ fn a_node_that_leaves_is_forgotten_at_once_and_not_counted_lost() {
     bye.draining = true;
     a.handle_presence(bye, now);
     let actions = drain(&mut a);
-    assert!(actions.iter().any(|x| matches!(x, Action::Note(Note::NodeLeft))));
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::NodeLeft)))
+    );
     assert_eq!(closes(&actions), vec![Party(100)]);
     assert_eq!(a.nodes(), 0);
     a.handle_timeout(now + TTL * 3);
-    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::Note(Note::NodeLost))));
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::NodeLost)))
+    );
     // Its next life is a new node, not a returned one.
     a.handle_presence(presence("B", Vec::new()), now + TTL * 3);
-    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::Note(Note::NodeReturned))));
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::Note(Note::NodeReturned)))
+    );
 }
 
 #[test]
@@ -674,10 +817,18 @@ fn a_lost_broker_forgets_every_node_and_sends_no_presence_until_it_returns() {
     assert_eq!(closes(&actions), vec![Party(100)]);
     assert_eq!(a.nodes(), 0);
     a.handle_timeout(now + HEARTBEAT);
-    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::SnapshotPresence)));
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::SnapshotPresence))
+    );
     a.handle_broker(true);
     a.handle_timeout(now + HEARTBEAT * 2);
-    assert!(drain(&mut a).iter().any(|x| matches!(x, Action::SnapshotPresence)));
+    assert!(
+        drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::SnapshotPresence))
+    );
 }
 
 #[test]
@@ -686,7 +837,9 @@ fn leaving_says_so_and_closes_every_party() {
     let mut a = a_knows_b_peer(now, 1);
     a.leave();
     let actions = drain(&mut a);
-    assert!(matches!(&actions[0], Action::Presence(p) if p.leaving && p.draining && p.peers.is_empty()));
+    assert!(
+        matches!(&actions[0], Action::Presence(p) if p.leaving && p.draining && p.peers.is_empty())
+    );
     assert_eq!(closes(&actions), vec![Party(100)]);
 }
 
@@ -715,9 +868,15 @@ fn a_local_peer_keeps_its_token_across_heartbeats_and_a_new_connection_gets_a_ne
     let now = Instant::now();
     let mut b = core("B", now);
     let token_of = |b: &mut ClusterCore, parties: &[u64]| {
-        b.send_presence(parties.iter().map(|p| local(*p, 1)).collect(), Vec::new(), Vec::new());
+        b.send_presence(
+            parties.iter().map(|p| local(*p, 1)).collect(),
+            Vec::new(),
+            Vec::new(),
+        );
         match drain(b).first() {
-            Some(Action::Presence(p)) => p.peers.iter().map(|x| x.token.clone()).collect::<Vec<_>>(),
+            Some(Action::Presence(p)) => {
+                p.peers.iter().map(|x| x.token.clone()).collect::<Vec<_>>()
+            }
             other => panic!("{other:?}"),
         }
     };
@@ -738,7 +897,11 @@ fn a_peer_no_longer_listed_leaves_and_a_rejected_certificate_is_not_checked_agai
     a.handle_verified("B", vec![(peer("bad", 1), false)]);
     assert!(drain(&mut a).is_empty());
     a.handle_presence(presence("B", vec![peer("bad", 1)]), now);
-    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::Verify { .. })));
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::Verify { .. }))
+    );
     a.handle_party(Party(100), PartyEvent::Closed, now);
     assert_eq!(a.remote_peers(), 0);
 }
@@ -752,9 +915,17 @@ fn certificates_changed_while_checked_are_checked_again() {
     let mut changed = peer("pb", 1);
     changed.supporter_certificate = vec![9].into();
     a.handle_presence(presence("B", vec![changed]), now);
-    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::Verify { .. })), "one check at a time");
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::Verify { .. })),
+        "one check at a time"
+    );
     a.handle_verified("B", vec![(peer("pb", 1), true)]);
-    assert!(drain(&mut a).is_empty(), "the checked certificates are no longer the listed ones");
+    assert!(
+        drain(&mut a).is_empty(),
+        "the checked certificates are no longer the listed ones"
+    );
 }
 
 #[test]
@@ -763,7 +934,10 @@ fn a_peer_verified_after_its_node_was_let_go_is_closed() {
     let mut a = core("A", now);
     a.handle_presence(presence("B", vec![peer("pb", 1)]), now);
     a.handle_verified("B", vec![(peer("pb", 1), true)]);
-    let Some(Action::OpenRemotePeer { peer, draining, .. }) = drain(&mut a).into_iter().find(|x| matches!(x, Action::OpenRemotePeer { .. })) else {
+    let Some(Action::OpenRemotePeer { peer, draining, .. }) = drain(&mut a)
+        .into_iter()
+        .find(|x| matches!(x, Action::OpenRemotePeer { .. }))
+    else {
         panic!();
     };
     a.handle_timeout(now + TTL * 2);
@@ -797,7 +971,14 @@ fn the_remote_peers_capacity_counts_this_nodes_own_offers_and_chats_with_it() {
     // B now shows no room (our reservation holds it): the matcher keeps our offer counted.
     a.handle_presence(presence("B", vec![peer("pb", 0)]), now);
     let actions = drain(&mut a);
-    assert!(actions.iter().any(|x| matches!(x, Action::Hub(ToHub::Availability { capacity: 1, status: Availability::Away, .. }))));
+    assert!(actions.iter().any(|x| matches!(
+        x,
+        Action::Hub(ToHub::Availability {
+            capacity: 1,
+            status: Availability::Away,
+            ..
+        })
+    )));
 }
 
 #[test]
@@ -806,7 +987,10 @@ fn the_heartbeat_is_due_every_heartbeat_and_presence_carries_the_drain() {
     let mut a = core("A", now);
     assert_eq!(a.poll_timeout(), now);
     a.handle_timeout(now);
-    assert!(matches!(drain(&mut a).as_slice(), [Action::SnapshotPresence]));
+    assert!(matches!(
+        drain(&mut a).as_slice(),
+        [Action::SnapshotPresence]
+    ));
     assert_eq!(a.poll_timeout(), now + HEARTBEAT);
     a.handle_timeout(now + HEARTBEAT / 2);
     assert!(drain(&mut a).is_empty());
@@ -832,8 +1016,12 @@ fn an_end_before_the_chat_starts_here_settles_it() {
     );
     // The hold for the chat is asked before the hub is, so nothing arriving is dropped.
     let actions = drain(&mut a);
-    let expect = actions.iter().position(|x| matches!(x, Action::ExpectChat { .. }));
-    let accept = actions.iter().position(|x| matches!(x, Action::Hub(ToHub::Accept { .. })));
+    let expect = actions
+        .iter()
+        .position(|x| matches!(x, Action::ExpectChat { .. }));
+    let accept = actions
+        .iter()
+        .position(|x| matches!(x, Action::Hub(ToHub::Accept { .. })));
     assert!(expect < accept);
     a.handle_party(
         Party(100),
