@@ -2,7 +2,7 @@
 //! config, flags and environment, read what it prints, signal it, scrape its admin port.
 //!
 //! Locating the binary: the relay is another package, so Cargo's `CARGO_BIN_EXE_*` is not
-//! available here. [`relay_binary`] runs `cargo build -p confidant-relay --bin
+//! available here. [`relay_binary`] runs `cargo build -p confidant-relay-bin --bin
 //! confidant-relay` once per test process (same profile as the tests; Cargo makes it a
 //! no-op when up to date) and takes the executable from the directory the test binary
 //! itself lives in (`target/<profile>/deps/..`), which follows `CARGO_TARGET_DIR` and
@@ -45,7 +45,7 @@ pub fn relay_binary() -> PathBuf {
             "build",
             "--quiet",
             "-p",
-            "confidant-relay",
+            "confidant-relay-bin",
             "--bin",
             "confidant-relay",
         ]);

@@ -1,4 +1,4 @@
-//! `confidant-bench` (also `confidant bench`): a load generator for the Confidant relay and
+//! `confidant-bench`: a load generator for the Confidant relay and
 //! a bare WebSocket forwarder to compare it with.
 //!
 //! Every scenario starts its server — the real relay library (`confidant_relay::start`,
@@ -8,9 +8,8 @@
 //! relay / baseline, measured in the same run. Every wait is bounded; nothing leaves
 //! loopback. `docs/performance.md` explains the method.
 //!
-//! The library is what both binaries run: `confidant-bench` ([`main`] with no prefix) and
-//! the `confidant` command's `bench` subcommand ([`run`] with the prefix `bench`, so that
-//! the server children are started as `confidant bench serve-relay …`).
+//! It is its own binary, not a subcommand of the `confidant` CLI: the bench links the relay
+//! (axum, async-nats), and a seeker's or supporter's tool must not.
 #![forbid(unsafe_code)]
 
 mod baseline;
@@ -33,7 +32,6 @@ pub use server::RelayArgs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -54,15 +52,6 @@ pub type Error = BoxError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// The arguments of `confidant bench` (the same scenarios and options as `confidant-bench`).
-#[derive(Debug, Args)]
-#[command(about = "Load generator for the Confidant relay (relay vs a bare forwarder, same run)")]
-pub struct BenchArgs {
-    /// The scenario.
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// Options every scenario shares.
@@ -150,19 +139,10 @@ pub struct PlotOpts {
     plots: PathBuf,
 }
 
-/// The arguments that come before a hidden subcommand when this program starts one of
-/// its own children: none for `confidant-bench`, `bench` for `confidant`.
-static CHILD_PREFIX: OnceLock<Vec<String>> = OnceLock::new();
-
-/// The argument prefix for children of this executable (see [`run`]).
-pub(crate) fn child_prefix() -> &'static [String] {
-    CHILD_PREFIX.get().map_or(&[], Vec::as_slice)
-}
-
 /// `confidant-bench`'s `main`: parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command, &[]) {
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("confidant-bench: {error}");
@@ -171,11 +151,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs one command. `prefix` is what the current executable needs before a bench
-/// subcommand (`[]` for `confidant-bench`, `["bench"]` for `confidant`): the scenarios start
-/// their servers as `<current exe> <prefix…> serve-relay …`.
-pub fn run(command: Command, prefix: &[&str]) -> std::result::Result<(), Error> {
-    let _ = CHILD_PREFIX.set(prefix.iter().map(|p| (*p).to_owned()).collect());
+/// Runs one command. The scenarios start their servers as children of this executable
+/// (`confidant-bench serve-relay …`).
+pub fn run(command: Command) -> std::result::Result<(), Error> {
     net::raise_file_limit();
     match command {
         Command::ServeRelay(args) => server::serve_relay(&args),

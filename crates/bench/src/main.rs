@@ -1,4 +1,4 @@
-//! `confidant-bench`: the load generator (the same code as `confidant bench`).
+//! `confidant-bench`: the load generator (its scenarios are in the library).
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {

@@ -276,7 +276,7 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(crate::child_prefix()).args(args);
+    command.args(args);
     Ok(command)
 }
 

@@ -28,9 +28,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Benchmark the relay against a bare forwarder over loopback (the same scenarios and
-    /// options as `confidant-bench`; see docs/performance.md).
-    Bench(confidant_bench::BenchArgs),
 }
 
 /// Where `seek` and `peer` connect.

@@ -4,8 +4,10 @@
 //! - `peer` — a peer supporter serving several chats at once;
 //! - `keygen` — a supporter's X25519 key pair (the secret never leaves the device);
 //! - `admin` — a program's offline root key, issuing keys, supporter credentials and the
-//!   signed revocation list;
-//! - `bench` — the load generator (`confidant_bench`), relay against a bare forwarder.
+//!   signed revocation list.
+//!
+//! The load generator is not here: `confidant-bench` links the relay, which an end user's
+//! tool must not (ARCHITECTURE.md).
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -30,9 +32,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Admin { command } => admin::run(command),
         Command::Seek(args) => run_async(seek_command::run(args)),
         Command::Peer(args) => run_async(peer_command::run(args)),
-        // Its server children are started as `confidant bench serve-relay …`.
-        Command::Bench(args) => confidant_bench::run(args.command, &["bench"])
-            .map_err(|e| CliError::Invalid(format!("bench: {e}"))),
     }
 }
 

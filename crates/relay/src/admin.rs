@@ -84,6 +84,16 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// Serves the admin endpoints on `listener` until the process ends (the admin listener is
+/// separate from the public one and is never drained: probes and scrapes go on during
+/// shutdown).
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, state: AdminState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
 use crate::config::ProgramConfig;
-use crate::matching::PeerProfile;
 use crate::revocation_store::RevocationStore;
+use confidant_matcher::PeerProfile;
 
 /// Why a presented credential was refused: `credential_revoked` for a revoked certificate,
 /// `credential_rejected` for everything else ([`PresentError::code`]).

@@ -35,7 +35,6 @@ pub mod fuzzing;
 mod http_policy;
 mod hub;
 mod listener;
-pub mod matching;
 pub mod metrics;
 mod outbox;
 mod revocation_store;

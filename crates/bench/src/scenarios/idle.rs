@@ -255,7 +255,7 @@ impl Holding {
     /// Opens connections until `step` are open: ¾ in chats, ¼ queued.
     ///
     /// Queued seekers first: the relay's matcher looks at every peer for every queued
-    /// seeker on each queue event (`Matcher::dispatch` in crates/relay/src/matching), so
+    /// seeker on each queue event (`Matcher::dispatch` in crates/matcher/src), so
     /// joining the queue while thousands of peers are logged in costs far more than the
     /// state it creates; the order does not change the state measured after the step.
     async fn grow_to(&mut self, step: usize) -> Result<()> {

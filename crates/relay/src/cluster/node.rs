@@ -144,6 +144,10 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
         verified: HashMap::new(),
         input: input_tx,
     };
+    // Presence goes out only while the broker is there (the client connects in the
+    // background; its events say when).
+    node.core
+        .handle_broker(client.connection_state() == async_nats::connection::State::Connected);
     loop {
         let wake = Instant::from_std(node.core.poll_timeout());
         node.core

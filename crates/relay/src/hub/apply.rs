@@ -3,7 +3,7 @@
 use confidant_proto::RelayFrame;
 
 use super::{ConnId, Hub};
-use crate::matching::Action;
+use confidant_matcher::Action;
 
 impl Hub {
     /// Carries out matcher actions in order.

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{ConnId, ConnKind, Hub};
 use crate::chat_link::{ChatLink, Side};
 use crate::connection::{ConnCommand, Route};
-use crate::matching::{OfferKey, PeerId, SeekerId};
+use confidant_matcher::{OfferKey, PeerId, SeekerId};
 
 /// A chat's relay-internal id (never on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

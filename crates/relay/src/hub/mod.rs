@@ -29,11 +29,11 @@ use crate::chat_features::ChatFeatures;
 use crate::connection::ConnCommand;
 use crate::connection::commands::CommandSender;
 use crate::credentials::{VerifiedPeer, still_valid};
-use crate::matching::{MatchConfig, MatchError, Matcher, PeerAvailability, PeerId, SeekerId};
 use crate::outbox::Outbox;
 use crate::shared::Shared;
 use crate::stats::RelayStats;
 use chats::{Chat, ChatId};
+use confidant_matcher::{MatchConfig, MatchError, Matcher, PeerAvailability, PeerId, SeekerId};
 pub(crate) use remote::ClusterEvent;
 
 /// A connection's handle, unique for the relay's life. Also its matcher handle.

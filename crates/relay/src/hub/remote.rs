@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{ConnId, ConnKind, Hub};
-use crate::matching::{PeerId, SeekerId};
+use confidant_matcher::{PeerId, SeekerId};
 
 /// What the cluster module tells the hub.
 #[derive(Debug)]

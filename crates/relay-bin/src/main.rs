@@ -92,9 +92,9 @@ async fn run(args: Args, settings: Settings) -> ExitCode {
         }
     };
     let admin_addr = admin_listener.local_addr().unwrap_or(settings.admin_listen);
-    let admin_app = admin::router(admin_state.clone());
+    let admin_served = admin_state.clone();
     tokio::spawn(async move {
-        if axum::serve(admin_listener, admin_app).await.is_err() {
+        if admin::serve(admin_listener, admin_served).await.is_err() {
             tracing::error!(kind = "admin_failed", "admin listener stopped");
         }
     });
