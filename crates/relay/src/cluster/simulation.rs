@@ -2,7 +2,8 @@
 //! (`cluster/core`); the broker, the hub and the clients are small models of their own.
 //! Thousands of schedules — random arrivals, accepts, declines, chats, ends, cancels,
 //! broker delays with spikes, a node that crashes, a node that falls silent past the TTL
-//! and comes back — each checked against the cross-node invariants:
+//! and comes back, a node that loses the broker for a while, a node that drains and
+//! leaves — each checked against the cross-node invariants:
 //!
 //! - **capacity**: on its own node, a peer's open offers and chats never exceed its
 //!   capacity; every chat a seeker's node starts with a remote peer is one the peer's node
@@ -116,10 +117,34 @@ enum HubIn {
 
 #[derive(Clone, Debug)]
 enum Ev {
-    Wire { from: usize, to: usize, wire: Wire },
-    Core { node: usize, input: CoreIn },
-    Hub { node: usize, input: HubIn },
-    Tick { node: usize },
+    Wire {
+        from: usize,
+        to: usize,
+        wire: Wire,
+    },
+    Core {
+        node: usize,
+        input: CoreIn,
+    },
+    Hub {
+        node: usize,
+        input: HubIn,
+    },
+    Tick {
+        node: usize,
+    },
+    /// The node loses the broker, or gets it back.
+    Broker {
+        node: usize,
+        connected: bool,
+    },
+    /// The node drains (a rolling restart), then says its last word and stops.
+    Drain {
+        node: usize,
+    },
+    Leave {
+        node: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,6 +191,8 @@ struct SimNode {
     name: Token,
     alive: bool,
     muted_until: Option<Instant>,
+    /// Without the broker: nothing in or out.
+    cut_off: bool,
     conns: BTreeMap<Party, Conn>,
     next_conn: u64,
     offers: BTreeMap<u32, Offer>,
@@ -181,7 +208,7 @@ struct SimNode {
     early: HashMap<Token, Vec<ChatMsg>>,
     /// Reply subjects: reference → asking node.
     replies: HashMap<Token, usize>,
-    /// Remote peer token → the party standing for it here.
+    /// Data frames written and read, per (sender, recipient).
     seq_out: HashMap<(Client, Client), u32>,
     seq_in: HashMap<(Client, Client), u32>,
 }
@@ -222,6 +249,8 @@ struct Stats {
     matched_unknown: u64,
     nodes_lost: u64,
     nodes_returned: u64,
+    nodes_left: u64,
+    brokers_lost: u64,
 }
 
 impl Stats {
@@ -234,6 +263,8 @@ impl Stats {
         self.matched_unknown += other.matched_unknown;
         self.nodes_lost += other.nodes_lost;
         self.nodes_returned += other.nodes_returned;
+        self.nodes_left += other.nodes_left;
+        self.brokers_lost += other.brokers_lost;
     }
 }
 
@@ -280,6 +311,7 @@ impl World {
                 name,
                 alive: true,
                 muted_until: None,
+                cut_off: false,
                 conns: BTreeMap::new(),
                 next_conn: 1,
                 offers: BTreeMap::new(),
@@ -317,7 +349,7 @@ impl World {
     }
 
     fn wire(&mut self, from: usize, to: usize, wire: Wire) {
-        if !self.nodes[from].alive {
+        if !self.nodes[from].alive || self.nodes[from].cut_off || self.nodes[to].cut_off {
             return;
         }
         let delay = if self.rng.chance(3) {
@@ -402,8 +434,24 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
+            Ev::Broker { node, connected } => {
+                if self.nodes[node].alive {
+                    self.nodes[node].cut_off = !connected;
+                    self.nodes[node].core.handle_broker(connected);
+                    self.carry_out(node);
+                }
+            }
+            Ev::Drain { node } => self.nodes[node].core.set_draining(true),
+            Ev::Leave { node } => {
+                if self.nodes[node].alive {
+                    self.nodes[node].core.leave();
+                    self.carry_out(node);
+                    self.nodes[node].alive = false;
+                    self.stats.nodes_left += 1;
+                }
+            }
             Ev::Wire { from, to, wire } => {
-                if !self.nodes[to].alive {
+                if !self.nodes[to].alive || self.nodes[to].cut_off {
                     return;
                 }
                 let _ = from;
@@ -1349,6 +1397,29 @@ fn simulate(seed: u64) -> (Vec<String>, Stats) {
     match trouble {
         0 | 1 => world.nodes[victim].alive = false,
         2..=4 => world.nodes[victim].muted_until = Some(when + TTL + rng.ms(100, 600)),
+        5 => {
+            world.stats.brokers_lost += 1;
+            world.at(
+                when,
+                Ev::Broker {
+                    node: victim,
+                    connected: false,
+                },
+            );
+            let back = when + rng.ms(50, 900);
+            world.at(
+                back,
+                Ev::Broker {
+                    node: victim,
+                    connected: true,
+                },
+            );
+        }
+        6 => {
+            world.at(when, Ev::Drain { node: victim });
+            let stop = when + rng.ms(100, 600);
+            world.at(stop, Ev::Leave { node: victim });
+        }
         _ => {}
     }
     world.run_until(start + Duration::from_millis(3500));
@@ -1408,5 +1479,7 @@ fn seeded_schedules_keep_the_cross_node_invariants() {
         assert!(total.matched_unknown > 5, "{total:?}");
         assert!(total.nodes_lost > 100, "{total:?}");
         assert!(total.nodes_returned > 50, "{total:?}");
+        assert!(total.nodes_left > 50, "{total:?}");
+        assert!(total.brokers_lost > 50, "{total:?}");
     }
 }

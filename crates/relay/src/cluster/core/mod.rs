@@ -231,6 +231,8 @@ pub(crate) struct ClusterCore {
     settings: Settings,
     tokens: Box<dyn FnMut() -> Token + Send + Sync>,
     connected: bool,
+    /// Chats ended while the broker was gone: (node, chat), to end again when it is back.
+    unsent_ends: Vec<(Token, Token)>,
     draining: bool,
     next_heartbeat: Instant,
     nodes: Nodes,
@@ -260,6 +262,7 @@ impl ClusterCore {
             settings,
             tokens,
             connected: true,
+            unsent_ends: Vec::new(),
             draining: false,
             next_heartbeat: now,
             nodes: Nodes::default(),
@@ -340,6 +343,13 @@ impl ClusterCore {
     }
 
     pub(super) fn push(&mut self, action: Action) {
+        if !self.connected
+            && let Action::EndChat { node, chat, .. } = &action
+        {
+            // Without the broker this `end` may never leave (NATS core keeps nothing for
+            // us): said again once the broker is back.
+            self.unsent_ends.push((node.clone(), chat.clone()));
+        }
         self.actions.push_back(action);
     }
 
@@ -391,11 +401,25 @@ impl ClusterCore {
     /// The broker connection came back (`true`) or went away (`false`). Gone: cross-node
     /// chats cannot move and frames may already be lost, so every other node is forgotten
     /// at once (their parties closed, chats ended here); this node serves its own.
+    ///
+    /// Back: every `end` this node decided while it was cut off goes out again. A node
+    /// whose outage was shorter than the others' TTL is never let go by them, so nothing
+    /// else would end their halves of the chats it ended; a second `end` of a chat the
+    /// other side already ended is dropped there.
     pub(crate) fn handle_broker(&mut self, connected: bool) {
+        let was = self.connected;
         self.connected = connected;
         if !connected {
             self.nodes.known.clear();
             self.close_all();
+        } else if !was {
+            for (node, chat) in std::mem::take(&mut self.unsent_ends) {
+                self.push(Action::EndChat {
+                    node,
+                    chat,
+                    reason: ChatEndReason::PartnerLeft,
+                });
+            }
         }
     }
 

@@ -1042,3 +1042,46 @@ fn an_end_before_the_chat_starts_here_settles_it() {
     );
     assert!(ends(&drain(&mut a)).is_empty(), "B's end is not echoed");
 }
+
+// ---- cluster_failover.rs (broker stopped and restarted mid-chat), found by the simulation ----
+
+#[test]
+fn ends_decided_without_the_broker_go_out_again_when_it_returns() {
+    let now = Instant::now();
+    let mut a = a_knows_b_peer(now, 1);
+    let reference = a_reserves(&mut a, now);
+    a.handle_node_message(
+        NodeMessage::Matched {
+            offer: reference,
+            chat: "c1".to_owned(),
+            from: "B".to_owned(),
+        },
+        now,
+    );
+    a.handle_party(
+        Party(100),
+        PartyEvent::ChatStarted {
+            offer: 1,
+            chat: ChatNumber(1),
+        },
+        now,
+    );
+    drain(&mut a);
+    // The broker goes: A ends its half (its `end` may be lost with the connection).
+    a.handle_broker(false);
+    a.handle_party(Party(100), PartyEvent::Closed, now);
+    assert_eq!(
+        ends(&drain(&mut a)),
+        vec![("B".to_owned(), "c1".to_owned())]
+    );
+    // Back before B's TTL: B never lets A go, so only this `end` ends B's half.
+    a.handle_broker(true);
+    assert_eq!(
+        ends(&drain(&mut a)),
+        vec![("B".to_owned(), "c1".to_owned())]
+    );
+    // Said once more, not for ever.
+    a.handle_broker(false);
+    a.handle_broker(true);
+    assert!(ends(&drain(&mut a)).is_empty());
+}
