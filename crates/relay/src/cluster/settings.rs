@@ -90,7 +90,7 @@ impl ClusterConfig {
 
 /// Faults the integration tests inject into a node (`tests/tests/cluster_*.rs`), for races
 /// too narrow to hit otherwise. Behind the `fault-injection` feature, which only the test
-/// package enables; the seeded simulation (`cluster/simulation.rs`) needs none of them.
+/// package enables; the seeded simulation (`cluster/simulation/`) needs none of them.
 #[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 #[derive(Clone, Debug, Default)]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use confidant_proto::{ChatEndReason, ChatNumber};
 
-use super::reservations::{Outgoing, OutgoingState};
+use super::reservations::{IncomingState, Outgoing, OutgoingState};
 use super::{Action, Chat, ClusterCore, Party, PartyEvent, PartyKind, Token, VirtualParty};
 use crate::cluster::wire::NodeMessage;
 
@@ -233,7 +233,15 @@ impl ClusterCore {
                 }
             }
             PartyKind::RemoteSeeker { reference } => {
-                self.reservations.incoming.remove(&reference);
+                let incoming = self.reservations.incoming.remove(&reference);
+                if incoming.is_some_and(|i| matches!(i.state, IncomingState::Granting { .. })) {
+                    // Gone before the hub decided (its node lost): the request is answered
+                    // now, since the hub's decision will find nothing to answer.
+                    self.push(Action::Answer {
+                        reference,
+                        granted: false,
+                    });
+                }
             }
         }
     }

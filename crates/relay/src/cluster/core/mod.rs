@@ -5,7 +5,7 @@
 //! it at `poll_timeout`. Nothing here reads a clock, touches a socket, spawns a task or
 //! takes a lock (`scripts/check-architecture` checks it), so every failure case runs as a
 //! plain unit test (`tests.rs`) and many nodes run together in a seeded simulation
-//! (`cluster/simulation.rs`).
+//! (`cluster/simulation/`).
 //!
 //! A file per idea: `nodes.rs` (membership and failure detection), `presence.rs` (peers
 //! out and in), `reservations.rs` (capacity asked and granted, withdrawals, from both

@@ -1085,3 +1085,16 @@ fn ends_decided_without_the_broker_go_out_again_when_it_returns() {
     a.handle_broker(true);
     assert!(ends(&drain(&mut a)).is_empty());
 }
+
+#[test]
+fn a_remote_seeker_gone_while_the_hub_decides_is_answered_no() {
+    let now = Instant::now();
+    let (mut b, token) = b_with_local_peer(now);
+    b.handle_node_message(reserve("r1", &token), now);
+    b.seeker_opened("r1", Some(Party(9)));
+    drain(&mut b);
+    b.handle_party(Party(9), PartyEvent::Closed, now);
+    assert_eq!(answers(&drain(&mut b)), vec![false]);
+    b.handle_grant("r1", true);
+    assert!(answers(&drain(&mut b)).is_empty(), "answered once");
+}

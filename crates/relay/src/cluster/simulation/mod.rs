@@ -482,7 +482,7 @@ fn simulate(seed: u64) -> (Vec<String>, Stats) {
 fn seeded_schedules_keep_the_cross_node_invariants() {
     let seeds: Vec<u64> = match std::env::var("CONFIDANT_SIM_SEED") {
         Ok(seed) => vec![seed.parse().expect("CONFIDANT_SIM_SEED is a number")],
-        Err(_) => (0..2000).collect(),
+        Err(_) => (0..3000).collect(),
     };
     let started = std::time::Instant::now();
     let mut total = Stats::default();
