@@ -28,7 +28,7 @@ pub struct RelayConfig {
     pub tls: Option<TlsFiles>,
     /// Scale-out: join other nodes through this NATS broker; `None` (the default): a single
     /// node that needs nothing else.
-    pub cluster: Option<crate::cluster::ClusterConfig>,
+    pub cluster: Option<crate::cluster::settings::ClusterConfig>,
     /// Browser origins (`https://app.example.org`) allowed to open WebSockets besides the
     /// relay's own pages; clients that send no `Origin` (CLI, apps) are always allowed.
     pub allowed_origins: Vec<String>,

@@ -19,7 +19,7 @@
 
 mod core;
 mod node;
-mod settings;
+pub(crate) mod settings;
 #[cfg(test)]
 mod simulation;
 mod virtual_conn;
