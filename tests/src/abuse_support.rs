@@ -754,11 +754,7 @@ impl SplitMix {
         std::env::var("CONFIDANT_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            })
+            .unwrap_or_else(|| confidant_crypto::wall_clock::unix_now_nanos() as u64)
     }
 
     /// The next 64 random bits.

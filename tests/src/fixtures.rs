@@ -2,8 +2,6 @@
 //! certificate, revocation lists, and supporter credentials (valid, expired, revoked, or
 //! for another program).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use confidant_crypto::{
     IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
 };
@@ -15,10 +13,7 @@ const DAY: u64 = 24 * 60 * 60;
 
 /// The current Unix time.
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    confidant_crypto::wall_clock::unix_now()
 }
 
 /// A program with its keys, as its administrator would hold them.

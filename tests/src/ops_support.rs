@@ -305,7 +305,7 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    confidant_crypto::hex::encode(bytes)
 }
 
 /// Writes the program's current revocation list in the CLI's file format.

@@ -285,7 +285,7 @@ pub fn encodings_of(secret: &str) -> Vec<Vec<u8>> {
             }
         }
     }
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = confidant_crypto::hex::encode(raw);
     out.push(hex.clone().into_bytes());
     out.push(hex.to_uppercase().into_bytes());
     out

@@ -1,8 +1,6 @@
 //! Programs and supporter credentials made on the spot, as a program administrator would
 //! hold them: root key, issuing key and certificate, revocation list, supporter certificates.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use confidant_crypto::{
     IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
 };
@@ -14,10 +12,7 @@ const DAY: u64 = 24 * 60 * 60;
 
 /// The current Unix time.
 pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    confidant_crypto::wall_clock::unix_now()
 }
 
 /// A program with its keys.
@@ -150,24 +145,10 @@ impl Credential {
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    confidant_crypto::hex::encode(bytes)
 }
 
 /// Parses lowercase or uppercase hex.
 pub(crate) fn unhex(text: &str) -> Result<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return Err("odd hex length".into());
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            let pair = text.get(i..i + 2).ok_or("bad hex")?;
-            u8::from_str_radix(pair, 16).map_err(|e| e.into())
-        })
-        .collect()
+    confidant_crypto::hex::decode_vec(text).ok_or_else(|| "not hex".into())
 }

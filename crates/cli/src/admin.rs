@@ -6,7 +6,6 @@
 //! copy the file to the relay (which reloads it) and to the peers.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -25,7 +24,6 @@ use crate::cli_error::CliError;
 use crate::files::{
     read_secret, read_text, replace_public, sibling, write_public_new, write_secret,
 };
-use crate::hex;
 
 const DAY: u64 = 86_400;
 
@@ -52,10 +50,7 @@ pub(crate) fn run(command: AdminCommand) -> Result<(), CliError> {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    confidant_crypto::wall_clock::unix_now()
 }
 
 fn init(out: &Path) -> Result<(), CliError> {
@@ -77,9 +72,9 @@ fn init(out: &Path) -> Result<(), CliError> {
         "Root public key written to {} (fingerprint {}; the relay logs it for each program \
          at start). Pin it in the relay and the clients:",
         public_path.display(),
-        hex::encode(&confidant_crypto::keys::key_id(&root.public()))
+        confidant_crypto::hex::encode(&confidant_crypto::keys::key_id(&root.public()))
     );
-    println!("{}", hex::encode(&root.public()));
+    println!("{}", confidant_crypto::hex::encode(&root.public()));
     Ok(())
 }
 
@@ -153,7 +148,10 @@ fn issue(
         "Issuer certificate for {program:?}, valid {days} days, written to {}.",
         cert_path.display()
     );
-    println!("Issuing key id: {}", hex::encode(&issuing.key_id()));
+    println!(
+        "Issuing key id: {}",
+        confidant_crypto::hex::encode(&issuing.key_id())
+    );
     Ok(())
 }
 
@@ -248,7 +246,7 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
 
 /// A key request file, 64 hex digits, or 32 bytes of base64.
 fn parse_request(value: &str) -> Result<[u8; 32], CliError> {
-    if let Some(key) = hex::decode::<32>(value) {
+    if let Some(key) = confidant_crypto::hex::decode::<32>(value) {
         return Ok(key);
     }
     if let Ok(bytes) = STANDARD.decode(value.trim())
@@ -282,7 +280,7 @@ fn revoke(
     let issuers = issuer_key_ids
         .iter()
         .map(|id| {
-            hex::decode::<8>(id).ok_or_else(|| {
+            confidant_crypto::hex::decode::<8>(id).ok_or_else(|| {
                 CliError::Invalid(format!("--issuer-key-id {id:?}: expected 16 hex digits"))
             })
         })

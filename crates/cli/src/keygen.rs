@@ -6,7 +6,6 @@ use confidant_crypto::SupporterSecret;
 use crate::args::KeygenArgs;
 use crate::cli_error::CliError;
 use crate::files::{sibling, write_public_new, write_secret};
-use crate::hex;
 
 pub(crate) fn run(args: &KeygenArgs) -> Result<(), CliError> {
     let request_path = args
@@ -35,6 +34,6 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<(), CliError> {
         "Key request written to {}; send it (or this public key) to your program administrator:",
         request_path.display()
     );
-    println!("{}", hex::encode(&public));
+    println!("{}", confidant_crypto::hex::encode(&public));
     Ok(())
 }

@@ -15,7 +15,6 @@ mod args;
 mod cli_error;
 mod console;
 mod files;
-mod hex;
 mod keygen;
 mod peer_command;
 mod root_key;

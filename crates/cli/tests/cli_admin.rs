@@ -50,10 +50,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    confidant_crypto::wall_clock::unix_now()
 }
 
 /// The whole administrator flow, then verification of what it produced.

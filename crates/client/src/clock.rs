@@ -3,7 +3,6 @@
 //! with a trusted time source pass their own [`Clock`].
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of Unix time in seconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -17,12 +16,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_unix(&self) -> u64 {
-        // A clock before 1970 is a broken clock; 0 makes every certificate "not yet valid",
-        // which fails closed.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        confidant_crypto::wall_clock::unix_now()
     }
 }
 

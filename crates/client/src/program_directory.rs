@@ -115,17 +115,8 @@ fn parse_program_list(body: &[u8]) -> Result<Vec<ProgramInfo>, ClientError> {
 
 /// Parses a 32-byte key written as 64 hex digits (either case, surrounding space ignored).
 pub fn parse_root_key(hex: &str) -> Result<[u8; 32], ClientError> {
-    let hex = hex.trim();
-    let invalid = || ClientError::Credential("a root key is 64 hex digits".to_owned());
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(invalid());
-    }
-    let mut key = [0_u8; 32];
-    for (byte, pair) in key.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        let text = std::str::from_utf8(pair).map_err(|_| invalid())?;
-        *byte = u8::from_str_radix(text, 16).map_err(|_| invalid())?;
-    }
-    Ok(key)
+    confidant_crypto::hex::decode::<32>(hex)
+        .ok_or_else(|| ClientError::Credential("a root key is 64 hex digits".to_owned()))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 pub mod certificate;
 pub mod codec;
 pub mod handshake;
-mod hex;
+pub mod hex;
 pub mod keys;
 pub mod noise_error;
 pub mod noise_resolver;
@@ -30,6 +30,7 @@ pub mod record;
 pub mod revocation;
 pub mod session;
 pub mod validation;
+pub mod wall_clock;
 
 pub use certificate::{
     ISSUER_CERTIFICATE_DOMAIN, IssuerCertificate, REVOCATION_LIST_DOMAIN,

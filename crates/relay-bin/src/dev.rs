@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use confidant_crypto::{
     CodecError, IssuerCertificate, IssuingKey, KeyError, RevocationList, RootKey,
@@ -45,10 +45,7 @@ pub(crate) struct DevProgram {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    confidant_crypto::wall_clock::unix_now()
 }
 
 impl DevProgram {

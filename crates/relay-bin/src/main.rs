@@ -13,7 +13,7 @@ mod settings;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Parser as _;
 use confidant_relay::admin::{self, AdminState};
@@ -28,9 +28,7 @@ use settings::Settings;
 const EXIT_CONFIG: u8 = 2;
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    confidant_crypto::wall_clock::unix_now()
 }
 
 fn main() -> ExitCode {

@@ -30,9 +30,7 @@ fn fingerprint(files: &[PathBuf]) -> Fingerprint {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    confidant_crypto::wall_clock::unix_now()
 }
 
 /// Runs until the process ends: waits for SIGHUP or a change and reloads.

@@ -725,15 +725,7 @@ fn root_key(key: &str, value: &str) -> Result<[u8; 32], SettingError> {
 }
 
 fn parse_hex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0_u8; 32];
-    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-        let digits = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(digits, 16).ok()?;
-    }
-    Some(out)
+    confidant_crypto::hex::decode::<32>(text)
 }
 
 /// Reads a `confidant-revocation-list-v1` file (from `confidant admin revoke`).

@@ -1,4 +1,5 @@
-//! Wall-clock time enters the relay here and nowhere else.
+//! Wall-clock time enters the relay here and nowhere else (read through
+//! `confidant_crypto::wall_clock`, the workspace's one reading).
 //!
 //! Certificates and revocation lists carry Unix times, so verifying them needs the wall
 //! clock; everything else (timeouts, waits) runs on tokio's monotonic `Instant`, which
@@ -6,7 +7,6 @@
 //! expiry without waiting for it.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of Unix seconds. Cheap to clone.
 #[derive(Clone)]
@@ -15,12 +15,7 @@ pub struct WallClock(Arc<dyn Fn() -> u64 + Send + Sync>);
 impl WallClock {
     /// The system clock (a clock before 1970 reads as 0).
     pub fn system() -> Self {
-        Self(Arc::new(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        }))
+        Self(Arc::new(confidant_crypto::wall_clock::unix_now))
     }
 
     /// A clock driven by the caller, e.g. a test that moves time past an expiry.

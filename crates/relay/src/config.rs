@@ -104,7 +104,7 @@ impl ProgramConfig {
         ProgramInfo {
             id: self.id.clone(),
             name: self.name.clone(),
-            root_key: hex(&self.root_public_key),
+            root_key: confidant_crypto::hex::encode(&self.root_public_key),
             topics: self.topics.clone(),
             languages: self.languages.clone(),
             peer_roles: self.peer_roles.clone(),
@@ -201,15 +201,4 @@ impl Default for Limits {
             read_buffer_bytes: 2 * 1024,
         }
     }
-}
-
-/// Lowercase hex, for the root key in `ProgramInfo`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }

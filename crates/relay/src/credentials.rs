@@ -57,7 +57,7 @@ impl PresentError {
 /// keys by eye: the key id (first 8 bytes of SHA-256 of the key) in hex, as
 /// `confidant admin init` prints it. Not the key itself.
 pub fn root_key_fingerprint(root_public_key: &[u8; 32]) -> String {
-    crate::config::hex(&confidant_crypto::keys::key_id(root_public_key))
+    confidant_crypto::hex::encode(&confidant_crypto::keys::key_id(root_public_key))
 }
 
 /// Unix second of the last "does not verify under the root key" warning (0: never).

@@ -22,11 +22,7 @@ pub fn load_json(relative: &str) -> serde_json::Value {
 
 /// Decodes lower- or upper-case hex; panics on bad input (test data only).
 pub fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length: {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    confidant_crypto::hex::decode_vec(s).unwrap_or_else(|| panic!("not hex: {s}"))
 }
 
 /// Decodes hex into a fixed-size array.
@@ -36,7 +32,7 @@ pub fn unhex_array<const N: usize>(s: &str) -> [u8; N] {
 
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    confidant_crypto::hex::encode(bytes)
 }
 
 /// A JSON field as a hex-decoded byte string.

@@ -84,6 +84,5 @@ pub(crate) fn token() -> String {
             head.copy_from_slice(&n.to_le_bytes());
         }
     }
-    // Big-endian, so the text is the bytes' hex, two digits each.
-    format!("{:032x}", u128::from_be_bytes(bytes))
+    confidant_crypto::hex::encode(&bytes)
 }
