@@ -5,8 +5,9 @@
 //! - `core` — the decisions, without I/O: presence, reservations and withdrawals, chat
 //!   tokens, failure detection (a state machine: messages and time in, actions out).
 //! - `node` — the task per node, a thin shell around the core: the broker connection, the
-//!   timers, and carrying out the core's actions (publish, tell the hub, open or close a
-//!   virtual connection, route chat subjects to their ingress queues).
+//!   timers and routing chat subjects to their ingress queues (`node/mod.rs`), and carrying
+//!   out the core's actions — publish, ask or tell the hub, open or close a virtual
+//!   connection, check certificates off the loop (`node/actions.rs`).
 //! - `virtual_conn` — a party on another node, seen by the hub as an ordinary connection
 //!   (outbox + commands); it reports the hub's control frames to the core and carries the
 //!   chat data both ways. The matching core is unchanged apart from

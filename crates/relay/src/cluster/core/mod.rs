@@ -1,6 +1,6 @@
 //! The cluster's decisions without I/O: presence, reservations, withdrawals, chat tokens
 //! and failure detection as one state machine, in the manner of quinn-proto. The node task
-//! (`cluster/node.rs`) feeds it what the broker delivers, what the virtual connections
+//! (`cluster/node/`) feeds it what the broker delivers, what the virtual connections
 //! report and the time, and carries out the [`Action`]s it queues (`poll_action`); it wakes
 //! it at `poll_timeout`. Nothing here reads a clock, touches a socket, spawns a task or
 //! takes a lock (`scripts/check-architecture` checks it), so every failure case runs as a
