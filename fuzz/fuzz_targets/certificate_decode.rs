@@ -2,7 +2,7 @@
 //! same bytes (the encoding is canonical).
 #![no_main]
 
-use confidant_crypto::{IssuerCertificate, SupporterCertificate};
+use confidant_crypto::{IssuerCertificate, SignedBody as _, SupporterCertificate};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

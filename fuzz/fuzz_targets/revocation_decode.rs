@@ -1,7 +1,7 @@
 //! Revocation-list decoder: never a panic; accepted bodies re-encode to the same bytes.
 #![no_main]
 
-use confidant_crypto::RevocationList;
+use confidant_crypto::{RevocationList, SignedBody as _};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -250,7 +250,6 @@ impl MemoryFigures {
     }
 }
 
-#[allow(clippy::cast_precision_loss)] // KiB counts are small
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }

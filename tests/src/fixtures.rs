@@ -2,6 +2,7 @@
 //! certificate, revocation lists, and supporter credentials (valid, expired, revoked, or
 //! for another program).
 
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::{
     IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
 };

@@ -1,6 +1,7 @@
 //! Programs and supporter credentials made on the spot, as a program administrator would
 //! hold them: root key, issuing key and certificate, revocation list, supporter certificates.
 
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::{
     IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
 };

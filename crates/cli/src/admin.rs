@@ -5,6 +5,7 @@
 //! revocation list is written directly by `revoke` — there is no separate publish step;
 //! copy the file to the relay (which reloads it) and to the peers.
 
+use confidant_crypto::SignedBody as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;

@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+use confidant_crypto::SignedBody as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};

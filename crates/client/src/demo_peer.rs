@@ -6,6 +6,7 @@
 //! canned reply repeats it together with where professional help is. It auto-accepts up to
 //! [`DEMO_CAPACITY`] chats and ends a chat only when the seeker does (or on shutdown).
 
+use confidant_crypto::SignedBody as _;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;

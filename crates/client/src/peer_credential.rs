@@ -1,6 +1,7 @@
 //! Everything a peer supporter presents and proves with: the certificate chain, the current
 //! revocation list, and the X25519 secret that never leaves the device.
 
+use confidant_crypto::SignedBody as _;
 use std::path::Path;
 
 use confidant_crypto::{SupporterCertificate, SupporterSecret};

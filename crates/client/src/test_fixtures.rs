@@ -1,5 +1,6 @@
 //! Credentials for unit tests: a root, an issuer and supporters, all deterministic.
 
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::{
     IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
 };

@@ -1,18 +1,12 @@
 //! Issuer and supporter certificates in the canonical byte encoding.
 //!
-//! Wire form: `body || signature(64)`; the signature covers `domain || 0x00 || body`. The
-//! domain string makes a signature made for one kind of object useless for any other, even
-//! if some body happened to parse as both. Decoding here checks structure only; trust comes
-//! from [`crate::validation`].
+//! Both are [`SignedBody`]s (`crate::signed_body`: wire form, domains, signing). Decoding
+//! here checks structure only; trust comes from [`crate::validation`].
 
 use crate::codec::{CodecError, Reader, Writer, check_tag};
 use crate::keys::{IssuingKey, RootKey, key_id};
-
-/// Version byte leading every certificate and revocation-list body.
-pub const CREDENTIAL_VERSION: u8 = 1;
-
-/// Length of the Ed25519 signature that ends every signed object.
-pub const SIGNATURE_LEN: usize = 64;
+use crate::signed_body::SignedBody;
+pub use crate::signed_body::{CREDENTIAL_VERSION, SIGNATURE_LEN, split_signed};
 
 /// Signature domain of issuer certificates (signed by the root).
 pub const ISSUER_CERTIFICATE_DOMAIN: &str = "confidant-v1-issuer-certificate";
@@ -29,26 +23,6 @@ pub(crate) const ALL_DOMAINS: [&str; 3] = [
     SUPPORTER_CERTIFICATE_DOMAIN,
     REVOCATION_LIST_DOMAIN,
 ];
-
-/// Splits `body || signature` without looking at either.
-///
-/// # Errors
-/// `Truncated` if there is no room for a non-empty body and a signature.
-pub fn split_signed(wire: &[u8]) -> Result<(&[u8], [u8; SIGNATURE_LEN]), CodecError> {
-    let body_len = wire
-        .len()
-        .checked_sub(SIGNATURE_LEN)
-        .filter(|n| *n > 0)
-        .ok_or(CodecError::Truncated)?;
-    let (body, sig) = wire.split_at(body_len);
-    let sig: [u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| CodecError::Truncated)?;
-    Ok((body, sig))
-}
-
-fn join_signed(mut body: Vec<u8>, sig: [u8; SIGNATURE_LEN]) -> Vec<u8> {
-    body.extend_from_slice(&sig);
-    body
-}
 
 /// The root's statement "this Ed25519 key may issue supporter certificates for this program
 /// during this window".
@@ -78,12 +52,15 @@ impl IssuerCertificate {
             not_after,
         }
     }
+}
 
-    /// The canonical body (what the root signs, after the domain prefix).
-    ///
-    /// # Errors
-    /// If a field is out of bounds or the key id is not derived from the public key.
-    pub fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
+/// Signed by the root under [`ISSUER_CERTIFICATE_DOMAIN`].
+impl SignedBody for IssuerCertificate {
+    const DOMAIN: &'static str = ISSUER_CERTIFICATE_DOMAIN;
+    type Signer = RootKey;
+
+    /// Fails if a field is out of bounds or the key id is not derived from the public key.
+    fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
         if self.key_id != key_id(&self.public_key) {
             return Err(CodecError::KeyIdMismatch);
         }
@@ -97,11 +74,7 @@ impl IssuerCertificate {
         Ok(w.finish())
     }
 
-    /// Decodes a canonical body (no signature).
-    ///
-    /// # Errors
-    /// The first structural rule the bytes break.
-    pub fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
+    fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader::new(body);
         r.version(CREDENTIAL_VERSION)?;
         let cert = Self {
@@ -116,25 +89,6 @@ impl IssuerCertificate {
             return Err(CodecError::KeyIdMismatch);
         }
         Ok(cert)
-    }
-
-    /// Decodes wire bytes (`body || signature`) **without** verifying the signature.
-    ///
-    /// # Errors
-    /// The first structural rule the bytes break.
-    pub fn decode_unverified(wire: &[u8]) -> Result<Self, CodecError> {
-        let (body, _) = split_signed(wire)?;
-        Self::decode_body(body)
-    }
-
-    /// Signs with the root and returns the wire form.
-    ///
-    /// # Errors
-    /// If the body cannot be encoded.
-    pub fn sign(&self, root: &RootKey) -> Result<Vec<u8>, CodecError> {
-        let body = self.encode_body()?;
-        let sig = root.sign_domain(ISSUER_CERTIFICATE_DOMAIN, &body);
-        Ok(join_signed(body, sig))
     }
 }
 
@@ -169,11 +123,24 @@ pub struct SupporterCertificate {
 }
 
 impl SupporterCertificate {
-    /// The canonical body (what the issuing key signs, after the domain prefix).
-    ///
-    /// # Errors
-    /// If a field is out of bounds.
-    pub fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
+    /// Role, topics and languages are what the relay matches on, so they must be protocol
+    /// tags; display name and department are free text shown to the seeker.
+    fn check_tags(&self) -> Result<(), CodecError> {
+        check_tag(&self.role)?;
+        self.topics
+            .iter()
+            .chain(&self.languages)
+            .try_for_each(|tag| check_tag(tag))
+    }
+}
+
+/// Signed by an issuing key under [`SUPPORTER_CERTIFICATE_DOMAIN`].
+impl SignedBody for SupporterCertificate {
+    const DOMAIN: &'static str = SUPPORTER_CERTIFICATE_DOMAIN;
+    type Signer = IssuingKey;
+
+    /// Fails if a field is out of bounds or a role, topic or language is not a tag.
+    fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
         self.check_tags()?;
         let mut w = Writer::new();
         w.u8(CREDENTIAL_VERSION);
@@ -191,11 +158,7 @@ impl SupporterCertificate {
         Ok(w.finish())
     }
 
-    /// Decodes a canonical body (no signature).
-    ///
-    /// # Errors
-    /// The first structural rule the bytes break.
-    pub fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
+    fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader::new(body);
         r.version(CREDENTIAL_VERSION)?;
         let cert = Self {
@@ -214,35 +177,6 @@ impl SupporterCertificate {
         r.finish()?;
         cert.check_tags()?;
         Ok(cert)
-    }
-
-    /// Role, topics and languages are what the relay matches on, so they must be protocol
-    /// tags; display name and department are free text shown to the seeker.
-    fn check_tags(&self) -> Result<(), CodecError> {
-        check_tag(&self.role)?;
-        self.topics
-            .iter()
-            .chain(&self.languages)
-            .try_for_each(|tag| check_tag(tag))
-    }
-
-    /// Decodes wire bytes (`body || signature`) **without** verifying the signature.
-    ///
-    /// # Errors
-    /// The first structural rule the bytes break.
-    pub fn decode_unverified(wire: &[u8]) -> Result<Self, CodecError> {
-        let (body, _) = split_signed(wire)?;
-        Self::decode_body(body)
-    }
-
-    /// Signs with an issuing key and returns the wire form.
-    ///
-    /// # Errors
-    /// If the body cannot be encoded.
-    pub fn sign(&self, issuer: &IssuingKey) -> Result<Vec<u8>, CodecError> {
-        let body = self.encode_body()?;
-        let sig = issuer.sign_domain(SUPPORTER_CERTIFICATE_DOMAIN, &body);
-        Ok(join_signed(body, sig))
     }
 }
 

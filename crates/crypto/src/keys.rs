@@ -216,7 +216,10 @@ macro_rules! ed25519_key {
                 self.0.sign(domain, body)
             }
 
-            pub(crate) fn sign_domain(&self, domain: &str, body: &[u8]) -> [u8; 64] {
+        }
+
+        impl crate::signed_body::DomainSigner for $name {
+            fn sign_domain(&self, domain: &str, body: &[u8]) -> [u8; 64] {
                 self.0.sign(domain, body)
             }
         }

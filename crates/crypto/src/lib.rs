@@ -29,6 +29,7 @@ mod random;
 pub mod record;
 pub mod revocation;
 pub mod session;
+pub mod signed_body;
 pub mod validation;
 pub mod wall_clock;
 
@@ -50,4 +51,5 @@ pub use record::{
 };
 pub use revocation::RevocationList;
 pub use session::ChatSession;
+pub use signed_body::SignedBody;
 pub use validation::{CredentialError, VerifiedSupporter, verify_chain, verify_revocation_list};

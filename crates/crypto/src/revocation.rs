@@ -4,9 +4,10 @@
 //! revoked. `sequence` only ever grows; relying parties remember the highest they have seen
 //! and refuse older lists, so a relay cannot replay a list from before a revocation.
 
-use crate::certificate::{CREDENTIAL_VERSION, REVOCATION_LIST_DOMAIN, split_signed};
+use crate::certificate::REVOCATION_LIST_DOMAIN;
 use crate::codec::{CodecError, Reader, Writer};
 use crate::keys::RootKey;
+use crate::signed_body::{CREDENTIAL_VERSION, SignedBody};
 
 /// Most revoked serials one list may carry.
 pub const MAX_REVOKED_SERIALS: usize = 10_000;
@@ -40,11 +41,27 @@ impl RevocationList {
         self.revoked_issuers.dedup();
     }
 
-    /// The canonical body (what the root signs, after the domain prefix).
-    ///
-    /// # Errors
-    /// If a field is out of bounds or a list is not strictly ascending.
-    pub fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
+    /// Whether the list revokes this serial (binary search; the list is sorted).
+    #[must_use]
+    pub fn revokes_serial(&self, serial: u64) -> bool {
+        self.revoked_serials.binary_search(&serial).is_ok()
+    }
+
+    /// Whether the list revokes this issuing key.
+    #[must_use]
+    pub fn revokes_issuer(&self, key_id: &[u8; 8]) -> bool {
+        self.revoked_issuers.binary_search(key_id).is_ok()
+    }
+}
+
+/// Signed by the root under [`REVOCATION_LIST_DOMAIN`].
+impl SignedBody for RevocationList {
+    const DOMAIN: &'static str = REVOCATION_LIST_DOMAIN;
+    type Signer = RootKey;
+
+    /// Fails if a field is out of bounds or a list is not strictly ascending (see
+    /// [`RevocationList::normalize`]; [`SignedBody::sign`] normalises a copy first).
+    fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
         let mut w = Writer::new();
         w.u8(CREDENTIAL_VERSION);
         w.str(&self.program, true)?;
@@ -56,11 +73,7 @@ impl RevocationList {
         Ok(w.finish())
     }
 
-    /// Decodes a canonical body (no signature).
-    ///
-    /// # Errors
-    /// The first structural rule the bytes break.
-    pub fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
+    fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader::new(body);
         r.version(CREDENTIAL_VERSION)?;
         let list = Self {
@@ -75,38 +88,18 @@ impl RevocationList {
         Ok(list)
     }
 
-    /// Decodes wire bytes (`body || signature`) **without** verifying the signature.
-    ///
-    /// # Errors
-    /// The first structural rule the bytes break.
-    pub fn decode_unverified(wire: &[u8]) -> Result<Self, CodecError> {
-        let (body, _) = split_signed(wire)?;
-        Self::decode_body(body)
-    }
-
-    /// Normalises a copy, signs it with the root and returns the wire form.
-    ///
-    /// # Errors
-    /// If the body cannot be encoded (e.g. too many entries).
-    pub fn sign(&self, root: &RootKey) -> Result<Vec<u8>, CodecError> {
+    /// Normalises a copy (sorted, no duplicates: the form the encoding requires), signs it
+    /// with the root and returns the wire form.
+    fn sign(&self, root: &RootKey) -> Result<Vec<u8>, CodecError> {
         let mut list = self.clone();
         list.normalize();
-        let mut body = list.encode_body()?;
-        let sig = root.sign_domain(REVOCATION_LIST_DOMAIN, &body);
-        body.extend_from_slice(&sig);
-        Ok(body)
-    }
-
-    /// Whether the list revokes this serial (binary search; the list is sorted).
-    #[must_use]
-    pub fn revokes_serial(&self, serial: u64) -> bool {
-        self.revoked_serials.binary_search(&serial).is_ok()
-    }
-
-    /// Whether the list revokes this issuing key.
-    #[must_use]
-    pub fn revokes_issuer(&self, key_id: &[u8; 8]) -> bool {
-        self.revoked_issuers.binary_search(key_id).is_ok()
+        let mut wire = list.encode_body()?;
+        wire.extend_from_slice(&crate::signed_body::DomainSigner::sign_domain(
+            root,
+            Self::DOMAIN,
+            &wire,
+        ));
+        Ok(wire)
     }
 }
 

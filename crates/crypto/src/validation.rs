@@ -8,13 +8,11 @@
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
-use crate::certificate::{
-    ALL_DOMAINS, ISSUER_CERTIFICATE_DOMAIN, IssuerCertificate, REVOCATION_LIST_DOMAIN,
-    SUPPORTER_CERTIFICATE_DOMAIN, SupporterCertificate, split_signed,
-};
+use crate::certificate::{ALL_DOMAINS, IssuerCertificate, SupporterCertificate};
 use crate::codec::CodecError;
 use crate::keys::signed_message;
 use crate::revocation::RevocationList;
+use crate::signed_body::{SignedBody, split_signed};
 
 /// Why a credential chain or revocation list was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -129,15 +127,12 @@ impl VerifiedSupporter {
     }
 }
 
-/// Verifies `body || signature` under `public` for `domain`; returns the body.
+/// Verifies `body || signature` under `public` for `T`'s domain, then decodes the body.
 ///
-/// A signature that fails for `domain` but verifies for another of our domains is reported as
-/// `WrongDomain`, so a mix-up shows up as such rather than as a forgery.
-fn verify_signed<'a>(
-    public: &[u8; 32],
-    domain: &str,
-    wire: &'a [u8],
-) -> Result<&'a [u8], CredentialError> {
+/// A signature that fails for `T`'s domain but verifies for another of our domains is
+/// reported as `WrongDomain`, so a mix-up shows up as such rather than as a forgery.
+fn verify_signed<T: SignedBody>(public: &[u8; 32], wire: &[u8]) -> Result<T, CredentialError> {
+    let domain = T::DOMAIN;
     let (body, sig) = split_signed(wire)?;
     let key = VerifyingKey::from_bytes(public).map_err(|_| CredentialError::BadSignature)?;
     let sig = Signature::from_bytes(&sig);
@@ -145,7 +140,7 @@ fn verify_signed<'a>(
         .verify_strict(&signed_message(domain, body), &sig)
         .is_ok()
     {
-        return Ok(body);
+        return Ok(T::decode_body(body)?);
     }
     let other_domain = ALL_DOMAINS
         .iter()
@@ -191,8 +186,7 @@ pub fn verify_revocation_list(
     now_unix: u64,
     min_sequence: u64,
 ) -> Result<RevocationList, CredentialError> {
-    let body = verify_signed(root_public, REVOCATION_LIST_DOMAIN, revocation_list)?;
-    let list = RevocationList::decode_body(body)?;
+    let list: RevocationList = verify_signed(root_public, revocation_list)?;
     if list.program != program {
         return Err(CredentialError::WrongProgram);
     }
@@ -224,8 +218,7 @@ pub fn verify_chain(
     now_unix: u64,
     min_revocation_sequence: u64,
 ) -> Result<VerifiedSupporter, CredentialError> {
-    let issuer_body = verify_signed(root_public, ISSUER_CERTIFICATE_DOMAIN, issuer_certificate)?;
-    let issuer = IssuerCertificate::decode_body(issuer_body)?;
+    let issuer: IssuerCertificate = verify_signed(root_public, issuer_certificate)?;
     if issuer.program != program {
         return Err(CredentialError::WrongProgram);
     }
@@ -239,12 +232,7 @@ pub fn verify_chain(
     if claimed.is_some_and(|id| id != issuer.key_id) {
         return Err(CredentialError::IssuerMismatch);
     }
-    let supporter_body = verify_signed(
-        &issuer.public_key,
-        SUPPORTER_CERTIFICATE_DOMAIN,
-        supporter_certificate,
-    )?;
-    let supporter = SupporterCertificate::decode_body(supporter_body)?;
+    let supporter: SupporterCertificate = verify_signed(&issuer.public_key, supporter_certificate)?;
     if supporter.program != program {
         return Err(CredentialError::WrongProgram);
     }
@@ -276,6 +264,7 @@ pub fn verify_chain(
 mod tests {
     use super::*;
     use crate::certificate::tests::sample_supporter;
+    use crate::certificate::{ISSUER_CERTIFICATE_DOMAIN, REVOCATION_LIST_DOMAIN};
     use crate::keys::{IssuingKey, RootKey, SupporterSecret};
 
     struct Fixture {

@@ -11,6 +11,7 @@ mod common;
 mod vectors_gen;
 
 use common::{field_bytes, load_json, record_from_json, unhex, unhex_array, vectors_dir};
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::possession::{
     PossessionChallenge, answer_possession_challenge_with_ephemeral,
 };

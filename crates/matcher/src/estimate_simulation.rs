@@ -28,7 +28,6 @@ impl Rng {
 
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f64 {
-        #[allow(clippy::cast_precision_loss)] // 53 random bits
         let bits = (self.next() >> 11) as f64;
         bits / (1_u64 << 53) as f64
     }

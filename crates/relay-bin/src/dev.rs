@@ -4,6 +4,7 @@
 //! only when `--dev-peer-credential-dir` asks, a test supporter's credential files for
 //! browser and CLI tests. The keys die with the process.
 
+use confidant_crypto::SignedBody as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! answer to a possession challenge — and nothing else: it never holds a chat's Noise state
 //! (`clippy.toml` forbids the chat types in this crate).
 
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::{
     CredentialError, RevocationList, VerifiedSupporter, verify_chain, verify_revocation_list,
 };
@@ -104,6 +105,17 @@ pub(crate) struct VerifiedPeer {
     pub(crate) supporter_certificate: Vec<u8>,
     /// The chain as verified, for cheap re-checks against newer lists ([`still_valid`]).
     pub(crate) chain: Box<VerifiedSupporter>,
+}
+
+/// The proof-of-key challenge for a verified peer (the answer proves it holds the X25519
+/// secret its certificate names).
+pub(crate) use confidant_crypto::PossessionChallenge;
+
+/// A challenge bound to `peer`'s key and certificate, and the message to send it.
+pub(crate) fn possession_challenge(
+    peer: &VerifiedPeer,
+) -> Result<(PossessionChallenge, Vec<u8>), confidant_crypto::NoiseError> {
+    PossessionChallenge::new(&peer.x25519_public, &peer.supporter_certificate)
 }
 
 /// Verifies a `present` frame against the program's root key and the newest revocation
@@ -223,6 +235,7 @@ pub(crate) fn install_list(
 
 #[cfg(test)]
 mod tests {
+    use confidant_crypto::SignedBody as _;
     use confidant_crypto::{RevocationList, RootKey};
 
     use super::could_replace;

@@ -3,10 +3,10 @@
 //!
 //! Module map:
 //! - [`config`] — programs, limits (defaults from `confidant_proto::limits`), the clock.
-//! - [`matching`] — the I/O-free matching core: queues, offers, capacity, timeouts.
 //! - `hub` — the actor owning the matcher, the connection registry and the chat table.
 //! - `connection` — one task per WebSocket: state machine, rate limit, forwarding, writer.
-//! - `chat_link` / `outbox` — the bounded, lock-light data path between two connections.
+//! - `data_path` — the bounded, lock-light data path between two connections (chat link
+//!   and outboxes).
 //! - `credentials` / `revocation_store` — chain, revocation and possession checks.
 //! - `server` — routes, WebSocket limits, [`RelayHandle`] (reloads) and shutdown.
 //! - `listener` / `tls` / `sources` — accept loop, built-in TLS with certificate reload,
@@ -24,19 +24,19 @@
 
 pub mod admin;
 mod chat_features;
-mod chat_link;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 mod connection;
 mod credentials;
+mod data_path;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http_policy;
 mod hub;
 mod listener;
+mod messages;
 pub mod metrics;
-mod outbox;
 mod revocation_store;
 mod server;
 mod shared;
@@ -50,7 +50,8 @@ pub use cluster::ClusterConfig;
 pub use config::{Limits, ProgramConfig, ProgramDetails, READ_BUFFER_RANGE, RelayConfig, TlsFiles};
 pub use credentials::root_key_fingerprint;
 pub use server::{
-    RelayHandle, RelayObserver, ReloadError, StartError, UpdateRevocationError, start,
+    RelayHandle, RelayObserver, RelayStopping, ReloadError, StartError, UpdateRevocationError,
+    start,
 };
 pub use stats::RelayStats;
 pub use tls::{TlsError, check as check_tls};

@@ -301,7 +301,6 @@ fn register_cluster() {
 /// Sets the gauges from a stats snapshot (done at scrape time, so gauges are exact).
 pub(crate) fn set_gauges(stats: &RelayStats) {
     let set = |name: &'static str, value: usize| {
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
         metrics::gauge!(name).set(value as f64);
     };
     set(CONNECTIONS, stats.connections);

@@ -33,7 +33,8 @@ use crate::config::{Limits, ProgramConfig, RelayConfig};
 use crate::connection::{self, ConnectionGuard};
 use crate::credentials::install_list;
 use crate::http_policy::HttpPolicy;
-use crate::hub::{Hub, HubEvent};
+use crate::hub::Hub;
+use crate::messages::HubEvent;
 use crate::revocation_store::RevocationStore;
 use crate::shared::Shared;
 use crate::sources::SourceKey;
@@ -92,6 +93,11 @@ pub enum UpdateRevocationError {
     #[error("relay is shutting down")]
     ShuttingDown,
 }
+
+/// The relay is stopping: a change could not be applied.
+#[derive(Debug, Error)]
+#[error("relay is shutting down")]
+pub struct RelayStopping;
 
 /// A running relay. Dropping it stops the relay abruptly; prefer [`RelayHandle::shutdown`].
 pub struct RelayHandle {
@@ -239,7 +245,6 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
 
 fn record_sequence(shared: &Shared, program: &str) {
     if let Some(list) = shared.store.current(program) {
-        #[allow(clippy::cast_precision_loss)] // sequences are small
         metrics::gauge!(crate::metrics::REVOCATION_SEQUENCE, "program" => program.to_owned())
             .set(list.sequence as f64);
     }
@@ -359,13 +364,16 @@ impl RelayHandle {
     /// Replaces the limits. They apply from now on: new connections get the new rate and
     /// hello limits, the matcher the new queue and offer limits, every chat the new idle
     /// timeout at its next check. Nothing running is cut short by a lower connection cap.
-    pub async fn update_limits(&self, limits: Limits) -> Result<(), UpdateRevocationError> {
+    ///
+    /// # Errors
+    /// [`RelayStopping`] once the relay is shutting down.
+    pub async fn update_limits(&self, limits: Limits) -> Result<(), RelayStopping> {
         self.shared.set_limits(limits);
         self.shared
             .hub
             .send(HubEvent::LimitsUpdated)
             .await
-            .map_err(|_| UpdateRevocationError::ShuttingDown)
+            .map_err(|_| RelayStopping)
     }
 
     /// Replaces a hosted program's description — name, topics, languages, peer roles,

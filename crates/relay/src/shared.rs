@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::WallClock;
 use crate::config::{Limits, ProgramConfig};
-use crate::hub::HubEvent;
+use crate::messages::HubEvent;
 use crate::revocation_store::RevocationStore;
 use crate::sources::SourceCounter;
 

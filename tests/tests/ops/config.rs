@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+use confidant_crypto::SignedBody as _;
 use std::time::Duration;
 
 use confidant_proto::{NoPeerReason, RelayFrame, SeekPreferences};

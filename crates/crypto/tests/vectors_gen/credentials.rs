@@ -3,6 +3,7 @@
 
 use super::{NOW, PROGRAM, seed};
 use crate::common::hex;
+use confidant_crypto::SignedBody as _;
 use confidant_crypto::{
     ISSUER_CERTIFICATE_DOMAIN, IssuerCertificate, IssuingKey, REVOCATION_LIST_DOMAIN,
     RevocationList, RootKey, SUPPORTER_CERTIFICATE_DOMAIN, SupporterCertificate, SupporterSecret,

@@ -12,15 +12,16 @@
 //!   (outbox + commands); it reports the hub's control frames to the core and carries the
 //!   chat data both ways. The matching core is unchanged apart from
 //!   `Matcher::remote_offer` / `offer_refused` (the peer's node grants capacity).
-//! - `settings` — `ClusterConfig` (a leaf) and the test-only fault injection.
+//! - `faults` — the test-only fault injection as the node task applies it (`ClusterConfig`
+//!   and its hidden `FaultInjection` are in `crate::config`).
 //! - `wire` — subjects and messages: random tokens only.
 //! - `simulation` (tests) — many nodes' cores over a simulated broker, seeded.
 //!
 //! Without `cluster.nats_url` none of this runs and the relay is a single node.
 
 mod core;
+mod faults;
 mod node;
-pub(crate) mod settings;
 #[cfg(test)]
 mod simulation;
 mod virtual_conn;
@@ -28,9 +29,9 @@ mod wire;
 
 use std::sync::Arc;
 
-pub use settings::ClusterConfig;
+pub use crate::config::ClusterConfig;
 #[cfg(feature = "fault-injection")]
-pub use settings::FaultInjection;
+pub use crate::config::FaultInjection;
 
 use tokio_util::sync::CancellationToken;
 

@@ -20,11 +20,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::core::{Party, PartyEvent, Token};
-use super::settings::Faults;
+use super::faults::Faults;
 use super::wire::{self, ChatPayload};
-use crate::connection::{ConnCommand, Route};
-use crate::hub::{ClusterEvent, ConnId, HubEvent};
-use crate::outbox::Outbound;
+use crate::data_path::Outbound;
+use crate::messages::{ClusterEvent, ConnCommand, ConnId, HubEvent, Route};
 use crate::shared::Shared;
 
 /// What a virtual connection (or a task of the node) hands the node task.
@@ -123,9 +122,9 @@ pub(crate) async fn open(
     );
     let kill = shared.hard_stop.child_token();
     let capacity = shared.limits().chat_buffer_frames * usize::from(MAX_CAPACITY)
-        + crate::outbox::CONTROL_SLACK;
-    let (outbox, outbox_rx) = crate::outbox::Outbox::new(capacity, kill.clone());
-    let (commands_tx, commands_rx) = crate::connection::commands::channel();
+        + crate::data_path::CONTROL_SLACK;
+    let (outbox, outbox_rx) = crate::data_path::Outbox::new(capacity, kill.clone());
+    let (commands_tx, commands_rx) = crate::messages::command_channel::channel();
     let (to_party, from_node) = mpsc::unbounded_channel();
     let gone = CancellationToken::new();
     let connected = HubEvent::Connected {
@@ -170,8 +169,8 @@ impl VirtualConn {
 
     async fn run(
         mut self,
-        mut outbox: crate::outbox::OutboxReceiver,
-        mut commands: crate::connection::commands::CommandReceiver,
+        mut outbox: crate::data_path::OutboxReceiver,
+        mut commands: crate::messages::command_channel::CommandReceiver,
         mut from_node: mpsc::UnboundedReceiver<ToParty>,
         gone: CancellationToken,
         kill: CancellationToken,
@@ -432,7 +431,7 @@ impl ChatTask {
             .await;
         if matches!(
             result,
-            Err(crate::chat_link::ForwardError::SlowReader | crate::chat_link::ForwardError::Full)
+            Err(crate::data_path::ForwardError::SlowReader | crate::data_path::ForwardError::Full)
         ) {
             let _ = self
                 .shared

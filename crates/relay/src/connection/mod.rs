@@ -8,7 +8,6 @@
 //! always polls before the socket (`biased` select): the hub sends `AddChat` before it
 //! queues `matched`, so by the time a client can send data on a new chat, the route is here.
 
-pub(crate) mod commands;
 pub(crate) mod core;
 pub(crate) mod rate_limit;
 pub(crate) mod state;
@@ -23,7 +22,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::{Bytes, BytesMut};
-use confidant_crypto::PossessionChallenge;
 use confidant_proto::limits::MAX_CAPACITY;
 use confidant_proto::{
     ChatNumber, DataFrame, ErrorCode, FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS,
@@ -35,10 +33,10 @@ use tokio_util::sync::CancellationToken;
 
 use self::core::{ConnCore, Decision};
 use crate::chat_features::ChatFeatures;
-use crate::chat_link::{ChatLink, ForwardError, Side};
 use crate::credentials::{VerifiedPeer, verify_presented};
-use crate::hub::{ConnId, HubEvent};
-use crate::outbox::{CONTROL_SLACK, Outbox};
+use crate::data_path::ForwardError;
+use crate::data_path::{CONTROL_SLACK, Outbox};
+use crate::messages::{ConnCommand, ConnId, HubEvent, Route};
 use crate::shared::Shared;
 use writer::Writer;
 
@@ -46,31 +44,6 @@ use writer::Writer;
 const WRITER_LINGER: Duration = Duration::from_secs(5);
 /// How long a finished connection keeps discarding input so its last frames arrive.
 const DRAIN_LINGER: Duration = Duration::from_secs(1);
-
-/// Where data frames of one chat go.
-#[derive(Clone, Debug)]
-pub(crate) struct Route {
-    /// The chat's shared state.
-    pub(crate) link: Arc<ChatLink>,
-    /// This connection's side of the chat.
-    pub(crate) side: Side,
-    /// The partner's outbox.
-    pub(crate) partner: Outbox,
-    /// The chat's number on the partner's connection.
-    pub(crate) partner_chat: ChatNumber,
-}
-
-/// What the hub tells a connection task.
-#[derive(Debug)]
-pub(crate) enum ConnCommand {
-    /// A chat started: route its data frames.
-    /// (Boxed: this enum sizes the slots of every connection's command channel.)
-    AddChat(ChatNumber, Box<Route>),
-    /// A chat ended: forget its route.
-    RemoveChat(ChatNumber),
-    /// The hub queued a fatal error or close: stop reading.
-    Terminate,
-}
 
 /// Whether the read loop goes on.
 #[derive(PartialEq, Eq)]
@@ -108,7 +81,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>, _guard: Connec
     let capacity = limits.chat_buffer_frames * usize::from(MAX_CAPACITY) + CONTROL_SLACK;
     let (outbox, rx) = Outbox::new(capacity, kill.clone());
     let mut writer = Writer::new(rx);
-    let (commands_tx, mut commands) = commands::channel();
+    let (commands_tx, mut commands) = crate::messages::command_channel::channel();
     let connected = HubEvent::Connected {
         conn,
         outbox: outbox.clone(),
@@ -274,7 +247,7 @@ struct Driver {
     routes: HashMap<ChatNumber, Route>,
     /// Boxed: only a peer between `present` and `prove` holds it (about 1 KiB); inline, every
     /// connection's task would carry its size for its whole life.
-    challenge: Option<Box<(PossessionChallenge, VerifiedPeer)>>,
+    challenge: Option<Box<(crate::credentials::PossessionChallenge, VerifiedPeer)>>,
     /// What `hello` said about chat features, for the hub.
     chat_features: ChatFeatures,
 }
@@ -437,11 +410,10 @@ impl Driver {
             };
             let _ = self.shared.hub.send(event).await;
         }
-        let (challenge, message) =
-            match PossessionChallenge::new(&peer.x25519_public, &peer.supporter_certificate) {
-                Ok(pair) => pair,
-                Err(_) => return self.fail(ErrorCode::CredentialRejected),
-            };
+        let (challenge, message) = match crate::credentials::possession_challenge(&peer) {
+            Ok(pair) => pair,
+            Err(_) => return self.fail(ErrorCode::CredentialRejected),
+        };
         self.challenge = Some(Box::new((challenge, peer)));
         self.core.presented();
         self.outbox.control(&RelayFrame::Challenge {

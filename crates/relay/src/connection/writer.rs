@@ -1,6 +1,6 @@
 //! The writing half of a connection's task: the only code that writes to a client's socket.
 //!
-//! It drains the connection's [`crate::outbox::Outbox`] with `feed` per item and a single
+//! It drains the connection's [`crate::data_path::Outbox`] with `feed` per item and a single
 //! `flush` per burst, so a chatty chat costs one syscall per burst, not per frame. It is
 //! driven by polling from the connection's one task ([`super::serve`]), between and during
 //! everything else that task does, so a write to a client that does not read never blocks
@@ -13,7 +13,7 @@ use futures_util::SinkExt as _;
 
 use confidant_proto::RelayFrame;
 
-use crate::outbox::{Outbound, OutboxReceiver};
+use crate::data_path::{Outbound, OutboxReceiver};
 
 /// Items written before one flush.
 const BURST: usize = 32;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use confidant_proto::{ChatEndReason, ChatNumber, Credential, RelayFrame};
 use tokio::time::Instant;
 
-use super::{ConnId, ConnKind, Hub};
-use crate::chat_link::{ChatLink, Side};
-use crate::connection::{ConnCommand, Route};
+use super::{ConnKind, Hub};
+use crate::data_path::{ChatLink, Side};
+use crate::messages::{ConnCommand, ConnId, Route};
 use confidant_matcher::{OfferKey, PeerId, SeekerId};
 
 /// A chat's relay-internal id (never on the wire).

@@ -17,75 +17,22 @@ mod remote;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use confidant_proto::{
     ChatEndReason, ChatNumber, ClientFrame, ErrorCode, RelayFrame, SeekPreferences,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::chat_features::ChatFeatures;
-use crate::connection::ConnCommand;
-use crate::connection::commands::CommandSender;
 use crate::credentials::{VerifiedPeer, still_valid};
-use crate::outbox::Outbox;
+use crate::data_path::Outbox;
+use crate::messages::command_channel::CommandSender;
+use crate::messages::{ConnCommand, ConnId, HubEvent};
 use crate::shared::Shared;
 use crate::stats::RelayStats;
 use chats::{Chat, ChatId};
 use confidant_matcher::{MatchConfig, MatchError, Matcher, PeerAvailability, PeerId, SeekerId};
-pub(crate) use remote::ClusterEvent;
-
-/// A connection's handle, unique for the relay's life. Also its matcher handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct ConnId(pub(crate) u64);
-
-/// What connection tasks and the relay handle tell the hub.
-#[derive(Debug)]
-pub(crate) enum HubEvent {
-    /// A WebSocket opened.
-    Connected {
-        conn: ConnId,
-        outbox: Outbox,
-        commands: CommandSender,
-    },
-    /// A seeker said `hello`.
-    SeekerJoined {
-        conn: ConnId,
-        program: String,
-        chat_features: ChatFeatures,
-    },
-    /// A peer proved its credential.
-    PeerVerified {
-        conn: ConnId,
-        program: String,
-        peer: Box<VerifiedPeer>,
-        chat_features: ChatFeatures,
-    },
-    /// A matching or chat control frame the connection's state admitted.
-    Frame { conn: ConnId, frame: ClientFrame },
-    /// The partner of `chat` on `conn` has its buffer full.
-    SlowReader { conn: ConnId, chat: ChatNumber },
-    /// The WebSocket closed.
-    Disconnected { conn: ConnId },
-    /// A newer revocation list was stored for `program`: re-check its peers.
-    RevocationUpdated { program: String },
-    /// The operator changed the limits: refresh the matcher's copy.
-    LimitsUpdated,
-    /// The operator changed a program's description; the matcher needs its wait limit.
-    ProgramUpdated {
-        program: String,
-        wait_limit: Duration,
-    },
-    /// Shutdown begins: tell every client the deadline.
-    ShutdownNotice { deadline: Duration },
-    /// Shutdown deadline reached: end every chat and close every connection.
-    CloseAll,
-    /// Aggregate figures.
-    Stats(oneshot::Sender<RelayStats>),
-    /// Scale-out: from the cluster module (`hub/remote.rs`).
-    Cluster(ClusterEvent),
-}
 
 /// What the hub knows about a connection.
 struct ConnEntry {

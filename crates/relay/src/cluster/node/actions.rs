@@ -12,7 +12,7 @@ use crate::cluster::core::{Action, LocalPeer, Note, Party, ToHub, Token};
 use crate::cluster::virtual_conn::{self, Input, ToParty};
 use crate::cluster::wire::{self, NodeMessage, ReserveReply};
 use crate::credentials::verify_presented;
-use crate::hub::{ClusterEvent, ConnId, HubEvent};
+use crate::messages::{ClusterEvent, ConnId, HubEvent};
 
 impl Node {
     /// Carries out everything the core asked for.

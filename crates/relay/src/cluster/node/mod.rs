@@ -19,11 +19,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::core::{ClusterCore, Party, PartyEvent, Settings, Token};
+use super::faults::Faults;
 use super::virtual_conn::{ChatIngress, Context, Handle, Input};
 use super::wire::{self, NodeMessage, Presence};
 use super::{ClusterConfig, token};
 use crate::credentials::{could_replace, install_list};
-use crate::hub::HubEvent;
+use crate::messages::HubEvent;
 use crate::shared::Shared;
 
 /// Most messages held for one chat not yet bound here. Before the seeker's first handshake
@@ -132,7 +133,7 @@ pub(crate) async fn run(config: ClusterConfig, shared: Arc<Shared>, stop: Cancel
             client: client.clone(),
             prefix,
             node_task: input_tx.clone(),
-            faults: config.faults(),
+            faults: Faults::of(&config),
         },
         config,
         replies: HashMap::new(),

@@ -3,7 +3,7 @@
 //! The connection's task drains it (`feed` per frame, one `flush` per burst). The queue is
 //! bounded; a client that stops reading fills it, and then it is cut off rather than
 //! allowed to grow the relay's memory. Data frames are bounded further per chat by
-//! [`crate::chat_link::ChatLink`], so one stuck chat ends as `slow_reader` long before the
+//! [`crate::data_path::ChatLink`], so one stuck chat ends as `slow_reader` long before the
 //! connection's queue is full.
 //!
 //! The queue is a `VecDeque` under a small mutex rather than a `tokio::sync::mpsc` channel:
@@ -23,7 +23,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use crate::chat_link::{ChatLink, Side};
+use super::chat_link::{ChatLink, Side};
 
 /// Control frames a connection may have queued on top of its chats' data frames.
 pub(crate) const CONTROL_SLACK: usize = 64;

@@ -12,7 +12,7 @@ use std::task::Poll;
 
 use futures_util::task::AtomicWaker;
 
-use super::ConnCommand;
+use super::conn_command::ConnCommand;
 
 #[derive(Debug)]
 struct Shared {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::outbox::{Outbound, Outbox};
+use super::outbox::{Outbound, Outbox};
 
 /// Which end of a chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
