@@ -190,7 +190,7 @@ pub async fn seeker_on(relay: &TestRelay, program: &str, fixture: &ProgramFixtur
     Seeker::connect(
         &relay.ws_url(),
         program,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

@@ -2,10 +2,7 @@
 //! certificate, revocation lists, and supporter credentials (valid, expired, revoked, or
 //! for another program).
 
-use confidant_crypto::SignedBody as _;
-use confidant_crypto::{
-    IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
-};
+use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
 use confidant_proto::{ClientFrame, Resource};
 use confidant_relay::ProgramConfig;
 
@@ -17,20 +14,13 @@ pub fn now_unix() -> u64 {
     confidant_crypto::wall_clock::unix_now()
 }
 
-/// A program with its keys, as its administrator would hold them.
+/// A program with its keys, as its administrator would hold them (the workspace's one
+/// [`ProgramAuthority`], with the tests' validity windows).
 pub struct ProgramFixture {
     /// Program id.
     pub id: String,
-    /// The root key (offline in real life).
-    pub root: RootKey,
-    /// The issuing key.
-    pub issuer: IssuingKey,
-    /// The issuer certificate, signed by the root.
-    pub issuer_certificate: Vec<u8>,
-    /// The current revocation list's sequence.
-    pub sequence: u64,
-    /// Serials revoked so far.
-    pub revoked: Vec<u64>,
+    /// The root, the issuing key and its certificate, and the revocation state.
+    pub authority: ProgramAuthority,
     /// The current signed revocation list.
     pub revocation_list: Vec<u8>,
     next_serial: u64,
@@ -51,56 +41,37 @@ pub struct SupporterCredential {
 }
 
 /// What a supporter certificate should say.
-#[derive(Clone, Debug)]
-pub struct SupporterSpec {
-    /// Display name.
-    pub display_name: String,
-    /// Role, e.g. `resident`.
-    pub role: String,
-    /// Department.
-    pub department: String,
-    /// Topics.
-    pub topics: Vec<String>,
-    /// Languages.
-    pub languages: Vec<String>,
-    /// Validity start.
-    pub not_before: u64,
-    /// Validity end.
-    pub not_after: u64,
-}
+pub type SupporterSpec = SupporterProfile;
 
-impl Default for SupporterSpec {
-    fn default() -> Self {
-        let now = now_unix();
-        Self {
-            display_name: "Dr. Test Peer".into(),
-            role: "resident".into(),
-            department: "Emergency Medicine".into(),
-            topics: vec![],
-            languages: vec!["en".into(), "fr".into()],
-            not_before: now - DAY,
-            not_after: now + 30 * DAY,
-        }
+/// The tests' default supporter: a bilingual resident, valid from yesterday for 30 days.
+pub fn default_supporter_spec() -> SupporterSpec {
+    let now = now_unix();
+    SupporterProfile {
+        display_name: "Dr. Test Peer".into(),
+        role: "resident".into(),
+        department: "Emergency Medicine".into(),
+        topics: vec![],
+        languages: vec!["en".into(), "fr".into()],
+        not_before: now - DAY,
+        not_after: now + 30 * DAY,
     }
 }
 
 impl ProgramFixture {
     /// A fresh program with sequence-1 revocation list revoking nothing.
     pub fn new(id: &str) -> Self {
-        let root = RootKey::generate().expect("root key");
-        let issuer = IssuingKey::generate().expect("issuing key");
         let now = now_unix();
-        let issuer_certificate =
-            IssuerCertificate::new(id, issuer.public(), now - DAY, now + 365 * DAY)
-                .sign(&root)
-                .expect("issuer certificate");
+        let authority = ProgramAuthority::new(
+            id,
+            RootKey::generate().expect("root key"),
+            IssuingKey::generate().expect("issuing key"),
+            now - DAY,
+            now + 365 * DAY,
+        )
+        .expect("issuer certificate");
         let mut fixture = Self {
             id: id.to_owned(),
-            root,
-            issuer,
-            issuer_certificate,
-            sequence: 0,
-            revoked: Vec::new(),
+            authority,
             revocation_list: Vec::new(),
             next_serial: 1,
         };
@@ -108,26 +79,24 @@ impl ProgramFixture {
         fixture
     }
 
+    /// The program's root key.
+    pub fn root(&self) -> &RootKey {
+        self.authority.root()
+    }
+
     /// Adds `serials` to the revoked set and signs the next list (sequence + 1).
     pub fn revoke(&mut self, serials: &[u64]) -> Vec<u8> {
-        self.revoked.extend_from_slice(serials);
-        self.sequence += 1;
         let now = now_unix();
-        let list = RevocationList {
-            program: self.id.clone(),
-            sequence: self.sequence,
-            issued_at: now,
-            next_update: now + 7 * DAY,
-            revoked_serials: self.revoked.clone(),
-            revoked_issuers: Vec::new(),
-        };
-        self.revocation_list = list.sign(&self.root).expect("revocation list");
+        self.revocation_list = self
+            .authority
+            .revoke(serials, now, now + 7 * DAY)
+            .expect("revocation list");
         self.revocation_list.clone()
     }
 
     /// A valid supporter with default attributes.
     pub fn supporter(&mut self) -> SupporterCredential {
-        self.supporter_with(SupporterSpec::default())
+        self.supporter_with(default_supporter_spec())
     }
 
     /// A supporter with chosen attributes.
@@ -135,24 +104,12 @@ impl ProgramFixture {
         let secret = SupporterSecret::generate().expect("supporter secret");
         let serial = self.next_serial;
         self.next_serial += 1;
-        let certificate = SupporterCertificate {
-            program: self.id.clone(),
-            issuer_key_id: self.issuer.key_id(),
-            serial,
-            x25519_public: secret.public(),
-            display_name: spec.display_name,
-            role: spec.role,
-            department: spec.department,
-            topics: spec.topics,
-            languages: spec.languages,
-            not_before: spec.not_before,
-            not_after: spec.not_after,
-        };
         SupporterCredential {
-            supporter_certificate: certificate
-                .sign(&self.issuer)
+            supporter_certificate: self
+                .authority
+                .issue(serial, secret.public(), spec)
                 .expect("supporter certificate"),
-            issuer_certificate: self.issuer_certificate.clone(),
+            issuer_certificate: self.authority.issuer_certificate().to_vec(),
             revocation_list: self.revocation_list.clone(),
             secret,
             serial,
@@ -165,7 +122,7 @@ impl ProgramFixture {
         self.supporter_with(SupporterSpec {
             not_before: now - 10 * DAY,
             not_after: now - DAY,
-            ..SupporterSpec::default()
+            ..default_supporter_spec()
         })
     }
 
@@ -174,7 +131,7 @@ impl ProgramFixture {
         ProgramConfig {
             id: self.id.clone(),
             name: format!("Test program {}", self.id),
-            root_public_key: self.root.public(),
+            root_public_key: self.root().public(),
             topics: ["adverse-event", "litigation", "burnout", "moral-injury"]
                 .map(String::from)
                 .to_vec(),

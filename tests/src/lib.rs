@@ -19,7 +19,7 @@ pub mod sdk_support;
 pub mod tls;
 
 pub use client::{RawClient, Received};
-pub use fixtures::{ProgramFixture, SupporterCredential};
+pub use fixtures::{ProgramFixture, SupporterCredential, SupporterSpec, default_supporter_spec};
 pub use relay::{TestRelay, test_limits};
 
 use std::time::Duration;

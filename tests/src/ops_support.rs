@@ -345,7 +345,7 @@ title = "{resource}"
 phone = "613-555-0100"
 "#,
         id = fixture.id,
-        root = hex(&fixture.root.public()),
+        root = hex(&fixture.root().public()),
         list = list.display(),
     );
     let path = dir.join("relay.toml");

@@ -1006,7 +1006,7 @@ async fn bad_credentials_and_replayed_proofs_are_refused() {
     let future = relay.fixture.supporter_with(SupporterSpec {
         not_before: now + 86_400,
         not_after: now + 10 * 86_400,
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let mut revoked = relay.fixture.supporter();
     revoked.revocation_list = relay.fixture.revoke(&[revoked.serial]);

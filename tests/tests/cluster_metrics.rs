@@ -116,7 +116,7 @@ async fn chat_on(
     let mut seeker = Seeker::connect(
         &node.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

@@ -1,10 +1,7 @@
 //! Programs and supporter credentials made on the spot, as a program administrator would
 //! hold them: root key, issuing key and certificate, revocation list, supporter certificates.
 
-use confidant_crypto::SignedBody as _;
-use confidant_crypto::{
-    IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
-};
+use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
 use confidant_proto::ClientFrame;
 
 use crate::Result;
@@ -16,13 +13,11 @@ pub(crate) fn now_unix() -> u64 {
     confidant_crypto::wall_clock::unix_now()
 }
 
-/// A program with its keys.
+/// A program with its keys (the workspace's one [`ProgramAuthority`]).
 pub(crate) struct Program {
     pub(crate) id: String,
     pub(crate) root_public: [u8; 32],
-    root: RootKey,
-    issuer: IssuingKey,
-    issuer_certificate: Vec<u8>,
+    authority: ProgramAuthority,
     pub(crate) revocation_list: Vec<u8>,
     next_serial: u64,
 }
@@ -41,30 +36,17 @@ impl Program {
         let root = RootKey::generate().map_err(|e| format!("root key: {e:?}"))?;
         let issuer = IssuingKey::generate().map_err(|e| format!("issuing key: {e:?}"))?;
         let now = now_unix();
-        let issuer_certificate =
-            IssuerCertificate::new(id, issuer.public(), now - DAY, now + 365 * DAY)
-                .sign(&root)
-                .map_err(|e| format!("issuer certificate: {e:?}"))?;
-        let list = RevocationList {
-            program: id.to_owned(),
-            sequence: 1,
-            issued_at: now,
-            next_update: now + 7 * DAY,
-            revoked_serials: Vec::new(),
-            revoked_issuers: Vec::new(),
-        };
-        let revocation_list = list
-            .sign(&root)
-            .map_err(|e| format!("revocation list: {e:?}"))?;
-        Ok(Self {
+        let authority = ProgramAuthority::new(id, root, issuer, now - DAY, now + 365 * DAY)
+            .map_err(|e| format!("issuer certificate: {e:?}"))?;
+        let mut program = Self {
             id: id.to_owned(),
-            root_public: root.public(),
-            root,
-            issuer,
-            issuer_certificate,
-            revocation_list,
+            root_public: authority.root().public(),
+            authority,
+            revocation_list: Vec::new(),
             next_serial: 1,
-        })
+        };
+        program.next_list(Vec::new())?;
+        Ok(program)
     }
 
     /// A valid supporter credential with a fresh X25519 key.
@@ -73,11 +55,7 @@ impl Program {
         let serial = self.next_serial;
         self.next_serial += 1;
         let now = now_unix();
-        let certificate = SupporterCertificate {
-            program: self.id.clone(),
-            issuer_key_id: self.issuer.key_id(),
-            serial,
-            x25519_public: secret.public(),
+        let profile = SupporterProfile {
             display_name: format!("Bench Peer {serial}"),
             role: "resident".into(),
             department: "Emergency Medicine".into(),
@@ -87,10 +65,11 @@ impl Program {
             not_after: now + 30 * DAY,
         };
         Ok(Credential {
-            supporter_certificate: certificate
-                .sign(&self.issuer)
+            supporter_certificate: self
+                .authority
+                .issue(serial, secret.public(), profile)
                 .map_err(|e| format!("supporter certificate: {e:?}"))?,
-            issuer_certificate: self.issuer_certificate.clone(),
+            issuer_certificate: self.authority.issuer_certificate().to_vec(),
             revocation_list: self.revocation_list.clone(),
             secret,
         })
@@ -99,25 +78,10 @@ impl Program {
     /// A newer revocation list (its sequence one above the program's current one) that
     /// revokes `serials`; it becomes the program's current list.
     pub(crate) fn next_list(&mut self, serials: Vec<u64>) -> Result<Vec<u8>> {
-        let current = confidant_crypto::verify_revocation_list(
-            &self.root_public,
-            &self.id,
-            &self.revocation_list,
-            now_unix(),
-            0,
-        )
-        .map_err(|e| format!("current list: {e:?}"))?;
         let now = now_unix();
-        let list = RevocationList {
-            program: self.id.clone(),
-            sequence: current.sequence + 1,
-            issued_at: now,
-            next_update: now + 7 * DAY,
-            revoked_serials: serials,
-            revoked_issuers: Vec::new(),
-        };
-        self.revocation_list = list
-            .sign(&self.root)
+        self.revocation_list = self
+            .authority
+            .revoke(&serials, now, now + 7 * DAY)
             .map_err(|e| format!("revocation list: {e:?}"))?;
         Ok(self.revocation_list.clone())
     }

@@ -291,7 +291,7 @@ async fn a_seeker_with_no_peer_online_is_told_at_once_with_resources() {
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     std::fs::write(
         dir.join("root.pub"),
-        confidant_crypto::keys::encode_root_public_key_file(&fixture.root.public()),
+        confidant_crypto::keys::encode_root_public_key_file(&fixture.root().public()),
     )
     .unwrap();
     let url = relay.ws_url();

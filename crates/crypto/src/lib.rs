@@ -25,6 +25,7 @@ pub mod keys;
 pub mod noise_error;
 pub mod noise_resolver;
 pub mod possession;
+pub mod program_authority;
 mod random;
 pub mod record;
 pub mod revocation;
@@ -46,6 +47,7 @@ pub use keys::{IssuingKey, KeyError, RootKey, SupporterSecret};
 pub use noise_error::NoiseError;
 pub use noise_resolver::ConfidantResolver;
 pub use possession::{PossessionChallenge, answer_possession_challenge};
+pub use program_authority::{ProgramAuthority, SupporterProfile};
 pub use record::{
     BUCKETS, MAX_TEXT_BYTES, Record, RecordError, ResourceCard, decode_padded, encode_padded,
 };

@@ -4,14 +4,12 @@
 //! only when `--dev-peer-credential-dir` asks, a test supporter's credential files for
 //! browser and CLI tests. The keys die with the process.
 
-use confidant_crypto::SignedBody as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use confidant_crypto::{
-    CodecError, IssuerCertificate, IssuingKey, KeyError, RevocationList, RootKey,
-    SupporterCertificate, SupporterSecret,
+    CodecError, IssuingKey, KeyError, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret,
 };
 use confidant_proto::Resource;
 use confidant_relay::{ProgramConfig, ProgramDetails};
@@ -35,12 +33,8 @@ pub(crate) struct DevProgram {
     pub(crate) id: &'static str,
     /// Human name.
     pub(crate) name: &'static str,
-    /// The ephemeral root key.
-    pub(crate) root: RootKey,
-    /// The ephemeral issuing key.
-    pub(crate) issuer: IssuingKey,
-    /// Issuer certificate signed by `root`.
-    pub(crate) issuer_certificate: Vec<u8>,
+    /// The ephemeral root, issuing key and issuer certificate.
+    pub(crate) authority: ProgramAuthority,
     /// Revocation list (sequence 1, revokes nothing).
     pub(crate) revocation_list: Vec<u8>,
 }
@@ -77,26 +71,15 @@ impl DevProgram {
             ),
         };
         let now = now_unix();
-        let issuer_certificate =
-            IssuerCertificate::new(id, issuer.public(), now - DAY, now + 30 * DAY)
-                .sign(&root)
-                .map_err(DevError::Codec)?;
-        let revocation_list = RevocationList {
-            program: id.to_owned(),
-            sequence: 1,
-            issued_at: now,
-            next_update: now + 30 * DAY,
-            revoked_serials: Vec::new(),
-            revoked_issuers: Vec::new(),
-        }
-        .sign(&root)
-        .map_err(DevError::Codec)?;
+        let mut authority = ProgramAuthority::new(id, root, issuer, now - DAY, now + 30 * DAY)
+            .map_err(DevError::Codec)?;
+        let revocation_list = authority
+            .revoke(&[], now, now + 30 * DAY)
+            .map_err(DevError::Codec)?;
         Ok(Self {
             id,
             name,
-            root,
-            issuer,
-            issuer_certificate,
+            authority,
             revocation_list,
         })
     }
@@ -106,7 +89,7 @@ impl DevProgram {
         ProgramConfig {
             id: self.id.to_owned(),
             name: self.name.to_owned(),
-            root_public_key: self.root.public(),
+            root_public_key: self.authority.root().public(),
             topics: ["adverse-event", "litigation", "burnout", "moral-injury"]
                 .map(String::from)
                 .to_vec(),
@@ -141,21 +124,18 @@ impl DevProgram {
         role: &str,
     ) -> Result<Vec<u8>, DevError> {
         let now = now_unix();
-        SupporterCertificate {
-            program: self.id.to_owned(),
-            issuer_key_id: self.issuer.key_id(),
-            serial,
-            x25519_public: secret.public(),
+        let profile = SupporterProfile {
             display_name: display_name.to_owned(),
             role: role.to_owned(),
             department: "Demo".to_owned(),
             topics: Vec::new(),
             languages: vec!["en".into(), "fr".into()],
             not_before: now - DAY,
-            not_after: now + Duration::from_secs(7 * DAY).as_secs(),
-        }
-        .sign(&self.issuer)
-        .map_err(DevError::Codec)
+            not_after: now + 7 * DAY,
+        };
+        self.authority
+            .issue(serial, secret.public(), profile)
+            .map_err(DevError::Codec)
     }
 }
 
@@ -286,7 +266,10 @@ pub(crate) fn write_peer_credential(
     let files: [(&str, String); 4] = [
         (
             "supporter.credential",
-            encode_labelled(CREDENTIAL_LABEL, &[&program.issuer_certificate, &supporter]),
+            encode_labelled(
+                CREDENTIAL_LABEL,
+                &[program.authority.issuer_certificate(), &supporter],
+            ),
         ),
         (
             "revocation.list",
@@ -294,7 +277,7 @@ pub(crate) fn write_peer_credential(
         ),
         (
             "root.pub",
-            confidant_crypto::keys::encode_root_public_key_file(&program.root.public()),
+            confidant_crypto::keys::encode_root_public_key_file(&program.authority.root().public()),
         ),
         ("program", format!("{}\n", program.id)),
     ];
@@ -393,7 +376,7 @@ mod tests {
         DevProgram::seed(shared)
             .unwrap()
             .iter()
-            .map(|p| p.root.public())
+            .map(|p| p.authority.root().public())
             .collect()
     }
 

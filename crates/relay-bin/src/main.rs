@@ -217,7 +217,7 @@ fn spawn_demo_peer(addr: SocketAddr, programs: &[dev::DevProgram], stop: &Cancel
     for program in programs {
         // A minute of slack for clock skew between "now" here and in the relay's checks.
         let credential = match confidant_client::demo_credential(
-            &program.root,
+            program.authority.root(),
             program.id,
             now_unix() - 60,
             7,

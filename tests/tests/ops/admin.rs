@@ -114,7 +114,7 @@ async fn metrics_and_logs_carry_no_personal_data() {
     let credential = fixture.supporter_with(SupporterSpec {
         display_name: CANARY_NAME.into(),
         department: CANARY_DEPARTMENT.into(),
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let mut peer = peer_at(&relay.ws_url(), PROGRAM, &credential).await;
     peer.available(2, false).await;
@@ -151,7 +151,7 @@ async fn metrics_and_logs_carry_no_personal_data() {
             CANARY_NAME.into(),
             CANARY_DEPARTMENT.into(),
             "CanaryText".into(),
-            hex(&fixture.root.public()),
+            hex(&fixture.root().public()),
             hex(&credential.secret.public()),
             "127.0.0.1:".into(),
         ],

@@ -154,12 +154,12 @@ async fn root_key_from_a_key_file() {
     let key_file = dir.path().join("root.pub");
     std::fs::write(
         &key_file,
-        confidant_crypto::keys::encode_root_public_key_file(&fixture.root.public()),
+        confidant_crypto::keys::encode_root_public_key_file(&fixture.root().public()),
     )
     .unwrap();
     let config = write_config(dir.path(), &fixture, "", "Line");
     let text = std::fs::read_to_string(&config).unwrap();
-    let hex = confidant_tests::ops_support::hex(&fixture.root.public());
+    let hex = confidant_tests::ops_support::hex(&fixture.root().public());
     std::fs::write(&config, text.replace(&hex, key_file.to_str().unwrap())).unwrap();
     let relay = RelayProcess::start(&["--config", config.to_str().unwrap()], &[]);
     let (_, body) = relay.public_get("/v1/programs").await;

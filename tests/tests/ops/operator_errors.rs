@@ -49,7 +49,7 @@ fn refused(args: &[&str], expected: &[&str]) -> String {
 /// Replaces `programs[0].root_key` in the config at `config` with `value`.
 fn set_root_key(config: &Path, fixture: &ProgramFixture, value: &str) {
     let text = std::fs::read_to_string(config).unwrap();
-    let replaced = text.replace(&hex(&fixture.root.public()), value);
+    let replaced = text.replace(&hex(&fixture.root().public()), value);
     std::fs::write(config, replaced).unwrap();
 }
 
@@ -63,14 +63,14 @@ fn a_wrong_root_key_is_named_not_the_revocation_list() {
     let fixture = ProgramFixture::new(PROGRAM);
     let other = ProgramFixture::new(PROGRAM);
     let config = write_config(dir.path(), &fixture, "", "Line");
-    set_root_key(&config, &fixture, &hex(&other.root.public()));
+    set_root_key(&config, &fixture, &hex(&other.root().public()));
     refused(
         &["--config", config.to_str().unwrap()],
         &[
             "programs[0].revocation_list:",
             &format!(
                 "is not signed by the root key in programs[0].root_key (fingerprint {})",
-                fingerprint(&other.root.public())
+                fingerprint(&other.root().public())
             ),
             "most likely root_key is not this program's root public key",
         ],
@@ -83,7 +83,7 @@ fn the_secret_root_key_file_is_refused_as_the_secret_key() {
     let fixture = ProgramFixture::new(PROGRAM);
     let config = write_config(dir.path(), &fixture, "", "Line");
     let secret = dir.path().join("root.key");
-    std::fs::write(&secret, fixture.root.to_key_file().as_str()).unwrap();
+    std::fs::write(&secret, fixture.root().to_key_file().as_str()).unwrap();
     set_root_key(&config, &fixture, secret.to_str().unwrap());
     let output = refused(
         &["--config", config.to_str().unwrap()],
@@ -94,7 +94,7 @@ fn the_secret_root_key_file_is_refused_as_the_secret_key() {
         ],
     );
     // The secret itself is never echoed.
-    let body = fixture.root.to_key_file();
+    let body = fixture.root().to_key_file();
     let secret_line = body.lines().nth(1).unwrap();
     assert!(!output.contains(secret_line), "{output}");
 }
@@ -113,7 +113,7 @@ async fn a_wrong_root_key_without_a_list_shows_in_the_log() {
         &config,
         format!(
             "[[programs]]\nid = \"{PROGRAM}\"\nname = \"Test\"\nroot_key = \"{}\"\n",
-            hex(&other.root.public())
+            hex(&other.root().public())
         ),
     )
     .unwrap();
@@ -127,7 +127,7 @@ async fn a_wrong_root_key_without_a_list_shows_in_the_log() {
         .find(|l| l.contains("program_root_key"))
         .unwrap();
     assert!(
-        line.contains(&fingerprint(&other.root.public())),
+        line.contains(&fingerprint(&other.root().public())),
         "{output}"
     );
     assert!(line.contains(PROGRAM), "{output}");

@@ -50,7 +50,7 @@ async fn seeker_via(
     Seeker::connect(
         &proxy.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions {
             revocation_memory: memory,
             ..SeekerOptions::default()
@@ -370,7 +370,7 @@ async fn a_relay_that_alters_the_chat_features_cannot_complete_the_handshake() {
     let mut honest = Seeker::connect(
         &relay.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         seeker_options(),
     )
     .await
@@ -396,7 +396,7 @@ async fn a_relay_that_alters_the_chat_features_cannot_complete_the_handshake() {
     let mut fooled = Seeker::connect(
         &proxy.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         seeker_options(),
     )
     .await

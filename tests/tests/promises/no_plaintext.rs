@@ -85,7 +85,7 @@ async fn chat_content_never_crosses_the_relay_in_any_readable_form() {
     let mut seeker = Seeker::connect(
         &proxy.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

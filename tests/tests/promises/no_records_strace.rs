@@ -248,7 +248,7 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
     let credential = fixture.supporter_with(SupporterSpec {
         display_name: CANARY_NAME.into(),
         department: CANARY_DEPARTMENT.into(),
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let mut peer = peer_at(&url, PROGRAM, &credential).await;
     peer.available(2, false).await;

@@ -57,7 +57,7 @@ async fn a_role_the_program_does_not_list_is_refused() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let chaplain = fixture.supporter_with(SupporterSpec {
         role: "chaplain".into(),
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let mut client = RawClient::connect(&relay).await;
@@ -84,7 +84,7 @@ async fn a_department_the_program_does_not_list_is_refused() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let elsewhere = fixture.supporter_with(SupporterSpec {
         department: "Radiology".into(),
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let listed = fixture.supporter(); // "Emergency Medicine"
     let mut config = fixture.program_config();

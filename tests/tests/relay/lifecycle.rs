@@ -398,7 +398,7 @@ async fn program_details_only_when_asked() {
     let seeker = confidant_client::Seeker::connect(
         &relay.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         confidant_client::SeekerOptions::default(),
     )
     .await

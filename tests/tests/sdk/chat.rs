@@ -44,7 +44,7 @@ async fn seeker(relay: &TestRelay, fixture: &ProgramFixture) -> Seeker {
     Seeker::connect(
         &relay.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

@@ -22,7 +22,7 @@ async fn unknown_program_and_bad_url_are_clear_errors() {
     let error = Seeker::connect(
         &relay.ws_url(),
         "no-such-program",
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

@@ -21,7 +21,7 @@ const PROGRAM: &str = "resident-peer-support";
 async fn demo_peer_chats_says_it_is_a_demo_and_stops_cleanly() {
     let fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
-    let credential = demo_credential(&fixture.root, PROGRAM, now_unix() - 60, 30).unwrap();
+    let credential = demo_credential(fixture.root(), PROGRAM, now_unix() - 60, 30).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let url = relay.ws_url();
     let demo = tokio::spawn(async move {
@@ -34,7 +34,7 @@ async fn demo_peer_chats_says_it_is_a_demo_and_stops_cleanly() {
     let mut seeker = Seeker::connect(
         &relay.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

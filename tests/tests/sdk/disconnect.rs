@@ -31,7 +31,7 @@ async fn chat(relay: &TestRelay, fixture: &mut ProgramFixture) -> (Seeker, Peer,
     let mut seeker = Seeker::connect(
         &relay.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions::default(),
     )
     .await

@@ -46,7 +46,7 @@ async fn connect_seeker(
     Seeker::connect(
         &relay.ws_url(),
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         SeekerOptions {
             avoid_department: avoid.map(str::to_owned),
             ..SeekerOptions::default()
@@ -220,12 +220,12 @@ async fn avoid_department_skips_locally_and_matches_another_peer() {
     let same = fixture.supporter_with(SupporterSpec {
         display_name: "Dr. Same Department".into(),
         department: "Emergency Medicine".into(),
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let other = fixture.supporter_with(SupporterSpec {
         display_name: "Dr. Other Department".into(),
         department: "Surgery".into(),
-        ..SupporterSpec::default()
+        ..confidant_tests::default_supporter_spec()
     });
     let mut same_peer = connect_peer(&relay, &same, true).await;
     let mut seeker = connect_seeker(&relay, &fixture, Some("emergency medicine")).await;

@@ -32,7 +32,7 @@ fn seeker_options(trust: TlsTrust) -> SeekerOptions {
 }
 
 async fn seeker_error(url: &str, fixture: &ProgramFixture, trust: TlsTrust) -> ClientError {
-    Seeker::connect(url, PROGRAM, fixture.root.public(), seeker_options(trust))
+    Seeker::connect(url, PROGRAM, fixture.root().public(), seeker_options(trust))
         .await
         .expect_err("the connection must be refused")
 }
@@ -118,7 +118,7 @@ async fn wss_connects_only_to_a_certificate_the_app_trusts() {
     let mut seeker = Seeker::connect(
         &url,
         PROGRAM,
-        fixture.root.public(),
+        fixture.root().public(),
         seeker_options(trusted),
     )
     .await
