@@ -1,5 +1,5 @@
 //! The core, one failure case at a time: each test names the integration test
-//! (`tests/tests/cluster_*.rs`) whose case it covers without a broker.
+//! (`tests/tests/cluster/*.rs`) whose case it covers without a broker.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -215,7 +215,7 @@ fn withdrawals(actions: &[Action]) -> Vec<Token> {
         .collect()
 }
 
-// ---- cluster_chat.rs: a cross-node chat, both halves ----
+// ---- cluster/chat.rs: a cross-node chat, both halves ----
 
 #[test]
 fn a_cross_node_match_binds_one_token_on_both_nodes_and_the_end_crosses() {
@@ -340,7 +340,7 @@ fn a_cross_node_match_binds_one_token_on_both_nodes_and_the_end_crosses() {
     assert_eq!(a.chats(), 0);
 }
 
-// ---- cluster_capacity.rs / cluster_three_nodes.rs: refusals ----
+// ---- cluster/capacity.rs / cluster/three_nodes.rs: refusals ----
 
 #[test]
 fn a_refused_reservation_keeps_the_seeker_and_marks_the_peer_full_until_its_next_presence() {
@@ -403,7 +403,7 @@ fn a_draining_node_peers_are_offered_nobody() {
     assert_eq!(availability(&drain(&mut a)), Some(Availability::Away));
 }
 
-// ---- cluster_reservation.rs ----
+// ---- cluster/reservation.rs ----
 
 #[test]
 fn an_unanswered_reservation_is_withdrawn_and_counted_refused_at_its_deadline() {
@@ -657,7 +657,7 @@ fn a_decline_is_a_decline() {
     );
 }
 
-// ---- cluster_failover.rs / cluster_false_loss.rs / cluster_metrics.rs ----
+// ---- cluster/failover.rs / cluster/false_loss.rs / cluster/metrics.rs ----
 
 #[test]
 fn a_node_silent_past_the_ttl_is_let_go_and_every_half_there_is_told() {
@@ -843,7 +843,7 @@ fn leaving_says_so_and_closes_every_party() {
     assert_eq!(closes(&actions), vec![Party(100)]);
 }
 
-// ---- cluster_presence.rs ----
+// ---- cluster/presence.rs ----
 
 #[test]
 fn a_node_never_presents_another_nodes_peers_as_its_own() {
@@ -946,7 +946,7 @@ fn a_peer_verified_after_its_node_was_let_go_is_closed() {
     assert_eq!(closes(&drain(&mut a)), vec![Party(100)]);
 }
 
-// ---- cluster_fairness.rs ----
+// ---- cluster/fairness.rs ----
 
 #[test]
 fn queue_heads_go_to_the_hub_with_a_hold_of_two_heartbeats() {
@@ -999,7 +999,7 @@ fn the_heartbeat_is_due_every_heartbeat_and_presence_carries_the_drain() {
     assert!(matches!(drain(&mut a).as_slice(), [Action::Presence(p)] if p.draining && !p.leaving));
 }
 
-// ---- cluster_reservation.rs: an end that overtakes the chat start ----
+// ---- cluster/reservation.rs: an end that overtakes the chat start ----
 
 #[test]
 fn an_end_before_the_chat_starts_here_settles_it() {
@@ -1043,7 +1043,7 @@ fn an_end_before_the_chat_starts_here_settles_it() {
     assert!(ends(&drain(&mut a)).is_empty(), "B's end is not echoed");
 }
 
-// ---- cluster_failover.rs (broker stopped and restarted mid-chat), found by the simulation ----
+// ---- cluster/failover.rs (broker stopped and restarted mid-chat), found by the simulation ----
 
 #[test]
 fn ends_decided_without_the_broker_go_out_again_when_it_returns() {
