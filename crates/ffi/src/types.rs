@@ -425,3 +425,73 @@ impl From<&sdk::CredentialError> for CredentialFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `UnknownProgram` → `unknown_program`: the bindings' variant names are the codes.
+    fn snake(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    #[test]
+    fn relay_error_codes_are_the_catalogue() {
+        for code in sdk::ErrorCode::ALL {
+            let mirrored = RelayErrorCode::from(code);
+            assert_eq!(snake(&format!("{mirrored:?}")), code.as_str());
+        }
+    }
+
+    #[test]
+    fn credential_failures_keep_their_codes() {
+        use sdk::CredentialError as E;
+        for error in [
+            E::WrongDomain,
+            E::BadSignature,
+            E::NotYetValid,
+            E::Expired,
+            E::WrongProgram,
+            E::IssuerMismatch,
+            E::WeakKey,
+            E::Revoked,
+            E::RevocationStale,
+            E::RevocationRolledBack,
+        ] {
+            let mirrored = CredentialFailure::from(&error);
+            assert_ne!(mirrored, CredentialFailure::Other);
+            assert_eq!(snake(&format!("{mirrored:?}")), error.code());
+        }
+    }
+
+    #[test]
+    fn a_rejected_peer_keeps_its_credential_code() {
+        let error = ConfidantError::from(sdk::ClientError::PeerRejected(
+            sdk::CredentialError::BadSignature,
+        ));
+        assert_eq!(
+            error,
+            ConfidantError::PeerRejected {
+                reason: CredentialFailure::BadSignature
+            }
+        );
+        let relay = ConfidantError::from(sdk::ClientError::Relay {
+            code: sdk::ErrorCode::RateLimited,
+            message: "slow down".to_owned(),
+        });
+        assert!(matches!(
+            relay,
+            ConfidantError::Relay {
+                code: RelayErrorCode::RateLimited,
+                ..
+            }
+        ));
+    }
+}
