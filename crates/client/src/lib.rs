@@ -48,7 +48,7 @@ mod verified_peer;
 mod welcome;
 
 pub use clock::{Clock, FixedClock, SystemClock, system_clock};
-pub use confidant_crypto::ResourceCard;
+pub use confidant_crypto::{CredentialError, NoiseError, ResourceCard};
 pub use confidant_proto::{
     Availability, ChatEndReason, ChatNumber, ErrorCode, NoPeerReason, OfferWithdrawnReason,
     ProgramInfo, Resource, SeekPreferences,

@@ -63,15 +63,26 @@ impl PeerCredential {
         revocation_list: &Path,
     ) -> Result<Self, ClientError> {
         let key_text = read(key, "key")?;
-        let secret = SupporterSecret::from_key_file(&key_text)
-            .map_err(|e| ClientError::Credential(format!("key file: {e}")))?;
-        let (issuer, supporter) = decode_credential(&read(credential, "credential")?)
-            .map_err(|e| ClientError::Credential(format!("credential file: {e}")))?;
-        let list = decode_single(
-            REVOCATION_LIST_LABEL,
+        Self::from_texts(
+            &key_text,
+            &read(credential, "credential")?,
             &read(revocation_list, "revocation list")?,
         )
-        .map_err(|e| ClientError::Credential(format!("revocation list file: {e}")))?;
+    }
+
+    /// The same three files' contents as text, for an app that keeps them in its own
+    /// protected storage rather than as files (the mobile bindings).
+    pub fn from_texts(
+        key: &str,
+        credential: &str,
+        revocation_list: &str,
+    ) -> Result<Self, ClientError> {
+        let secret = SupporterSecret::from_key_file(key)
+            .map_err(|e| ClientError::Credential(format!("key file: {e}")))?;
+        let (issuer, supporter) = decode_credential(credential)
+            .map_err(|e| ClientError::Credential(format!("credential file: {e}")))?;
+        let list = decode_single(REVOCATION_LIST_LABEL, revocation_list)
+            .map_err(|e| ClientError::Credential(format!("revocation list file: {e}")))?;
         Self::new(issuer, supporter, list, secret)
     }
 

@@ -1,0 +1,338 @@
+//! A peer supporter: load the supporter's own credential, go available, answer offers and
+//! hold several chats over one connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confidant_client::{
+    AvailabilitySettings, ChatNumber, Peer, PeerCredential, PeerHandle, PeerOptions,
+};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ConfidantError;
+use crate::types::{Availability, EndReason, Program, RelayErrorCode, RelayTrust, ResourceCard};
+
+/// A supporter's credential as the three texts `confidant keygen`, `admin sign` and
+/// `admin revoke` write. The key is the one secret that ever crosses the boundary, inward
+/// only: the SDK keeps it and never hands it back.
+#[derive(uniffi::Record)]
+pub struct PeerCredentialFiles {
+    /// The key file (secret).
+    pub key: String,
+    /// The credential file (issuer and supporter certificates).
+    pub credential: String,
+    /// The program's current revocation list file.
+    pub revocation_list: String,
+}
+
+impl std::fmt::Debug for PeerCredentialFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerCredentialFiles")
+            .finish_non_exhaustive()
+    }
+}
+
+/// One thing that happened on a peer supporter's connection, in order.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum PeerEvent {
+    /// The availability now in force.
+    AvailabilitySet {
+        /// Available or away.
+        status: Availability,
+        /// Chats at once.
+        capacity: u16,
+        /// Chats open now.
+        active_chats: u16,
+    },
+    /// A seeker is waiting: accept or decline before it expires.
+    Offer {
+        /// The offer number to answer.
+        offer: u32,
+        /// The seeker's topic, if any.
+        topic: Option<String>,
+        /// The seeker's language, if any.
+        language: Option<String>,
+        /// Milliseconds before the offer goes to another peer.
+        expires_in_ms: u64,
+    },
+    /// An offer went away before it was answered.
+    OfferWithdrawn {
+        /// The offer number.
+        offer: u32,
+    },
+    /// A chat started; the seeker's handshake follows.
+    ChatStarted {
+        /// The chat number on this connection.
+        chat: u32,
+        /// The offer it came from.
+        offer: u32,
+    },
+    /// The chat is end-to-end encrypted; content may flow.
+    ChatReady {
+        /// The chat.
+        chat: u32,
+    },
+    /// A message from the seeker.
+    Message {
+        /// The chat.
+        chat: u32,
+        /// The text.
+        text: String,
+    },
+    /// The seeker started or stopped typing.
+    Typing {
+        /// The chat.
+        chat: u32,
+        /// Typing or not.
+        typing: bool,
+    },
+    /// The seeker has read this many of the peer's messages.
+    ReadUpTo {
+        /// The chat.
+        chat: u32,
+        /// Count.
+        count: u64,
+    },
+    /// The seeker shared a resource card.
+    ResourceShared {
+        /// The chat.
+        chat: u32,
+        /// The card.
+        card: ResourceCard,
+    },
+    /// A chat is over.
+    Ended {
+        /// The chat.
+        chat: u32,
+        /// How.
+        reason: EndReason,
+    },
+    /// The relay is shutting down within `deadline_ms`.
+    ShuttingDown {
+        /// Milliseconds until the relay closes the connection.
+        deadline_ms: u64,
+    },
+    /// The relay refused a frame without closing.
+    RelayError {
+        /// The catalogue code.
+        code: RelayErrorCode,
+        /// The relay's message.
+        message: String,
+    },
+    /// The connection is gone; no further events follow.
+    Disconnected {
+        /// Why.
+        error: ConfidantError,
+    },
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl PeerEvent {
+    /// `None` for an event a later SDK adds and these bindings do not know yet.
+    fn from_sdk(event: confidant_client::PeerEvent) -> Option<Self> {
+        use confidant_client::PeerEvent as E;
+        Some(match event {
+            E::AvailabilitySet {
+                status,
+                capacity,
+                active_chats,
+            } => Self::AvailabilitySet {
+                status: status.into(),
+                capacity,
+                active_chats,
+            },
+            E::Offer {
+                offer,
+                topic,
+                language,
+                expires_in,
+            } => Self::Offer {
+                offer,
+                topic,
+                language,
+                expires_in_ms: millis(expires_in),
+            },
+            E::OfferWithdrawn { offer, .. } => Self::OfferWithdrawn { offer },
+            E::ChatStarted { chat, offer } => Self::ChatStarted {
+                chat: chat.0,
+                offer,
+            },
+            E::ChatReady { chat } => Self::ChatReady { chat: chat.0 },
+            E::Message { chat, text } => Self::Message { chat: chat.0, text },
+            E::Typing { chat, typing } => Self::Typing {
+                chat: chat.0,
+                typing,
+            },
+            E::ReadUpTo { chat, count } => Self::ReadUpTo {
+                chat: chat.0,
+                count,
+            },
+            E::Resource { chat, card } => Self::ResourceShared {
+                chat: chat.0,
+                card: card.into(),
+            },
+            E::Ended { chat, reason } => Self::Ended {
+                chat: chat.0,
+                reason: reason.into(),
+            },
+            E::ShuttingDown { deadline } => Self::ShuttingDown {
+                deadline_ms: millis(deadline),
+            },
+            E::RelayError { code, message } => Self::RelayError {
+                code: code.into(),
+                message,
+            },
+            E::Disconnected(error) => Self::Disconnected {
+                error: error.into(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// Connects as the supporter whose credential this is: presents the certificates, proves
+/// the key, and returns once the relay has verified them. Then call `set_availability`.
+#[uniffi::export(async_runtime = "tokio")]
+pub async fn connect_peer(
+    relay_url: String,
+    program_id: String,
+    credential: PeerCredentialFiles,
+    trust: RelayTrust,
+    connect_timeout_ms: u64,
+) -> Result<Arc<PeerSession>, ConfidantError> {
+    let credential = PeerCredential::from_texts(
+        &credential.key,
+        &credential.credential,
+        &credential.revocation_list,
+    )?;
+    let options = PeerOptions {
+        connect_timeout: Duration::from_millis(connect_timeout_ms),
+        tls: trust.to_sdk()?,
+        ..PeerOptions::default()
+    };
+    let peer = Peer::connect(&relay_url, &program_id, credential, options).await?;
+    Ok(Arc::new(PeerSession {
+        handle: peer.handle(),
+        program: peer.program().clone().into(),
+        display_name: peer.display_name().to_owned(),
+        events: Mutex::new(Some(peer)),
+        closed: CancellationToken::new(),
+    }))
+}
+
+/// A connected, verified peer supporter.
+#[derive(Debug, uniffi::Object)]
+pub struct PeerSession {
+    handle: PeerHandle,
+    program: Program,
+    display_name: String,
+    events: Mutex<Option<Peer>>,
+    closed: CancellationToken,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl PeerSession {
+    /// The program as the relay describes it.
+    pub fn program(&self) -> Program {
+        self.program.clone()
+    }
+
+    /// The display name the relay read from the certificate.
+    pub fn display_name(&self) -> String {
+        self.display_name.clone()
+    }
+
+    /// Goes available or away (`AvailabilitySet` confirms). `capacity` is 1..=16.
+    pub async fn set_availability(
+        &self,
+        status: Availability,
+        capacity: u16,
+        topics: Vec<String>,
+        languages: Vec<String>,
+        auto_accept: bool,
+    ) -> Result<(), ConfidantError> {
+        Ok(self
+            .handle
+            .set_availability(AvailabilitySettings {
+                status: status.into(),
+                capacity,
+                topics,
+                languages,
+                auto_accept,
+            })
+            .await?)
+    }
+
+    /// Takes an offered seeker (`ChatStarted` follows).
+    pub async fn accept(&self, offer: u32) -> Result<(), ConfidantError> {
+        Ok(self.handle.accept(offer).await?)
+    }
+
+    /// Passes an offer to another peer.
+    pub async fn decline(&self, offer: u32) -> Result<(), ConfidantError> {
+        Ok(self.handle.decline(offer).await?)
+    }
+
+    /// Sends a message in `chat`; returns its number there (from 1).
+    pub async fn send_text(&self, chat: u32, text: String) -> Result<u64, ConfidantError> {
+        Ok(self.handle.send_text(ChatNumber(chat), text).await?)
+    }
+
+    /// Typing indicator in `chat`.
+    pub async fn typing(&self, chat: u32, typing: bool) -> Result<(), ConfidantError> {
+        Ok(self.handle.typing(ChatNumber(chat), typing).await?)
+    }
+
+    /// Read receipt in `chat`.
+    pub async fn mark_read(&self, chat: u32, count: u64) -> Result<(), ConfidantError> {
+        Ok(self.handle.mark_read(ChatNumber(chat), count).await?)
+    }
+
+    /// Shares a resource card in `chat`.
+    pub async fn send_resource(&self, chat: u32, card: ResourceCard) -> Result<(), ConfidantError> {
+        Ok(self
+            .handle
+            .send_resource(ChatNumber(chat), card.into())
+            .await?)
+    }
+
+    /// Ends `chat` cleanly.
+    pub async fn end(&self, chat: u32) -> Result<(), ConfidantError> {
+        Ok(self.handle.end(ChatNumber(chat)).await?)
+    }
+
+    /// Ends `chat` and asks the relay never to match this seeker's connection again.
+    pub async fn block(&self, chat: u32) -> Result<(), ConfidantError> {
+        Ok(self.handle.block(ChatNumber(chat)).await?)
+    }
+
+    /// The next event; `None` once the connection is gone or closed. Cancel-safe.
+    pub async fn next_event(&self) -> Option<PeerEvent> {
+        let mut guard = tokio::select! {
+            guard = self.events.lock() => guard,
+            () = self.closed.cancelled() => return None,
+        };
+        loop {
+            let peer = guard.as_mut()?;
+            let event = tokio::select! {
+                event = peer.next_event() => event?,
+                () = self.closed.cancelled() => return None,
+            };
+            if let Some(event) = PeerEvent::from_sdk(event) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Closes the connection; open chats end at the relay as `partner_left`.
+    pub async fn disconnect(&self) {
+        self.closed.cancel();
+        if let Some(mut peer) = self.events.lock().await.take() {
+            peer.close();
+        }
+    }
+}
