@@ -702,6 +702,8 @@ impl Node {
                             conn: spawned.conn,
                             program,
                             chat_features: ChatFeatures::default(),
+                            // A remote seeker is never queued here: no `queued` to send.
+                            queue_none: false,
                         })
                         .await;
                     let (tx, rx) = oneshot::channel();
