@@ -5,7 +5,7 @@ import { repoRoot } from './relay.js';
 
 export default function globalSetup() {
   if (process.env.CONFIDANT_RELAY_BIN && process.env.CONFIDANT_CLI_BIN) return;
-  execFileSync('cargo', ['build', '-p', 'confidant-relay', '-p', 'confidant-cli'], {
+  execFileSync('cargo', ['build', '-p', 'confidant-relay-bin', '-p', 'confidant-cli'], {
     cwd: repoRoot,
     stdio: 'inherit',
   });
