@@ -6,6 +6,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+#[cfg(feature = "fault-injection")]
+use std::sync::Arc;
+#[cfg(feature = "fault-injection")]
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use confidant_proto::limits;
@@ -28,7 +32,7 @@ pub struct RelayConfig {
     pub tls: Option<TlsFiles>,
     /// Scale-out: join other nodes through this NATS broker; `None` (the default): a single
     /// node that needs nothing else.
-    pub cluster: Option<crate::cluster::ClusterConfig>,
+    pub cluster: Option<ClusterConfig>,
     /// Browser origins (`https://app.example.org`) allowed to open WebSockets besides the
     /// relay's own pages; clients that send no `Origin` (CLI, apps) are always allowed.
     pub allowed_origins: Vec<String>,
@@ -201,4 +205,98 @@ impl Default for Limits {
             read_buffer_bytes: 2 * 1024,
         }
     }
+}
+
+// ---- the cluster (`crate::cluster`, `docs/scale-out.md`) ----
+//
+// Here, not in `cluster/`, so that the configuration names no task: every arrow between
+// the relay's modules points one way (`scripts/module-graph`).
+
+/// How a node joins the others. `nats_url` is the one setting that turns scale-out on.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// e.g. `nats://nats:4222` or `tls://nats:4222`.
+    pub nats_url: String,
+    /// User and password for the broker.
+    pub user_password: Option<(String, String)>,
+    /// Token for the broker.
+    pub token: Option<String>,
+    /// CA to trust for the broker's certificate (implies TLS).
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS with the broker.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// Refuse a broker connection without TLS.
+    pub require_tls: bool,
+    /// Subject prefix, so several clusters may share one broker.
+    pub subject_prefix: String,
+    /// How often presence (the heartbeat) is sent.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is gone: its peers leave, its chats end.
+    pub node_ttl: Duration,
+    /// How long a capacity reservation may take before it counts as refused.
+    pub request_timeout: Duration,
+    /// Faults the integration tests inject (feature `fault-injection`, enabled only by the
+    /// test package): not part of the API.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub faults: FaultInjection,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    // Never print the broker's password or token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("nats_url", &self.nats_url)
+            .field("user", &self.user_password.as_ref().map(|(user, _)| user))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_client", &self.tls_client)
+            .field("require_tls", &self.require_tls)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("heartbeat", &self.heartbeat)
+            .field("node_ttl", &self.node_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterConfig {
+    /// Defaults: 1 s heartbeat, 3 s TTL, 2 s reservation timeout, prefix `confidant`.
+    pub fn new(nats_url: impl Into<String>) -> Self {
+        Self {
+            nats_url: nats_url.into(),
+            user_password: None,
+            token: None,
+            tls_ca: None,
+            tls_client: None,
+            require_tls: false,
+            subject_prefix: "confidant".to_owned(),
+            heartbeat: Duration::from_secs(1),
+            node_ttl: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(2),
+            #[cfg(feature = "fault-injection")]
+            faults: FaultInjection::default(),
+        }
+    }
+}
+
+/// Faults the integration tests inject into a node (`tests/tests/cluster_*.rs`), for races
+/// too narrow to hit otherwise. Behind the `fault-injection` feature, which only the test
+/// package enables; the seeded simulation (`cluster/simulation/`) needs none of them.
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct FaultInjection {
+    /// The peer's node waits this long before it asks its hub to grant a reservation (a
+    /// busy hub or a slow broker path).
+    pub reserve_delay: Option<Duration>,
+    /// While set, this node sends no presence (a node whose task is stalled, so the others
+    /// let it go at the TTL).
+    pub mute_presence: Option<Arc<AtomicBool>>,
+    /// The peer's node waits this long, after its hub granted a reservation, before it
+    /// answers it and before it tells the seeker's node of the match (a grant that crosses
+    /// the seeker's node giving up).
+    pub matched_delay: Option<Duration>,
+    /// The seeker's node waits this long, after the peer's node said `matched`, before its
+    /// hub accepts on the remote peer's behalf (a window in which the seeker can leave).
+    pub accept_delay: Option<Duration>,
 }

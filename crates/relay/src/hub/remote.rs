@@ -23,14 +23,12 @@ impl Hub {
                 preferences,
                 waited,
                 from,
-                withdrawn,
                 reply,
             } => {
-                // A withdrawn reservation, or a remote seeker already gone, is never granted:
-                // its peer would get a chat nobody joins.
-                if withdrawn.load(std::sync::atomic::Ordering::Acquire)
-                    || !self.conns.contains_key(&conn)
-                {
+                // A remote seeker already gone (its reservation withdrawn, its node lost) is
+                // never granted: its peer would get a chat nobody joins. (A withdrawal that
+                // arrives before the hub is asked is the cluster core's to refuse.)
+                if !self.conns.contains_key(&conn) {
                     tracing::debug!(
                         kind = "cluster_reserve_withdrawn",
                         "cluster: reservation withdrawn before it was granted"

@@ -18,8 +18,6 @@ pub(crate) enum ClusterEvent {
         waited: std::time::Duration,
         /// The seeker's node.
         from: String,
-        /// Set when the seeker's node withdrew the reservation (it gave up waiting): refused.
-        withdrawn: std::sync::Arc<std::sync::atomic::AtomicBool>,
         reply: oneshot::Sender<bool>,
     },
     /// Virtual peer `conn` is a peer on another node (its capacity is that node's).

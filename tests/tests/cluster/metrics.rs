@@ -156,7 +156,7 @@ async fn cluster_metrics_in_a_real_scrape() {
         test_limits(),
         &nats.url(),
         |c| {
-            c.test_mute_presence = Some(mute);
+            c.faults.mute_presence = Some(mute);
         },
     )
     .await;

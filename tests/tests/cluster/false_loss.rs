@@ -90,7 +90,7 @@ async fn let_go_while_alive(quiet: Quiet) {
         test_limits(),
         &nats.url(),
         |c| {
-            c.test_mute_presence = Some(ma);
+            c.faults.mute_presence = Some(ma);
         },
     )
     .await;
@@ -99,7 +99,7 @@ async fn let_go_while_alive(quiet: Quiet) {
         test_limits(),
         &nats.url(),
         |c| {
-            c.test_mute_presence = Some(mb);
+            c.faults.mute_presence = Some(mb);
         },
     )
     .await;
@@ -173,7 +173,7 @@ async fn an_open_offer_is_withdrawn_when_its_seekers_node_lets_the_peers_node_go
     let mut b_limits = test_limits();
     b_limits.offer_timeout = Duration::from_secs(30);
     let b = start_node_with(vec![fixture.program_config()], b_limits, &nats.url(), |c| {
-        c.test_mute_presence = Some(mb);
+        c.faults.mute_presence = Some(mb);
     })
     .await;
     let credential = fixture.supporter();

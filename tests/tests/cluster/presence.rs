@@ -32,7 +32,7 @@ async fn a_node_never_counts_its_own_peers_echoed_back() {
     let a = start_node(vec![fixture.program_config()], limits, &nats.url()).await;
     let mute = Arc::new(AtomicBool::new(false));
     let b = start_node_with(vec![fixture.program_config()], limits, &nats.url(), |c| {
-        c.test_mute_presence = Some(mute.clone());
+        c.faults.mute_presence = Some(mute.clone());
     })
     .await;
     let mut peers = Vec::new();

@@ -79,7 +79,7 @@ async fn a_timed_out_reservation_never_hands_the_peer_a_phantom_chat() {
     // Node B (a stalled hub, simulated) takes 600 ms to grant a reservation, so A has given
     // up — and treats it as refused — before B grants.
     let (_a, b, mut peer, mut seeker) = seeking_across(&nats, |c| {
-        c.test_reserve_delay = Some(Duration::from_millis(600));
+        c.faults.reserve_delay = Some(Duration::from_millis(600));
     })
     .await;
     // About a dozen reservations (one per presence, 200 ms) in this window.
@@ -124,7 +124,7 @@ async fn a_grant_that_crosses_the_withdrawal_ends_at_once_and_frees_the_peer() {
     // B grants at once (auto-accept: the chat exists on B) but its answer and its `matched`
     // leave only after A gave up: the crossing the withdrawal cannot prevent.
     let (_a, b, mut peer, mut seeker) = seeking_across(&nats, |c| {
-        c.test_matched_delay = Some(Duration::from_millis(600));
+        c.faults.matched_delay = Some(Duration::from_millis(600));
     })
     .await;
     // The peer sees the chat B granted, and then its end — it is not left holding it.
@@ -172,7 +172,7 @@ async fn an_end_that_overtakes_the_chat_start_is_not_lost() {
     let (a, b, mut peer, mut seeker, chat) = chat_started_across(
         &nats,
         |_| {},
-        |c| c.test_matched_delay = Some(Duration::from_millis(300)),
+        |c| c.faults.matched_delay = Some(Duration::from_millis(300)),
     )
     .await;
     peer.send(&ClientFrame::End { chat }).await;
@@ -204,7 +204,7 @@ async fn a_seeker_who_leaves_as_the_match_arrives_does_not_strand_the_peer() {
     // A waits 500 ms between B's `matched` and accepting: the seeker cancels in between.
     let (a, b, mut peer, mut seeker, chat) = chat_started_across(
         &nats,
-        |c| c.test_accept_delay = Some(Duration::from_millis(500)),
+        |c| c.faults.accept_delay = Some(Duration::from_millis(500)),
         |_| {},
     )
     .await;
