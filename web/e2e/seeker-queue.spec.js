@@ -89,3 +89,39 @@ for (const lang of ['en', 'fr']) {
     await page.locator('#cancel').click();
   });
 }
+
+test('a relay from before features: the page greets it again as version 1 and waits as before', async ({ page }) => {
+  // Stands in for an old relay: a hello with `features` is refused as an unknown member
+  // (malformed_frame, close 4400), as such a relay does; a plain hello goes through.
+  const hellos = [];
+  await page.routeWebSocket(
+    (url) => url.pathname === '/v1/ws',
+    (ws) => {
+      let server = null;
+      ws.onMessage((m) => {
+        const frame = typeof m === 'string' ? JSON.parse(m) : null;
+        if (frame && frame.type === 'hello') {
+          hellos.push(frame);
+          if ('features' in frame) {
+            ws.send(JSON.stringify({ type: 'error', code: 'malformed_frame', message: 'the frame is not a valid control frame' }));
+            ws.close({ code: 4400 });
+            return;
+          }
+          server = ws.connectToServer();
+          server.onMessage((reply) => ws.send(reply));
+          server.onClose((code, reason) => ws.close({ code, reason }));
+        }
+        if (server) server.send(m);
+      });
+    },
+  );
+  await page.goto(lonely.origin + '/');
+  await page.locator('#program-resident-peer-support').check();
+  await page.locator('#talk').click();
+  await expect(page.locator('#queue-state')).toContainText('Your place in line: 1');
+  // Without queue-none the page still says nobody is online, from peers_online 0.
+  await expect(page.locator('#queue-none')).toContainText('No peer is online right now.');
+  expect(hellos.map((h) => 'features' in h)).toEqual([true, false]);
+  await page.waitForTimeout(300);
+  await expect(page.locator('#view-queue')).toBeVisible();
+});
