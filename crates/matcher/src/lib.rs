@@ -308,8 +308,7 @@ impl Matcher {
         let mut actions = Vec::new();
         // The first `queued` comes before any offer, so clients always see it.
         self.refresh_queued(&program_id, &mut actions);
-        self.dispatch(&program_id, now, &mut actions);
-        self.refresh_queued(&program_id, &mut actions);
+        self.settle(&program_id, now, &mut actions);
         Ok(actions)
     }
 
@@ -327,8 +326,7 @@ impl Matcher {
             SeekerState::Waiting(_) => {
                 self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
                 actions.push(Action::Cancelled { seeker });
-                self.dispatch(&program_id, now, &mut actions);
-                self.refresh_queued(&program_id, &mut actions);
+                self.settle(&program_id, now, &mut actions);
             }
         }
         Ok(actions)
@@ -343,8 +341,7 @@ impl Matcher {
         let program_id = record.program.clone();
         self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
         self.seekers.remove(&seeker);
-        self.dispatch(&program_id, now, &mut actions);
-        self.refresh_queued(&program_id, &mut actions);
+        self.settle(&program_id, now, &mut actions);
         actions
     }
 
@@ -368,8 +365,7 @@ impl Matcher {
             active_chats: record.active_chats,
         }];
         let program_id = record.program.clone();
-        self.dispatch(&program_id, now, &mut actions);
-        self.refresh_queued(&program_id, &mut actions);
+        self.settle(&program_id, now, &mut actions);
         Ok(actions)
     }
 
@@ -394,8 +390,7 @@ impl Matcher {
                 });
             }
         }
-        self.dispatch(&record.program, now, &mut actions);
-        self.refresh_queued(&record.program, &mut actions);
+        self.settle(&record.program, now, &mut actions);
         actions
     }
 
@@ -422,8 +417,7 @@ impl Matcher {
         }) {
             self.make_match(offer, open.seeker, now, &mut actions);
         }
-        self.dispatch(&program_id, now, &mut actions);
-        self.refresh_queued(&program_id, &mut actions);
+        self.settle(&program_id, now, &mut actions);
         Ok(actions)
     }
 
@@ -445,8 +439,7 @@ impl Matcher {
             .release_offer(open.seeker, peer, Release::Declined)
             .into_iter()
             .collect();
-        self.dispatch(&program_id, now, &mut actions);
-        self.refresh_queued(&program_id, &mut actions);
+        self.settle(&program_id, now, &mut actions);
         Ok(actions)
     }
 
@@ -525,8 +518,7 @@ impl Matcher {
         if let Some(record) = self.peers.get_mut(&peer) {
             record.active_chats = record.active_chats.saturating_sub(1);
             let program_id = record.program.clone();
-            self.dispatch(&program_id, now, &mut actions);
-            self.refresh_queued(&program_id, &mut actions);
+            self.settle(&program_id, now, &mut actions);
         }
         actions
     }
@@ -587,8 +579,7 @@ impl Matcher {
         let mut program_ids: Vec<String> = self.programs.keys().cloned().collect();
         program_ids.sort();
         for program_id in program_ids {
-            self.dispatch(&program_id, now, &mut actions);
-            self.refresh_queued(&program_id, &mut actions);
+            self.settle(&program_id, now, &mut actions);
         }
         actions
     }
@@ -729,8 +720,7 @@ impl Matcher {
             waiting.offer = None;
         }
         let mut actions = Vec::new();
-        self.dispatch(&program_id, now, &mut actions);
-        self.refresh_queued(&program_id, &mut actions);
+        self.settle(&program_id, now, &mut actions);
         Ok(actions)
     }
 
@@ -820,8 +810,7 @@ impl Matcher {
         }
         let mut actions = Vec::new();
         for id in ids {
-            self.dispatch(&id, now, &mut actions);
-            self.refresh_queued(&id, &mut actions);
+            self.settle(&id, now, &mut actions);
         }
         actions
     }
@@ -921,6 +910,14 @@ impl Matcher {
             peer.active_chats = peer.active_chats.saturating_add(1);
         }
         actions.push(Action::Matched { offer, seeker });
+    }
+
+    /// After any change in a program: make the offers that are now possible, then tell every
+    /// waiting seeker of the program its new place (in that order, so a seeker offered just
+    /// now is not told a stale place first).
+    fn settle(&mut self, program: &str, now: Instant, actions: &mut Vec<Action>) {
+        self.dispatch(program, now, actions);
+        self.refresh_queued(program, actions);
     }
 
     /// Offers every waiting seeker without an open offer to the best fitting peer.
