@@ -500,8 +500,7 @@ impl Matcher {
             None => requeued.map(|(program_id, _)| program_id),
         };
         if let Some(program_id) = program_id {
-            self.dispatch(&program_id, now, &mut actions);
-            self.refresh_queued(&program_id, &mut actions);
+            self.settle(&program_id, now, &mut actions);
         }
         actions
     }
