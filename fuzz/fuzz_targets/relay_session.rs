@@ -17,6 +17,8 @@ enum Frame {
     Hello {
         v: u8,
         peer: bool,
+        /// Offer every relay feature (the growth rules, `pass`, `queue-none`).
+        features: bool,
     },
     Present {
         issuer: Vec<u8>,
@@ -39,6 +41,7 @@ enum Frame {
     Decline(u32),
     End(u32),
     Block(u32),
+    Pass(u32),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -63,11 +66,16 @@ struct Input {
 
 fn frame(frame: Frame) -> ClientFrame {
     match frame {
-        Frame::Hello { v, peer } => ClientFrame::Hello {
+        Frame::Hello { v, peer, features } => ClientFrame::Hello {
             v: u64::from(v),
             role: if peer { Role::Peer } else { Role::Seeker },
             program: "fuzz-program".into(),
-            features: None,
+            features: features.then(|| {
+                confidant_proto::RELAY_FEATURES
+                    .iter()
+                    .map(|f| (*f).to_owned())
+                    .collect()
+            }),
             chat_features: None,
         },
         Frame::Present {
@@ -112,6 +120,9 @@ fn frame(frame: Frame) -> ClientFrame {
             chat: ChatNumber(chat),
         },
         Frame::Block(chat) => ClientFrame::Block {
+            chat: ChatNumber(chat),
+        },
+        Frame::Pass(chat) => ClientFrame::Pass {
             chat: ChatNumber(chat),
         },
     }

@@ -326,3 +326,43 @@ test('screenshot: the seeker in a chat at 360x640 (touch)', async ({ browser }) 
     await context.close();
   }
 });
+
+test('at 360x640 the peer card and End chat stay above the messages; each message shows its time, announced once', async ({ browser }) => {
+  const context = await browser.newContext(DEVICES.phone);
+  try {
+    const page = await context.newPage();
+    await page.addInitScript(recordAnnouncements);
+    await startChat(page, 'en');
+    for (const text of ['Hello, rough shift today.', 'We lost a patient this morning.', 'I keep going over it.', 'I could not sleep.']) {
+      await sendAndAwaitReply(page, text);
+    }
+    // The log scrolls; the card with the peer's name and End chat do not scroll away.
+    const body = page.locator('#chat-body');
+    expect(await body.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
+    for (const sel of ['#peer-card', '#peer-name', '#end-chat', '#quick-exit', '#message']) await expectOnScreen(page, sel);
+    await body.evaluate((el) => (el.scrollTop = el.scrollHeight));
+    for (const sel of ['#peer-card', '#end-chat']) await expectOnScreen(page, sel);
+    // The log keeps room to read: at least a third of the screen.
+    const log = await body.boundingBox();
+    expect(log.height).toBeGreaterThan(640 / 3);
+    await screenshot(page, 'seeker-chat-header', 'phone', { fullPage: false });
+    // Every message, mine and the peer's, carries its time on this device (hh:mm).
+    const messages = page.locator('#chat-log .msg:not(.system)');
+    const count = await messages.count();
+    expect(count).toBeGreaterThanOrEqual(9);
+    const times = await page.locator('#chat-log .msg:not(.system) > time').allInnerTexts();
+    expect(times).toHaveLength(count);
+    for (const time of times) expect(time).toMatch(/^\d{2}:\d{2}$/);
+    const datetime = await page.locator('#chat-log .msg.theirs > time').first().getAttribute('datetime');
+    expect(Number.isNaN(Date.parse(datetime))).toBe(false);
+    // Screen readers: each of the peer's answers announced once, and no time read out.
+    const said = await announcements(page);
+    const answers = said.filter((a) => a.text.startsWith(DEMO_NAME));
+    const answerTexts = answers.map((a) => a.text);
+    expect(new Set(answerTexts).size, JSON.stringify(answerTexts)).toBe(answerTexts.length);
+    expect(answers.length).toBeGreaterThanOrEqual(4);
+    expect(said.some((a) => /\b\d{2}:\d{2}\b/.test(a.text)), JSON.stringify(said)).toBe(false);
+  } finally {
+    await context.close();
+  }
+});

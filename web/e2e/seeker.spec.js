@@ -1,6 +1,7 @@
 // Web seeker <-> the Rust demo peer that `confidant-relay --dev` runs in process.
 import { test, expect } from '@playwright/test';
 import { startRelay, watchRequests, storageSnapshot, hasFlag } from './relay.js';
+import { proxyWebSocket } from './pages.js';
 
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -108,7 +109,7 @@ test('quick exit button works while waiting too', async ({ page }) => {
   await page.waitForURL('about:blank');
 });
 
-test('department check happens in the page: a peer from my department is declined', async ({ page }) => {
+test('department check happens in the page: a peer from my department is passed, and I keep my place', async ({ page }) => {
   const { requests } = await open(page);
   await pickProgram(page);
   await page.locator('details.options summary').click();
@@ -117,11 +118,32 @@ test('department check happens in the page: a peer from my department is decline
   const sent = [];
   page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
   await page.getByRole('button', { name: /talk to a peer/i }).click();
-  await expect(page.locator('#ended-department')).toBeVisible();
-  // The department never left the page.
+  // Feature pass: the demo peer (department Demo) is refused before anything is said, and
+  // the page waits on in its place rather than ending.
+  await expect(page.locator('#queue-passed')).toBeVisible();
+  await expect(page.locator('#queue-state')).toContainText('Your place in line: 1');
+  // The department never left the page; the relay got a pass, no reason.
   expect(sent.join('\n')).not.toMatch(/demo/i);
-  expect(sent.some((f) => f.includes('"type":"end"'))).toBe(true);
+  expect(sent.some((f) => f.includes('"type":"pass"'))).toBe(true);
+  expect(sent.some((f) => f.includes('"type":"end"'))).toBe(false);
   expect(requests.foreign).toEqual([]);
+  await page.locator('#cancel').click();
+});
+
+test('a relay without pass: a peer from my department ends the chat before anything is said', async ({ page }) => {
+  // An older relay: welcome grants no `pass`, so the page refuses with `end` as before.
+  const events = await proxyWebSocket(page, {
+    rewrite: (frame) => (frame && frame.type === 'welcome' ? { ...frame, features: (frame.features || []).filter((f) => f !== 'pass') } : null),
+  });
+  await open(page);
+  await pickProgram(page);
+  await page.locator('details.options summary').click();
+  await page.locator('#department').selectOption('Demo');
+  await page.getByRole('button', { name: /talk to a peer/i }).click();
+  await expect(page.locator('#ended-department')).toBeVisible();
+  const out = events.filter((e) => e.dir === 'out' && e.frame).map((e) => e.frame.type);
+  expect(out).toContain('end');
+  expect(out).not.toContain('pass');
 });
 
 test('program details: the confidentiality statement before and during the chat, departments from the program (EN, FR)', async ({ page }) => {

@@ -202,6 +202,8 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
             cert_path.display()
         )));
     }
+    let department = args.department.trim();
+    check_department(department, &issuer.program, args.programs.as_deref())?;
     let public = parse_request(&args.request)?;
     let now = now();
     let not_after = (now + validity).min(issuer.not_after);
@@ -217,7 +219,7 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
         x25519_public: public,
         display_name: args.name.trim().to_owned(),
         role: args.role.clone(),
-        department: args.department.trim().to_owned(),
+        department: department.to_owned(),
         topics: args.topics.clone(),
         languages: args.languages.clone(),
         not_before: now,
@@ -243,6 +245,55 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
         println!("Note: validity capped at the issuer certificate's expiry.");
     }
     Ok(())
+}
+
+/// Longest department name a program may list (`docs/configuration.md`).
+const MAX_DEPARTMENT_LEN: usize = 128;
+
+/// A certificate names one of its program's departments, spelled as the program lists it:
+/// the relay refuses any other at login (`proto/spec.md`, `present`), and a seeker can only
+/// avoid a department it can pick. `programs`: the relay's `GET /v1/programs` answer (with
+/// `program-details`); the entry for `program` holds the list. An empty list allows any.
+fn check_department(
+    department: &str,
+    program: &str,
+    programs: Option<&Path>,
+) -> Result<(), CliError> {
+    if department.is_empty() || department.len() > MAX_DEPARTMENT_LEN {
+        return Err(CliError::Invalid(format!(
+            "--department {department:?}: 1 to {MAX_DEPARTMENT_LEN} bytes"
+        )));
+    }
+    let Some(path) = programs else {
+        return Ok(());
+    };
+    let text = read_text(path)?;
+    let listed: Vec<confidant_proto::ProgramInfo> = serde_json::from_str(&text).map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: not a program list as GET /v1/programs?features=program-details answers ({e})",
+            path.display()
+        ))
+    })?;
+    let Some(info) = listed.iter().find(|p| p.id == program) else {
+        return Err(CliError::Invalid(format!(
+            "{}: program {program:?} (the issuer certificate's) is not in this list",
+            path.display()
+        )));
+    };
+    let departments = info.departments.as_deref().unwrap_or_default();
+    if departments.is_empty() || departments.iter().any(|d| d == department) {
+        return Ok(());
+    }
+    let close = departments
+        .iter()
+        .find(|d| d.to_lowercase() == department.to_lowercase())
+        .map(|d| format!(" (did you mean {d:?}?)"))
+        .unwrap_or_default();
+    Err(CliError::Invalid(format!(
+        "--department {department:?} is not one of program {program:?}'s departments{close}: {}; \
+         the relay would refuse this credential",
+        departments.join(", ")
+    )))
 }
 
 /// A key request file, 64 hex digits, or 32 bytes of base64.

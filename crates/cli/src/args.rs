@@ -200,9 +200,16 @@ pub struct SignArgs {
     /// Role tag, e.g. resident.
     #[arg(long)]
     pub role: String,
-    /// Department (seekers may ask to avoid their own).
+    /// Department (seekers may ask to avoid their own). With `--programs`, it must be one
+    /// of the program's departments, spelled as the program lists it.
     #[arg(long)]
     pub department: String,
+    /// The relay's program list, saved from `GET /v1/programs?features=program-details`:
+    /// the department is checked against the program's `departments` (the relay refuses a
+    /// certificate naming another at login, so signing one would only make a credential
+    /// that never works).
+    #[arg(long)]
+    pub programs: Option<PathBuf>,
     /// Topic tags, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub topics: Vec<String>,

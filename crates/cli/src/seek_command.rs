@@ -8,6 +8,7 @@ use confidant_client::{
     EndReason, NoPeerReason, Resource, ResourceCard, SeekPreferences, Seeker, SeekerEvent,
     SeekerOptions,
 };
+use confidant_proto::QueueNone;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::args::SeekArgs;
@@ -62,6 +63,10 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
     println!("Looking for a peer supporter…");
 
     let resources = seeker.program().resources.clone();
+    let passes = seeker
+        .features()
+        .iter()
+        .any(|name| name == confidant_proto::FEATURE_PASS);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut received = 0_u64;
     let mut chatting = false;
@@ -73,14 +78,22 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
             event = seeker.next_event() => {
                 let Some(event) = event else { return Ok(()) };
                 match event {
-                    SeekerEvent::Queued { position, peers_online, estimate } => {
+                    SeekerEvent::Queued { position, peers_online, estimate, none } => {
                         let estimate = estimate.map_or_else(|| "no estimate yet".to_owned(), rough_wait);
                         println!("[queue] position {position}, {peers_online} peer(s) online, {estimate}");
-                        if peers_online == 0 && !told_none {
-                            println!("[queue] No peer is available right now. You can keep waiting (a peer may come online), or /cancel.");
+                        // The relay says why nobody can take the seeker (feature `queue-none`);
+                        // a relay without it only gives the count.
+                        let nobody = match none {
+                            Some(QueueNone::NoneAvailable) => Some("No peer online can take you right now (those online do not fit your choices, or were skipped)."),
+                            Some(QueueNone::NoneOnline) => Some("No peer is available right now."),
+                            None if peers_online == 0 => Some("No peer is available right now."),
+                            None => None,
+                        };
+                        if let Some(text) = nobody && !told_none {
+                            println!("[queue] {text} You can keep waiting (a peer may come online), or /cancel.");
                             print_resources(&resources);
                         }
-                        told_none = peers_online == 0;
+                        told_none = nobody.is_some();
                     }
                     SeekerEvent::NoPeer { reason, resources } => {
                         println!("[no peer] {}", no_peer_text(reason));
@@ -92,7 +105,11 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
                         return Ok(());
                     }
                     SeekerEvent::SkippedSameDepartment => {
-                        println!("[skipped a peer from the department you asked to avoid; looking again]");
+                        if passes {
+                            println!("[skipped a peer from the department you asked to avoid; you keep your place in the queue]");
+                        } else {
+                            println!("[skipped a peer from the department you asked to avoid; looking again]");
+                        }
                     }
                     SeekerEvent::Matched { peer } => {
                         chatting = true;

@@ -46,14 +46,19 @@ fn split<E>(out: &mut Outbox<E>) -> Split<E> {
 }
 
 fn seeker(fixture: &Fixture, memory: RevocationMemory, avoid: Option<&str>) -> SeekerCore {
-    SeekerCore::new(SeekerConfig {
+    SeekerCore::new(seeker_config(fixture, memory, avoid))
+}
+
+fn seeker_config(fixture: &Fixture, memory: RevocationMemory, avoid: Option<&str>) -> SeekerConfig {
+    SeekerConfig {
         program: PROGRAM.to_owned(),
         root_key: fixture.root.public(),
         clock: Arc::new(FixedClock(NOW)),
         revocation_memory: memory,
         avoid_department: avoid.map(str::to_owned),
         chat_features: Vec::new(),
-    })
+        pass: false,
+    }
 }
 
 fn start_seeking(core: &mut SeekerCore) {
@@ -401,6 +406,68 @@ fn same_department_is_skipped_locally_then_seeks_again() {
     ));
 }
 
+/// With feature `pass` the same-department peer is passed: the seeker waits on in its place
+/// (no new `seek`, which would put it at the back), and the relay's `chat_ended` for the
+/// passed chat changes nothing.
+#[test]
+fn same_department_is_passed_when_the_relay_agreed_on_pass() {
+    let fixture = Fixture::new();
+    let supporter = fixture.supporter(9, 10, "Emergency Medicine");
+    let mut seeker = SeekerCore::new(SeekerConfig {
+        pass: true,
+        ..seeker_config(
+            &fixture,
+            RevocationMemory::new(),
+            Some("emergency medicine"),
+        )
+    });
+    start_seeking(&mut seeker);
+    let mut out = Outbox::default();
+    seeker.on_frame(
+        RelayFrame::Matched {
+            chat: SEEKER_CHAT,
+            credential: fixture.credential(&supporter, fixture.revocation_list(1, &[])),
+            chat_features: None,
+        },
+        &mut out,
+    );
+    let sent = split(&mut out);
+    assert!(sent.data.is_empty(), "no handshake with a passed peer");
+    assert_eq!(sent.controls, vec![ClientFrame::Pass { chat: SEEKER_CHAT }]);
+    assert_eq!(sent.events, vec![SeekerEvent::SkippedSameDepartment]);
+    seeker.on_frame(
+        RelayFrame::ChatEnded {
+            chat: SEEKER_CHAT,
+            reason: ChatEndReason::Ended,
+        },
+        &mut out,
+    );
+    seeker.on_frame(
+        RelayFrame::Queued {
+            position: 1,
+            peers_online: 1,
+            estimate_secs: None,
+            none: Some(confidant_proto::QueueNone::NoneAvailable),
+        },
+        &mut out,
+    );
+    let sent = split(&mut out);
+    assert!(
+        sent.controls.is_empty(),
+        "no second seek: {:?}",
+        sent.controls
+    );
+    assert_eq!(
+        sent.events,
+        vec![SeekerEvent::Queued {
+            position: 1,
+            peers_online: 1,
+            estimate: None,
+            none: Some(confidant_proto::QueueNone::NoneAvailable),
+        }]
+    );
+}
+
 #[test]
 fn expired_certificate_is_rejected_by_the_clients_clock() {
     let fixture = Fixture::new();
@@ -412,6 +479,7 @@ fn expired_certificate_is_rejected_by_the_clients_clock() {
         revocation_memory: RevocationMemory::new(),
         avoid_department: None,
         chat_features: Vec::new(),
+        pass: false,
     });
     start_seeking(&mut seeker);
     let mut out = Outbox::default();

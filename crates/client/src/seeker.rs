@@ -145,6 +145,10 @@ impl Seeker {
             revocation_memory: options.revocation_memory,
             avoid_department: options.avoid_department,
             chat_features: options.chat_features,
+            pass: welcomed
+                .features
+                .iter()
+                .any(|name| name == confidant_proto::FEATURE_PASS),
         });
         let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {

@@ -58,6 +58,8 @@ pub(crate) struct SeekerConfig {
     pub(crate) avoid_department: Option<String>,
     /// The end-to-end chat features this app implements.
     pub(crate) chat_features: Vec<String>,
+    /// The relay agreed on feature `pass`: a refused peer is passed, keeping the queue place.
+    pub(crate) pass: bool,
 }
 
 /// The seeker state machine.
@@ -101,12 +103,14 @@ impl SeekerCore {
                 position,
                 peers_online,
                 estimate_secs,
+                none,
             } => {
                 if matches!(self.state, State::Seeking { .. }) {
                     out.event(SeekerEvent::Queued {
                         position,
                         peers_online,
                         estimate: estimate_secs.map(|s| Duration::from_secs(u64::from(s))),
+                        none,
                     });
                 }
             }
@@ -183,6 +187,17 @@ impl SeekerCore {
         if let Some(avoid) = &self.config.avoid_department
             && same_department(&checked.peer.department, avoid)
         {
+            if self.config.pass {
+                // `pass`: the relay puts the seeker back where it stood, that peer excluded,
+                // and is not told why (a credential that fails verification is not passed:
+                // that is an attack, and the chat ends).
+                out.control(ClientFrame::Pass { chat });
+                self.state = State::Seeking {
+                    cancel_requested: false,
+                };
+                out.event(SeekerEvent::SkippedSameDepartment);
+                return;
+            }
             // Decline locally: a plain `end`, indistinguishable at the relay from any other
             // seeker ending a chat before it began.
             out.control(ClientFrame::End { chat });

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use confidant_crypto::ResourceCard;
-use confidant_proto::{ErrorCode, NoPeerReason, Resource};
+use confidant_proto::{ErrorCode, NoPeerReason, QueueNone, Resource};
 
 use crate::end_reason::EndReason;
 use crate::error::ClientError;
@@ -21,6 +21,10 @@ pub enum SeekerEvent {
         peers_online: u32,
         /// The relay's honest estimate, when it has one.
         estimate: Option<Duration>,
+        /// Set while no available peer can take the seeker (feature `queue-none`; always
+        /// `None` from a relay without it). Not an ending: the seeker may keep waiting, and
+        /// the app should show the program's resources now.
+        none: Option<QueueNone>,
     },
     /// No peer is available: show the program's resources.
     NoPeer {
@@ -31,8 +35,10 @@ pub enum SeekerEvent {
     },
     /// The queue was left after [`crate::SeekerHandle::cancel`].
     Cancelled,
-    /// A matched peer was from the department the seeker asked to avoid; the SDK ended that
-    /// match before any content (without telling the relay why) and is seeking again.
+    /// A matched peer was from the department the seeker asked to avoid; the SDK refused
+    /// that match before any content (without telling the relay why) and is waiting again:
+    /// in the place it held (feature `pass`), or, against a relay without it, at the back of
+    /// the queue after a new `seek`.
     SkippedSameDepartment,
     /// The peer's credential verified and the secure channel is up: chat may begin.
     Matched {

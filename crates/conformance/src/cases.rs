@@ -352,7 +352,28 @@ pub fn table() -> Vec<Case> {
             send: || raw(r#"{"type":"cancel"} {"type":"cancel"}"#),
             expect: Fatal("malformed_frame", 4400),
         },
+        Case {
+            name: "pass on a version-1 connection: a type it does not have (feature pass)",
+            spec: "pass; Seeker connections / Frames allowed",
+            start: SeekerIdle,
+            send: || text(&json!({"type": "pass", "chat": 1})),
+            expect: Fatal("malformed_frame", 4400),
+        },
+        Case {
+            name: "pass before hello: no feature is agreed yet, an unknown type",
+            spec: "pass; Seeker connections / Frames allowed",
+            start: Connected,
+            send: || text(&json!({"type": "pass", "chat": 1})),
+            expect: Fatal("malformed_frame", 4400),
+        },
         // ---- seeker that negotiated features (growth rules) ------------------------------
+        Case {
+            name: "pass without feature pass agreed is skipped like any unknown type",
+            spec: "pass; The growth rules (2)",
+            start: SeekerWithFeatures,
+            send: || text(&json!({"type": "pass", "chat": 1})),
+            expect: Silent,
+        },
         Case {
             name: "an unknown frame type, not critical, is skipped",
             spec: "The growth rules (2)",

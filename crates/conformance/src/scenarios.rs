@@ -56,6 +56,11 @@ pub fn all() -> Vec<Scenario> {
             run: |url, program, peer| Box::pin(exclusion(url, program, peer, Ending::Blocked)),
         },
         Scenario {
+            name: "pass (feature pass): the seeker keeps its place, that peer is excluded",
+            spec: "pass; Offers (exclusions)",
+            run: |url, program, peer| Box::pin(pass(url, program, peer)),
+        },
+        Scenario {
             name: "chat features are passed to the partner with chat-features, and only then",
             spec: "Chat features",
             run: |url, program, peer| Box::pin(chat_features(url, program, peer)),
@@ -249,4 +254,68 @@ async fn chat_features(url: String, program: String, keys: &PeerKeys) -> Result<
     old_seeker.close().await;
     peer.close().await;
     Ok(())
+}
+
+/// Feature `pass`: the seeker refuses the matched peer before msg1 and is queued again at
+/// once (position 1), told `none_available` with `queue-none` (the only peer online is now
+/// excluded), and that peer is never offered it again. A relay that does not grant `pass`
+/// passes this scenario untested: the feature is optional.
+async fn pass(url: String, program: String, keys: &PeerKeys) -> Result<(), String> {
+    let mut peer = available_peer(&url, &program, keys, 1, &json!({})).await?;
+    let mut seeker = Wire::connect(&url).await?;
+    seeker
+        .frame(&hello_with(
+            "seeker",
+            &program,
+            &json!({"features": ["pass", "queue-none"]}),
+        ))
+        .await?;
+    let welcome = seeker.expect("welcome").await?;
+    let granted = |name: &str| {
+        welcome
+            .get("features")
+            .and_then(Value::as_array)
+            .is_some_and(|names| names.iter().any(|n| n == name))
+    };
+    if !granted("pass") {
+        seeker.close().await;
+        peer.close().await;
+        return Ok(());
+    }
+    let (matched, _) = seek_and_match(&mut seeker, &mut peer).await?;
+    let chat = chat_of(&matched)?;
+    seeker.frame(&json!({"type": "pass", "chat": chat})).await?;
+    let ended = seeker.next_skipping_updates().await;
+    match &ended {
+        Received::Frame(frame)
+            if frame["type"] == "chat_ended"
+                && frame["chat"] == chat
+                && frame["reason"] == "ended" => {}
+        other => {
+            return Err(format!(
+                "pass should end the chat with reason ended, got {}",
+                other.describe()
+            ));
+        }
+    }
+    let queued = seeker.next_within(QUIET).await;
+    let Received::Frame(queued) = queued else {
+        return Err(format!(
+            "pass should queue the seeker again, got {}",
+            queued.describe()
+        ));
+    };
+    if queued.get("type") != Some(&json!("queued")) || queued.get("position") != Some(&json!(1)) {
+        return Err(format!("expected queued at position 1, got {queued}"));
+    }
+    if granted("queue-none") && queued.get("none") != Some(&json!("none_available")) {
+        return Err(format!(
+            "the only peer online was passed: queued.none should be none_available, got {queued}"
+        ));
+    }
+    peer.expect("chat_ended").await?;
+    let result = no_offer(&mut peer).await;
+    seeker.close().await;
+    peer.close().await;
+    result
 }

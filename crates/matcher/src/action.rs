@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use confidant_proto::{Availability, NoPeerReason, OfferWithdrawnReason};
+use confidant_proto::{Availability, NoPeerReason, OfferWithdrawnReason, QueueNone};
 
 use super::handles::{OfferKey, PeerId, SeekerId};
 
@@ -20,6 +20,9 @@ pub enum Action {
         peers_online: u32,
         /// Estimated wait in seconds, if the matcher can tell.
         estimate_secs: Option<u32>,
+        /// Why no available peer can take the seeker now, if so (the driver sends it only
+        /// to connections that agreed on feature `queue-none`).
+        none: Option<QueueNone>,
     },
     /// Offer a waiting seeker to a peer; its capacity is reserved until answered.
     Offer {

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use confidant_proto::{
-    Availability, ErrorCode, NoPeerReason, OfferWithdrawnReason, SeekPreferences,
+    Availability, ErrorCode, NoPeerReason, OfferWithdrawnReason, QueueNone, SeekPreferences,
 };
 use thiserror::Error;
 
@@ -164,7 +164,9 @@ enum Release {
 enum SeekerState {
     Idle,
     Waiting(Waiting),
-    Chatting,
+    /// In a chat; keeps the wait it came from, so a `pass` (the seeker refused the peer
+    /// before msg1) puts the seeker back where it stood.
+    Chatting(Box<Waiting>),
 }
 
 struct Waiting {
@@ -172,8 +174,12 @@ struct Waiting {
     since: Instant,
     deadline: Instant,
     offer: Option<OfferKey>,
-    last_sent: Option<(u32, u32, Option<u32>)>,
+    last_sent: Option<QueueFigures>,
 }
+
+/// What a `queued` update says: position, peers online, estimate, and why nobody can take
+/// the seeker (if so). Sent again only when it changes.
+type QueueFigures = (u32, u32, Option<u32>, Option<QueueNone>);
 
 /// The matching state of every program of one relay (or, later, one node).
 pub struct Matcher {
@@ -316,7 +322,7 @@ impl Matcher {
         let program_id = record.program.clone();
         let mut actions = Vec::new();
         match record.state {
-            SeekerState::Idle | SeekerState::Chatting => {}
+            SeekerState::Idle | SeekerState::Chatting(_) => {}
             SeekerState::Waiting(_) => {
                 self.leave_queue(seeker, OfferWithdrawnReason::SeekerLeft, &mut actions);
                 actions.push(Action::Cancelled { seeker });
@@ -447,12 +453,64 @@ impl Matcher {
         }
     }
 
+    /// `pass` (feature `pass`): the seeker's client refused `peer` before its first data frame
+    /// and the relay ended that chat. The peer is excluded for this seeker, as after an `end`
+    /// before msg1, and the seeker goes back to the queue as it stood before the match: the
+    /// same preferences, the same seek time (so the same place among those still waiting)
+    /// and the same wait limit. The peer's capacity is freed. Returns the actions (a fresh
+    /// `Queued` for the seeker among them); a seeker that is not in a chat only gets the
+    /// exclusion (the driver checked the chat, so that would be a driver bug).
+    pub fn pass(&mut self, seeker: SeekerId, peer: PeerId, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut requeued: Option<(String, Instant)> = None;
+        if let Some(record) = self.seekers.get_mut(&seeker) {
+            record.excluded.insert(peer);
+            if !record.remote
+                && let SeekerState::Chatting(waiting) =
+                    std::mem::replace(&mut record.state, SeekerState::Idle)
+            {
+                let mut waiting = *waiting;
+                waiting.offer = None;
+                waiting.last_sent = None;
+                requeued = Some((record.program.clone(), waiting.since));
+                record.state = SeekerState::Waiting(waiting);
+            }
+        }
+        if let Some((program_id, since)) = &requeued {
+            // Before the first seeker who started waiting later: the place it held.
+            let place = self.programs.get(program_id).map(|program| {
+                program
+                    .queue
+                    .iter()
+                    .position(|other| match self.seekers.get(other).map(|r| &r.state) {
+                        Some(SeekerState::Waiting(waiting)) => waiting.since > *since,
+                        _ => false,
+                    })
+                    .unwrap_or(program.queue.len())
+            });
+            if let (Some(place), Some(program)) = (place, self.programs.get_mut(program_id)) {
+                program.queue.insert(place, seeker);
+            }
+        }
+        let program_id = match self.peers.get_mut(&peer) {
+            Some(record) => {
+                record.active_chats = record.active_chats.saturating_sub(1);
+                Some(record.program.clone())
+            }
+            None => requeued.map(|(program_id, _)| program_id),
+        };
+        if let Some(program_id) = program_id {
+            self.settle(&program_id, now, &mut actions);
+        }
+        actions
+    }
+
     /// A chat between these two ended (for any reason): capacity is freed, the seeker may
     /// seek again. Either side may already be gone.
     pub fn chat_ended(&mut self, seeker: SeekerId, peer: PeerId, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
         if let Some(record) = self.seekers.get_mut(&seeker)
-            && matches!(record.state, SeekerState::Chatting)
+            && matches!(record.state, SeekerState::Chatting(_))
         {
             record.state = SeekerState::Idle;
         }
@@ -835,16 +893,17 @@ impl Matcher {
         let Some(record) = self.seekers.get_mut(&seeker) else {
             return;
         };
-        let SeekerState::Waiting(waiting) =
-            std::mem::replace(&mut record.state, SeekerState::Chatting)
+        let SeekerState::Waiting(waiting) = std::mem::replace(&mut record.state, SeekerState::Idle)
         else {
             return;
         };
+        let since = waiting.since;
+        record.state = SeekerState::Chatting(Box::new(waiting));
         if let Some(program) = self.programs.get_mut(&record.program) {
             program.queue.retain(|s| *s != seeker);
             program
                 .estimator
-                .record(now.saturating_duration_since(waiting.since));
+                .record(now.saturating_duration_since(since));
         }
         if let Some(peer) = self.peers.get_mut(&offer.peer) {
             peer.active_chats = peer.active_chats.saturating_add(1);
@@ -1001,31 +1060,56 @@ impl Matcher {
 
     /// Sends `Queued` to each waiting seeker whose figures changed since it was last told.
     fn refresh_queued(&mut self, program_id: &str, actions: &mut Vec<Action>) {
-        let peers_online = self
+        let available: Vec<(&PeerId, &PeerRecord)> = self
             .peers
-            .values()
-            .filter(|p| p.program == program_id && p.is_available())
-            .count();
-        let peers_online = u32::try_from(peers_online).unwrap_or(u32::MAX);
+            .iter()
+            .filter(|(_, p)| p.program == program_id && p.is_available())
+            .collect();
+        let peers_online = u32::try_from(available.len()).unwrap_or(u32::MAX);
         let Some(program) = self.programs.get(program_id) else {
             return;
         };
+        let mut updates = Vec::new();
         for (index, seeker) in program.queue.iter().enumerate() {
+            let Some(record) = self.seekers.get(seeker) else {
+                continue;
+            };
+            let SeekerState::Waiting(waiting) = &record.state else {
+                continue;
+            };
             let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
             let estimate_secs = program.estimator.estimate_secs(position, peers_online);
-            let figures = (position, peers_online, estimate_secs);
-            if let Some(SeekerState::Waiting(waiting)) =
-                self.seekers.get_mut(seeker).map(|r| &mut r.state)
-                && waiting.last_sent != Some(figures)
+            // Busy peers can still take the seeker later; only a peer that may never be
+            // offered it (preferences, refusals) does not count.
+            let none = if available.is_empty() {
+                Some(QueueNone::NoneOnline)
+            } else if available
+                .iter()
+                .any(|(id, peer)| !record.excluded.contains(id) && peer.fits(&waiting.preferences))
             {
-                waiting.last_sent = Some(figures);
-                actions.push(Action::Queued {
-                    seeker: *seeker,
-                    position,
-                    peers_online,
-                    estimate_secs,
-                });
+                None
+            } else {
+                Some(QueueNone::NoneAvailable)
+            };
+            // Nobody can take the seeker: any figure would be a promise nobody can keep.
+            let estimate_secs = estimate_secs.filter(|_| none.is_none());
+            let figures = (position, peers_online, estimate_secs, none);
+            if waiting.last_sent != Some(figures) {
+                updates.push((*seeker, figures));
             }
+        }
+        for (seeker, figures) in updates {
+            if let Some(waiting) = self.waiting_mut(seeker) {
+                waiting.last_sent = Some(figures);
+            }
+            let (position, peers_online, estimate_secs, none) = figures;
+            actions.push(Action::Queued {
+                seeker,
+                position,
+                peers_online,
+                estimate_secs,
+                none,
+            });
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use confidant_proto::{Availability, NoPeerReason, OfferWithdrawnReason, SeekPreferences};
+use confidant_proto::{
+    Availability, NoPeerReason, OfferWithdrawnReason, QueueNone, SeekPreferences,
+};
 
 use super::*;
 
@@ -86,7 +88,8 @@ fn seek_without_peers_queues_and_says_none_online() {
             seeker: s,
             position: 1,
             peers_online: 0,
-            estimate_secs: None
+            estimate_secs: None,
+            none: Some(QueueNone::NoneOnline)
         }]
     );
     assert_eq!(m.stats().queued_seekers, 1);
@@ -147,7 +150,8 @@ fn queue_is_fifo_and_positions_update() {
         seeker: b,
         position: 2,
         peers_online: 0,
-        estimate_secs: None
+        estimate_secs: None,
+        none: Some(QueueNone::NoneOnline)
     }));
     let p = PeerId(9);
     m.peer_joined(p, PROGRAM, profile("staff", &[], &[]), now)
@@ -166,7 +170,8 @@ fn queue_is_fifo_and_positions_update() {
         seeker: b,
         position: 1,
         peers_online: 1,
-        estimate_secs: None
+        estimate_secs: None,
+        none: None
     }));
 }
 
@@ -415,7 +420,8 @@ fn peer_leaving_returns_offers_to_the_queue() {
         seeker: s,
         position: 1,
         peers_online: 0,
-        estimate_secs: None
+        estimate_secs: None,
+        none: Some(QueueNone::NoneOnline)
     }));
     let p2 = PeerId(2);
     m.peer_joined(p2, PROGRAM, profile("staff", &[], &[]), now)
@@ -458,7 +464,8 @@ fn estimates_come_from_observed_waits() {
         seeker: b,
         position: 1,
         peers_online: 1,
-        estimate_secs: Some(20)
+        estimate_secs: Some(20),
+        none: None
     }));
 }
 
@@ -954,6 +961,7 @@ fn two_lapses_in_a_row_set_the_peer_away() {
         position: 1,
         peers_online: 0,
         estimate_secs: None,
+        none: Some(QueueNone::NoneOnline),
     }));
     // Back at the console: available again, offered the seeker, and a decline resets.
     let back = offers(&m.set_availability(p, available(1, false), t2).unwrap());
@@ -975,5 +983,190 @@ fn two_lapses_in_a_row_set_the_peer_away() {
             .iter()
             .any(|a| matches!(a, Action::AvailabilitySet { .. })),
         "the decline reset the count"
+    );
+}
+
+fn queued_of(actions: &[Action], who: SeekerId) -> Option<(u32, Option<QueueNone>)> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Queued {
+            seeker,
+            position,
+            none,
+            ..
+        } if *seeker == who => Some((*position, *none)),
+        _ => None,
+    })
+}
+
+/// Feature `pass`: a seeker whose client refuses the matched peer (its own department) goes
+/// back to the place it held, not to the back of the queue, with that peer excluded, and
+/// keeps its original wait limit. Before, it had to `seek` again behind everyone who came
+/// after it, and with one peer online met the same peer in a loop (issue 15, 5).
+#[test]
+fn a_pass_puts_the_seeker_back_at_its_place_with_that_peer_excluded() {
+    let t0 = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 1, t0);
+    let a = seeker(&mut m, 10, PROGRAM);
+    let b = seeker(&mut m, 11, PROGRAM);
+    let c = seeker(&mut m, 12, PROGRAM);
+    let first = offers(&m.seek(a, SeekPreferences::default(), t0).unwrap());
+    assert_eq!(
+        first,
+        vec![(
+            OfferKey {
+                peer: p1,
+                number: 1
+            },
+            a
+        )]
+    );
+    m.seek(b, SeekPreferences::default(), t0 + Duration::from_secs(1))
+        .unwrap();
+    m.seek(c, SeekPreferences::default(), t0 + Duration::from_secs(2))
+        .unwrap();
+    let t1 = t0 + Duration::from_secs(3);
+    assert_eq!(matched(&m.accept(p1, 1, t1).unwrap()).len(), 1);
+    // a's client saw p1's certificate and refused it before msg1.
+    let t2 = t1 + Duration::from_secs(1);
+    let actions = m.pass(a, p1, t2);
+    // a is first again; p1, freed, goes to b (a may never be offered to p1 again).
+    assert_eq!(
+        queued_of(&actions, a),
+        Some((1, Some(QueueNone::NoneAvailable)))
+    );
+    assert_eq!(
+        offers(&actions),
+        vec![(
+            OfferKey {
+                peer: p1,
+                number: 2
+            },
+            b
+        )]
+    );
+    assert_eq!(queued_of(&actions, c), Some((3, None)));
+    assert_eq!(m.stats().queued_seekers, 3);
+    assert_eq!(m.stats().active_chats, 0);
+    // A second peer comes online: a, at the head, is offered first.
+    let p2 = PeerId(2);
+    m.peer_joined(p2, PROGRAM, profile("resident", &[], &[]), t2)
+        .unwrap();
+    let actions = m.set_availability(p2, available(1, false), t2).unwrap();
+    assert_eq!(
+        offers(&actions),
+        vec![(
+            OfferKey {
+                peer: p2,
+                number: 1
+            },
+            a
+        )]
+    );
+    // The wait limit still counts from a's first `seek`.
+    let actions = m.tick(t0 + WAIT_LIMIT);
+    assert!(actions.contains(&Action::NoPeer {
+        seeker: a,
+        reason: NoPeerReason::WaitLimit
+    }));
+}
+
+/// The peer that came online after the pass is offered the seeker, which kept position 1.
+#[test]
+fn after_a_pass_the_next_peer_gets_the_seeker_first() {
+    let t0 = Instant::now();
+    let mut m = matcher(10);
+    let p1 = online_peer(&mut m, 1, PROGRAM, 1, t0);
+    let a = seeker(&mut m, 10, PROGRAM);
+    let first = offers(&m.seek(a, SeekPreferences::default(), t0).unwrap());
+    m.accept(p1, first[0].0.number, t0).unwrap();
+    let b = seeker(&mut m, 11, PROGRAM);
+    m.seek(b, SeekPreferences::default(), t0 + Duration::from_secs(1))
+        .unwrap();
+    let t1 = t0 + Duration::from_secs(2);
+    let actions = m.pass(a, p1, t1);
+    assert_eq!(
+        offers(&actions),
+        vec![(
+            OfferKey {
+                peer: p1,
+                number: 2
+            },
+            b
+        )]
+    );
+    m.accept(p1, 2, t1).unwrap();
+    let p2 = PeerId(2);
+    m.peer_joined(p2, PROGRAM, profile("resident", &[], &[]), t1)
+        .unwrap();
+    let actions = m.set_availability(p2, available(1, false), t1).unwrap();
+    assert_eq!(
+        offers(&actions),
+        vec![(
+            OfferKey {
+                peer: p2,
+                number: 1
+            },
+            a
+        )]
+    );
+    assert_eq!(queued_of(&actions, a), Some((1, None)));
+}
+
+/// Feature `queue-none`: the seeker is told at once, and for as long as it lasts, that no
+/// available peer can take it, and why; a busy peer that fits still counts (it frees up).
+#[test]
+fn queued_says_when_no_available_peer_can_take_the_seeker() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let s = seeker(&mut m, 10, PROGRAM);
+    let wants_nursing = SeekPreferences {
+        peer_role: Some("nursing".into()),
+        ..Default::default()
+    };
+    let actions = m.seek(s, wants_nursing, now).unwrap();
+    assert_eq!(
+        queued_of(&actions, s),
+        Some((1, Some(QueueNone::NoneOnline)))
+    );
+    // A resident comes online: a peer is online, but it cannot take this seeker.
+    let resident = PeerId(1);
+    m.peer_joined(resident, PROGRAM, profile("resident", &[], &[]), now)
+        .unwrap();
+    let actions = m
+        .set_availability(resident, available(1, false), now)
+        .unwrap();
+    assert_eq!(
+        queued_of(&actions, s),
+        Some((1, Some(QueueNone::NoneAvailable)))
+    );
+    // A nurse comes online and takes another seeker's chat: busy, but it fits, so it counts.
+    let nurse = PeerId(2);
+    m.peer_joined(nurse, PROGRAM, profile("nursing", &[], &[]), now)
+        .unwrap();
+    let actions = m.set_availability(nurse, available(1, false), now).unwrap();
+    assert_eq!(queued_of(&actions, s), Some((1, None)));
+    assert_eq!(
+        offers(&actions),
+        vec![(
+            OfferKey {
+                peer: nurse,
+                number: 1
+            },
+            s
+        )]
+    );
+    // The nurse declines: it may never take s, and nobody else fits.
+    let actions = m.decline(nurse, 1, now).unwrap();
+    assert_eq!(
+        queued_of(&actions, s),
+        Some((1, Some(QueueNone::NoneAvailable)))
+    );
+    // Everyone goes: nobody online.
+    m.peer_left(nurse, now);
+    let actions = m.peer_left(resident, now);
+    assert_eq!(
+        queued_of(&actions, s),
+        Some((1, Some(QueueNone::NoneOnline)))
     );
 }

@@ -142,6 +142,13 @@ pub enum ClientFrame {
         /// The chat number on this connection.
         chat: ChatNumber,
     },
+    /// Seeker only, feature `pass`: refuse the peer of a chat before its first data frame
+    /// (msg1) and go back to the queue at the place held before the match; the relay never
+    /// offers this connection to that peer again and is not told why.
+    Pass {
+        /// The chat number on this connection.
+        chat: ChatNumber,
+    },
     /// Peer only: end a chat and never be matched with this seeker's connection again.
     Block {
         /// The chat number on this connection.
@@ -195,6 +202,7 @@ impl ClientFrame {
         "decline",
         "end",
         "block",
+        "pass",
     ];
 
     /// Serialises to JSON.
@@ -216,6 +224,7 @@ impl ClientFrame {
             Self::Decline { .. } => "decline",
             Self::End { .. } => "end",
             Self::Block { .. } => "block",
+            Self::Pass { .. } => "pass",
         }
     }
 
@@ -223,7 +232,7 @@ impl ClientFrame {
     pub fn sender_role(&self) -> Option<Role> {
         match self {
             Self::Hello { .. } | Self::End { .. } => None,
-            Self::Seek { .. } | Self::Cancel {} => Some(Role::Seeker),
+            Self::Seek { .. } | Self::Cancel {} | Self::Pass { .. } => Some(Role::Seeker),
             Self::Present { .. }
             | Self::Prove { .. }
             | Self::SetAvailability { .. }
@@ -290,7 +299,7 @@ impl ClientFrame {
                 }
                 Ok(())
             }
-            Self::End { chat } | Self::Block { chat } => {
+            Self::End { chat } | Self::Block { chat } | Self::Pass { chat } => {
                 if chat.0 == 0 {
                     return Err(DecodeError::Invalid {
                         field: "chat",

@@ -22,9 +22,24 @@ pub const FEATURE_CHAT_FEATURES: &str = "chat-features";
 /// `departments` and `labels`.
 pub const FEATURE_PROGRAM_DETAILS: &str = "program-details";
 
+/// Relay feature: the seeker's `pass` frame, which refuses the matched peer before msg1 and
+/// puts the seeker back in the queue at the place it held (its original seek time), that peer
+/// excluded. Without it a seeker refuses with `end` and seeks again at the back.
+pub const FEATURE_PASS: &str = "pass";
+
+/// Relay feature: `queued.none`, said at once while no available peer of the program can take
+/// the seeker (`none_online`: none is available at all; `none_available`: those available
+/// do not fit the seeker's preferences or were refused). Non-terminal: the seeker may wait on.
+pub const FEATURE_QUEUE_NONE: &str = "queue-none";
+
 /// Every connection feature this implementation of the relay protocol knows, in the order
 /// `welcome.features` lists them.
-pub const RELAY_FEATURES: &[&str] = &[FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS];
+pub const RELAY_FEATURES: &[&str] = &[
+    FEATURE_CHAT_FEATURES,
+    FEATURE_PROGRAM_DETAILS,
+    FEATURE_PASS,
+    FEATURE_QUEUE_NONE,
+];
 
 /// The features of `offered` this implementation knows, in [`RELAY_FEATURES`] order; unknown
 /// names are dropped without an error (that is the point of negotiating).

@@ -22,7 +22,12 @@ pub use client_frame::{Availability, ClientFrame, Role, SeekPreferences, is_tag}
 pub use data_frame::{ChatNumber, DataFrame};
 pub use decode_error::DecodeError;
 pub use error_code::ErrorCode;
-pub use features::{FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS, MAX_FEATURES, RELAY_FEATURES};
+pub use features::{
+    FEATURE_CHAT_FEATURES, FEATURE_PASS, FEATURE_PROGRAM_DETAILS, FEATURE_QUEUE_NONE, MAX_FEATURES,
+    RELAY_FEATURES,
+};
 pub use limits::PROTOCOL_VERSION;
 pub use program::{ProgramInfo, Resource};
-pub use relay_frame::{ChatEndReason, Credential, NoPeerReason, OfferWithdrawnReason, RelayFrame};
+pub use relay_frame::{
+    ChatEndReason, Credential, NoPeerReason, OfferWithdrawnReason, QueueNone, RelayFrame,
+};

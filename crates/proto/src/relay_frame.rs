@@ -37,6 +37,18 @@ pub enum NoPeerReason {
     QueueFull,
 }
 
+/// Why nobody can take a waiting seeker right now (`queued.none`, feature `queue-none`). Not
+/// an ending: the seeker stays queued and is offered as soon as a peer can take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueNone {
+    /// No peer of the program is online and available.
+    NoneOnline,
+    /// Peers are available, but none fits the seeker's preferences or may be offered this
+    /// seeker (it declined or was refused).
+    NoneAvailable,
+}
+
 /// Why an offer went away before the peer answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,6 +142,13 @@ pub enum RelayFrame {
             deserialize_with = "non_null"
         )]
         estimate_secs: Option<u32>,
+        /// Feature `queue-none` only: present while no available peer can take the seeker.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        none: Option<QueueNone>,
     },
     /// Seeker: left the queue after `cancel`.
     Cancelled {},

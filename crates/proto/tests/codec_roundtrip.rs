@@ -92,6 +92,9 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         any::<u32>().prop_map(|c| ClientFrame::Block {
             chat: ChatNumber(c)
         }),
+        any::<u32>().prop_map(|c| ClientFrame::Pass {
+            chat: ChatNumber(c)
+        }),
     ]
 }
 
@@ -161,7 +164,8 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
                 |(position, peers_online, estimate_secs)| RelayFrame::Queued {
                     position,
                     peers_online,
-                    estimate_secs
+                    estimate_secs,
+                    none: (peers_online == 0).then_some(confidant_proto::QueueNone::NoneOnline),
                 }
             ),
         Just(RelayFrame::Cancelled {}),

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use confidant_proto::limits;
 use confidant_proto::{
     Availability, Base64Bytes, ChatEndReason, ChatNumber, ClientFrame, Credential, ErrorCode,
-    NoPeerReason, OfferWithdrawnReason, ProgramInfo, RelayFrame, Resource, Role, SeekPreferences,
+    NoPeerReason, OfferWithdrawnReason, ProgramInfo, QueueNone, RelayFrame, Resource, Role,
+    SeekPreferences,
 };
 use jsonschema::{Resource as SchemaResource, Validator};
 use serde_json::Value;
@@ -200,6 +201,9 @@ fn client_samples() -> Vec<ClientFrame> {
         ClientFrame::Block {
             chat: ChatNumber(42),
         },
+        ClientFrame::Pass {
+            chat: ChatNumber(3),
+        },
         // Minimal forms, as above for the relay.
         ClientFrame::SetAvailability {
             status: Availability::Away,
@@ -223,7 +227,7 @@ fn client_samples() -> Vec<ClientFrame> {
     samples
 }
 
-const CLIENT_VARIANTS: usize = 10;
+const CLIENT_VARIANTS: usize = 11;
 
 /// Exhaustive on purpose: a new variant fails to compile here until it gets an index (and
 /// then fails the test above until it gets a sample).
@@ -239,6 +243,7 @@ fn client_variant(frame: &ClientFrame) -> usize {
         ClientFrame::Decline { .. } => 7,
         ClientFrame::End { .. } => 8,
         ClientFrame::Block { .. } => 9,
+        ClientFrame::Pass { .. } => 10,
     }
 }
 
@@ -316,6 +321,7 @@ fn relay_samples() -> Vec<RelayFrame> {
             position: 1,
             peers_online: 0,
             estimate_secs: Some(90),
+            none: Some(QueueNone::NoneOnline),
         },
         RelayFrame::Cancelled {},
         RelayFrame::NoPeer {
@@ -378,6 +384,7 @@ fn relay_samples() -> Vec<RelayFrame> {
             position: u32::MAX,
             peers_online: u32::MAX,
             estimate_secs: None,
+            none: None,
         },
         RelayFrame::NoPeer {
             reason: NoPeerReason::NoneOnline,
@@ -467,6 +474,12 @@ fn enum_values() -> Vec<(&'static str, &'static str, Vec<String>)> {
             NoPeerReason::NoneOnline | NoPeerReason::WaitLimit | NoPeerReason::QueueFull => {}
         }
     }
+    let queue_none = [QueueNone::NoneOnline, QueueNone::NoneAvailable];
+    for none in queue_none {
+        match none {
+            QueueNone::NoneOnline | QueueNone::NoneAvailable => {}
+        }
+    }
     let withdrawn = [
         OfferWithdrawnReason::Timeout,
         OfferWithdrawnReason::SeekerLeft,
@@ -491,6 +504,7 @@ fn enum_values() -> Vec<(&'static str, &'static str, Vec<String>)> {
     vec![
         ("relay.chat_ended.json", "reason", wire(&chat_end)),
         ("relay.no_peer.json", "reason", wire(&no_peer)),
+        ("relay.queued.json", "none", wire(&queue_none)),
         ("relay.offer_withdrawn.json", "reason", wire(&withdrawn)),
         ("relay.error.json", "code", wire(&ErrorCode::ALL)),
         ("defs.json", "role", wire(&roles)),
@@ -786,6 +800,8 @@ client/hello | feature not a tag | {"type":"hello","v":1,"role":"seeker","progra
 client/hello | too many features | {"type":"hello","v":1,"role":"seeker","program":"p","features":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u","v","w","x","y","z","aa","ab","ac","ad","ae","af","ag"]}
 client/hello | null features | {"type":"hello","v":1,"role":"seeker","program":"p","features":null}
 client/end | chat number 0 is never assigned | {"type":"end","chat":0}
+client/pass | chat number 0 is never assigned | {"type":"pass","chat":0}
+relay/queued | unknown none value | {"type":"queued","position":1,"peers_online":1,"none":"nobody"}
 client/accept | offer number 0 is never assigned | {"type":"accept","offer":0}
 client/seek | null instead of an absent member | {"type":"seek","preferences":{"topic":null}}
 client/hello | missing field | {"type":"hello","v":1,"role":"seeker"}

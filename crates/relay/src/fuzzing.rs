@@ -177,7 +177,8 @@ fn carry_out(decision: Decision, core: &mut ConnCore, outcomes: Outcomes) -> Ste
             if !outcomes.program_known {
                 return Step::Refused(ErrorCode::UnknownProgram);
             }
-            core.hello_accepted(role, features.is_some());
+            let agreed = features.as_deref().map(confidant_proto::features::agree);
+            core.hello_accepted(role, agreed.as_deref());
             Step::Handled
         }
         Decision::Present { .. } => {

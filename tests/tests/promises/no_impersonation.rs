@@ -375,7 +375,10 @@ async fn a_relay_that_alters_the_chat_features_cannot_complete_the_handshake() {
     )
     .await
     .unwrap();
-    assert_eq!(honest.features(), ["chat-features", "program-details"]);
+    assert_eq!(
+        honest.features(),
+        ["chat-features", "program-details", "pass", "queue-none"]
+    );
     honest.seek(SeekPreferences::default()).await.unwrap();
     seeker_until(&mut honest, |e| {
         matches!(e, SeekerEvent::Matched { .. }).then_some(())

@@ -403,7 +403,10 @@ async fn program_details_only_when_asked() {
     )
     .await
     .unwrap();
-    assert_eq!(seeker.features(), ["chat-features", "program-details"]);
+    assert_eq!(
+        seeker.features(),
+        ["chat-features", "program-details", "pass", "queue-none"]
+    );
     assert_eq!(
         seeker.program().departments.as_deref(),
         Some(&["Emergency Medicine".to_owned()][..])

@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use confidant_proto::{
-    ClientFrame, ErrorCode, NoPeerReason, OfferWithdrawnReason, RelayFrame, SeekPreferences,
+    ChatEndReason, ClientFrame, ErrorCode, FEATURE_PASS, FEATURE_QUEUE_NONE, NoPeerReason,
+    OfferWithdrawnReason, QueueNone, RelayFrame, Role, SeekPreferences,
 };
 use confidant_tests::client::match_pair;
 use confidant_tests::{ProgramFixture, RawClient, TestRelay, test_limits};
@@ -33,7 +34,8 @@ async fn seek_queue_offer_accept_matched() {
         RelayFrame::Queued {
             position: 1,
             peers_online: 0,
-            estimate_secs: None
+            estimate_secs: None,
+            none: None,
         }
     );
     let credential = fixture.supporter();
@@ -54,7 +56,8 @@ async fn seek_queue_offer_accept_matched() {
         RelayFrame::Queued {
             position: 1,
             peers_online: 1,
-            estimate_secs: None
+            estimate_secs: None,
+            none: None,
         }
     );
     peer.send(&ClientFrame::Accept { offer: 1 }).await;
@@ -262,4 +265,181 @@ async fn unknown_topic_is_an_invalid_field() {
         .await;
     seeker.expect_error(ErrorCode::InvalidField).await;
     seeker.seek(SeekPreferences::default()).await;
+}
+
+/// A seeker that says `hello` with `features` and checks `welcome` grants them.
+async fn seeker_with(relay: &TestRelay, features: &[&str]) -> RawClient {
+    let mut client = RawClient::connect(relay).await;
+    client
+        .send(&ClientFrame::Hello {
+            v: 1,
+            role: Role::Seeker,
+            program: PROGRAM.to_owned(),
+            features: Some(features.iter().map(|f| (*f).to_owned()).collect()),
+            chat_features: None,
+        })
+        .await;
+    match client.frame().await {
+        RelayFrame::Welcome {
+            features: Some(granted),
+            ..
+        } => {
+            for feature in features {
+                assert!(
+                    granted.iter().any(|g| g == feature),
+                    "{feature} not granted"
+                );
+            }
+        }
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    client
+}
+
+/// Feature `pass` over raw frames (issue 15, 5): the only peer online is from the seeker's
+/// department. The seeker passes it before msg1 and keeps position 1, ahead of a seeker who
+/// came later, with no reason on the wire; the relay never offers it that peer again, says
+/// `none_available` (feature `queue-none`, and only to the seeker that asked), and the next
+/// peer to come online is offered this seeker first.
+#[tokio::test]
+async fn pass_keeps_the_seekers_place_and_excludes_the_peer() {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    let (c1, c2) = (fixture.supporter(), fixture.supporter());
+    let mut p1 = RawClient::peer(&relay, PROGRAM, &c1).await;
+    p1.available(1, false).await;
+    let mut a = seeker_with(&relay, &[FEATURE_PASS, FEATURE_QUEUE_NONE]).await;
+    a.seek(SeekPreferences::default()).await;
+    let offer = p1.offer().await;
+    let p1_chat = p1.accept(offer).await;
+    let a_chat = a.matched().await;
+    // A plain version-1 seeker comes after a.
+    let mut b = RawClient::seeker(&relay, PROGRAM).await;
+    assert!(matches!(
+        b.seek(SeekPreferences::default()).await,
+        RelayFrame::Queued { position: 1, .. }
+    ));
+    // a's client finds p1 is from its department: it passes, saying nothing else.
+    a.send(&ClientFrame::Pass { chat: a_chat }).await;
+    assert_eq!(
+        a.frame().await,
+        RelayFrame::ChatEnded {
+            chat: a_chat,
+            reason: ChatEndReason::Ended
+        }
+    );
+    assert_eq!(
+        a.frame().await,
+        RelayFrame::Queued {
+            position: 1,
+            peers_online: 1,
+            estimate_secs: None,
+            none: Some(QueueNone::NoneAvailable),
+        }
+    );
+    // The peer sees an ordinary end, then is offered b, never a again.
+    assert_eq!(
+        p1.frame().await,
+        RelayFrame::ChatEnded {
+            chat: p1_chat,
+            reason: ChatEndReason::PartnerEnded
+        }
+    );
+    let offer_b = p1.offer().await;
+    // b moved back to position 2 behind a; a version-1 seeker never gets `none`.
+    let queued_b = b.frame().await;
+    assert!(
+        matches!(
+            queued_b,
+            RelayFrame::Queued {
+                position: 2,
+                none: None,
+                ..
+            }
+        ),
+        "{queued_b:?}"
+    );
+    p1.send(&ClientFrame::Decline { offer: offer_b }).await;
+    // p1 declined b: nobody can take b now, but b (version 1) is not told so.
+    let queued_b = b.frame().await;
+    assert!(
+        matches!(queued_b, RelayFrame::Queued { none: None, .. }),
+        "{queued_b:?}"
+    );
+    p1.expect_silence(Duration::from_millis(100)).await;
+    // A second peer comes online: a, still first, is offered before b.
+    let mut p2 = RawClient::peer(&relay, PROGRAM, &c2).await;
+    p2.available(1, false).await;
+    let offer = p2.offer().await;
+    p2.accept(offer).await;
+    let a_chat = a.matched().await;
+    a.send_data(a_chat, b"msg1").await;
+    // A chat that began cannot be passed: only a broken client tries.
+    a.send(&ClientFrame::Pass { chat: a_chat }).await;
+    a.expect_fatal(ErrorCode::UnexpectedFrame).await;
+}
+
+/// Without the feature, `pass` is what it is to a relay that never had it: an unknown type,
+/// `malformed_frame` on a version-1 connection.
+#[tokio::test]
+async fn pass_is_an_unknown_type_without_the_feature() {
+    let fixture = ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    let mut plain = RawClient::seeker(&relay, PROGRAM).await;
+    plain
+        .send(&ClientFrame::Pass {
+            chat: confidant_proto::ChatNumber(1),
+        })
+        .await;
+    plain.expect_fatal(ErrorCode::MalformedFrame).await;
+    // Under the growth rules without `pass`: skipped, and the connection goes on.
+    let mut growing = seeker_with(&relay, &[]).await;
+    growing
+        .send(&ClientFrame::Pass {
+            chat: confidant_proto::ChatNumber(1),
+        })
+        .await;
+    growing.expect_silence(Duration::from_millis(100)).await;
+    growing.seek(SeekPreferences::default()).await;
+}
+
+/// Feature `queue-none`: the seeker is told at once that nobody online can take it, and why;
+/// it stays queued, and is matched when a fitting peer comes.
+#[tokio::test]
+async fn queued_says_why_nobody_can_take_the_seeker() {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    let mut seeker = seeker_with(&relay, &[FEATURE_QUEUE_NONE]).await;
+    assert_eq!(
+        seeker.seek(SeekPreferences::default()).await,
+        RelayFrame::Queued {
+            position: 1,
+            peers_online: 0,
+            estimate_secs: None,
+            none: Some(QueueNone::NoneOnline),
+        }
+    );
+    let credential = fixture.supporter();
+    let mut peer = RawClient::peer(&relay, PROGRAM, &credential).await;
+    peer.available(1, false).await;
+    assert_eq!(
+        seeker.frame().await,
+        RelayFrame::Queued {
+            position: 1,
+            peers_online: 1,
+            estimate_secs: None,
+            none: None,
+        }
+    );
+    let offer = peer.offer().await;
+    peer.send(&ClientFrame::Decline { offer }).await;
+    assert_eq!(
+        seeker.frame().await,
+        RelayFrame::Queued {
+            position: 1,
+            peers_online: 1,
+            estimate_secs: None,
+            none: Some(QueueNone::NoneAvailable),
+        }
+    );
 }

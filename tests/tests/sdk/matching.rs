@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use confidant_client::{
-    EndReason, NoPeerReason, OfferWithdrawnReason, Peer, PeerEvent, PeerOptions, SeekPreferences,
-    Seeker, SeekerEvent, SeekerOptions,
+    EndReason, NoPeerReason, OfferWithdrawnReason, Peer, PeerEvent, PeerOptions, QueueNone,
+    SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
 };
 use confidant_tests::fixtures::SupporterSpec;
 use confidant_tests::sdk_support::{
@@ -268,4 +268,76 @@ async fn avoid_department_skips_locally_and_matches_another_peer() {
         !events.iter().any(|e| matches!(e, PeerEvent::Offer { .. })),
         "{events:?}"
     );
+}
+
+/// Feature `pass` through the SDK (issue 15, 5): the seeker's place is kept. The only peer
+/// online is from the seeker's department; a second seeker comes after. The SDK passes the
+/// peer, and the seeker is at position 1 again (the SDK without `pass` ended the chat and
+/// sought again, behind the second seeker), told nobody online can take it; the next peer to
+/// come online takes it, and the passed peer is offered the second seeker, not this one.
+#[tokio::test]
+async fn avoid_department_keeps_the_seekers_place() {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    let same = fixture.supporter_with(SupporterSpec {
+        display_name: "Dr. Same Department".into(),
+        department: "Emergency Medicine".into(),
+        ..confidant_tests::default_supporter_spec()
+    });
+    let other = fixture.supporter_with(SupporterSpec {
+        display_name: "Dr. Other Department".into(),
+        department: "Surgery".into(),
+        ..confidant_tests::default_supporter_spec()
+    });
+    let mut same_peer = Peer::connect(
+        &relay.ws_url(),
+        PROGRAM,
+        same.peer_credential(),
+        PeerOptions::default(),
+    )
+    .await
+    .unwrap();
+    go_available(&mut same_peer, 1, false).await;
+    let mut seeker = connect_seeker(&relay, &fixture, Some("emergency medicine")).await;
+    assert!(seeker.features().iter().any(|f| f == "pass"));
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    let first_offer = offer_of(&mut same_peer).await;
+    // A second seeker comes while the first is being offered.
+    let mut second = connect_seeker(&relay, &fixture, None).await;
+    second.seek(SeekPreferences::default()).await.unwrap();
+    seeker_until(&mut second, |e| match e {
+        SeekerEvent::Queued { position: 2, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    same_peer.accept(first_offer).await.unwrap();
+    seeker_until(&mut seeker, |e| {
+        matches!(e, SeekerEvent::SkippedSameDepartment).then_some(())
+    })
+    .await;
+    let (none, _) = seeker_until(&mut seeker, |e| match e {
+        SeekerEvent::Queued { position, none, .. } => Some((*position, *none)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(none, (1, Some(QueueNone::NoneAvailable)));
+    // The passed peer is offered the second seeker, never this one again.
+    let second_offer = offer_of(&mut same_peer).await;
+    same_peer.decline(second_offer).await.unwrap();
+    let events = peer_events_within(&mut same_peer, Duration::from_millis(200)).await;
+    assert!(
+        !events.iter().any(|e| matches!(e, PeerEvent::Offer { .. })),
+        "{events:?}"
+    );
+    let mut other_peer = Peer::connect(
+        &relay.ws_url(),
+        PROGRAM,
+        other.peer_credential(),
+        PeerOptions::default(),
+    )
+    .await
+    .unwrap();
+    go_available(&mut other_peer, 1, true).await;
+    let verified = matched(&mut seeker).await;
+    assert_eq!(verified.department, "Surgery");
 }

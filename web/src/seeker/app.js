@@ -3,7 +3,7 @@
 // lives in the `state` object below and is dropped on exit.
 
 import { h, $, clear, showOnly, wipeDocument } from '../ui/dom.js';
-import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, localized } from '../ui/i18n.js';
+import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, localized, clockTime } from '../ui/i18n.js';
 import { resourceList, resourceCard } from '../ui/resources.js';
 import { renderEmergency } from '../ui/emergency.js';
 import { RelayConnection, fetchPrograms, b64, PROTOCOL_VERSION } from '../net/relay.js';
@@ -11,6 +11,13 @@ import { verifyChain, SeekerHandshake, fromHex, toHex } from '../crypto/index.js
 import { PINNED_ROOT_KEYS, NEUTRAL_URL } from '../config.js';
 
 const TYPING_IDLE_MS = 3000;
+/**
+ * Relay features this page implements (proto/spec.md, "Features"): `pass` (refuse a peer of
+ * my department and keep my place in the queue) and `queue-none` (told at once when nobody
+ * online can take me). Saying `features` also means the page reads relay frames by the
+ * growth rules: unknown members and non-critical frames of unknown types are skipped.
+ */
+const SEEKER_FEATURES = ['pass', 'queue-none'];
 /** Phases in which leaving the page would end something: the page warns before unload. */
 const ACTIVE_PHASES = ['connecting', 'queued', 'verifying', 'handshaking', 'chatting'];
 
@@ -23,6 +30,9 @@ const state = {
   prefs: { topic: '', language: '', peer_role: '' },
   department: '', // checked locally against the certificate, never sent
   conn: null,
+  features: null, // what the relay granted in welcome; null before it (or with a plain hello)
+  helloPlain: false, // the relay predates features: hello without them
+  passed: 0, // peers of my department passed while this wait lasts
   phase: 'start', // start | connecting | queued | verifying | handshaking | chatting | ended
   queue: null,
   chat: null, // {number, handshake, session, peer, messages, sent, receivedTexts, readByPeer, peerTyping}
@@ -178,12 +188,25 @@ function renderStart(message) {
   show('start');
 }
 
+/**
+ * Why nobody can take me right now, if so: the relay says it (`queued.none`, feature
+ * queue-none); a relay without the feature only gives the count of peers online.
+ */
+function queueNone(q) {
+  if (q.none === 'none_online' || q.none === 'none_available') return q.none;
+  if (q.none === undefined && q.peers_online === 0) return 'none_online';
+  return null;
+}
+
 function queueLines() {
   const q = state.queue;
   if (!q) return [h('p', {}, t('queue.connecting'))];
+  const none = queueNone(q);
   return [
     h('p', { class: 'big' }, t('queue.position', { n: q.position })),
     h('p', {}, t('queue.peers', { n: q.peers_online })),
+    // Said at once, not after the wait limit; waiting on stays possible.
+    none ? h('p', { class: 'callout', id: 'queue-none' }, t(`queue.${none}`), ' ', t('queue.keepWaiting')) : null,
     h('p', {}, q.estimate_secs === undefined ? t('queue.noEstimate') : t('queue.estimate', { min: Math.max(1, Math.round(q.estimate_secs / 60)) })),
   ];
 }
@@ -200,6 +223,9 @@ function renderQueue() {
       // The queue position has a polite status region of its own, updated in place (a region
       // re-created on every update would not be announced).
       h('div', { class: 'queue', id: 'queue-state', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' }, queueLines()),
+      // Outside the status region: announced once when it happens (announce()), not with
+      // every queue update after it.
+      state.passed ? h('p', { class: 'hint', id: 'queue-passed' }, t('queue.passed')) : null,
       h('div', { class: 'actions' }, h('button', { type: 'button', id: 'cancel', onclick: cancelSeeking }, t('queue.cancel'))),
     ),
     // Help stays in sight while waiting, not only after the wait limit.
@@ -241,9 +267,21 @@ function renderChat() {
       'div',
       { class: 'peer-card', id: 'peer-card' },
       h('h1', { class: 'peer-name' }, h('span', { id: 'peer-name' }, peer.displayName), peer.role ? h('span', { class: 'peer-role', id: 'peer-role' }, ` · ${tagLabel(peer.role, state.program)}`) : null),
-      h('p', { class: 'verified' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verified', { program: state.program.name })),
-      peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
-      localized(state.program.confidentiality) ? confidentialityBox(localized(state.program.confidentiality), true) : null,
+      // On a phone the rest of the card folds under one line ("✓ Verified · details"), so
+      // the card and End chat stay above the messages (style.css); on a wider screen it is
+      // open and its summary hidden.
+      h(
+        'details',
+        { class: 'peer-more', id: 'peer-more', open: !narrowScreen() },
+        h('summary', {}, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verifiedShort')),
+        h('p', { class: 'verified' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('chat.verified', { program: state.program.name })),
+        h(
+          'div',
+          { class: 'peer-meta' },
+          peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
+          localized(state.program.confidentiality) ? confidentialityBox(localized(state.program.confidentiality), true) : null,
+        ),
+      ),
     ),
     // At the top, away from Send, and it asks first.
     h('button', { type: 'button', id: 'end-chat', class: 'end-chat', 'aria-expanded': 'false', 'aria-controls': 'end-confirm', onclick: askEndChat }, t('chat.end')),
@@ -294,13 +332,19 @@ function renderChat() {
     sendText();
   });
   const status = h('p', { class: 'hint', id: 'chat-phase' }, state.phase === 'chatting' ? t('chat.secure') : t('chat.securing'));
-  // Everything but the composer scrolls in #chat-body, so the composer stays at the bottom
-  // of a phone's screen however long the chat gets (style.css, body.chat-mode).
-  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '-1' }, header, confirm, status, log, typing);
-  v.append(h('div', { class: 'card chat' }, body, form));
+  // Only the messages scroll (#chat-body): the peer card with End chat stays on top and the
+  // composer at the bottom of a phone's screen however long the chat gets (style.css,
+  // body.chat-mode).
+  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '-1' }, status, log, typing);
+  v.append(h('div', { class: 'card chat' }, header, confirm, body, form));
   for (const m of c.messages) log.append(renderMessage(m));
   show('chat');
   scrollToNewest();
+}
+
+/** A phone-sized screen (the width style.css lays out for phones). */
+function narrowScreen() {
+  return typeof matchMedia === 'function' && matchMedia('(max-width: 30rem)').matches;
 }
 
 function scrollToNewest() {
@@ -339,14 +383,22 @@ function renderReceipt(m) {
   return p;
 }
 
+/** The message's time on this device (hh:mm, local), as the peer console shows it. The log
+ * is not a live region and announce() says no time, so it is read only when the seeker
+ * reads the log. */
+function timeOf(m) {
+  return m.at ? h('time', { datetime: new Date(m.at).toISOString() }, clockTime(m.at)) : null;
+}
+
 function renderMessage(m) {
   if (m.kind === 'resource') {
-    return h('li', { class: 'msg theirs resource' }, h('p', { class: 'who' }, t('chat.sharedResource')), resourceCard(m.resource, t, 2));
+    return h('li', { class: 'msg theirs resource' }, timeOf(m), h('p', { class: 'who' }, t('chat.sharedResource')), resourceCard(m.resource, t, 2));
   }
-  if (m.kind === 'system') return h('li', { class: 'msg system' }, m.text);
+  if (m.kind === 'system') return h('li', { class: 'msg system' }, timeOf(m), ' ', h('span', { class: 'system-text' }, m.text));
   const li = h(
     'li',
     { class: `msg ${m.mine ? 'mine' : 'theirs'}` },
+    timeOf(m),
     h('p', { class: 'who visually-hidden' }, m.mine ? t('chat.you') : state.chat.peer.displayName),
     h('p', { class: 'text', dir: 'auto' }, m.text),
   );
@@ -360,6 +412,7 @@ function updateReceipt(m) {
 }
 
 function appendMessage(m) {
+  if (!m.at) m.at = Date.now();
   state.chat.messages.push(m);
   const log = $('#chat-log');
   if (log) {
@@ -388,13 +441,22 @@ function renderEnded() {
 
 // ------------------------------------------------------------------ relay conversation
 
-async function startSeeking() {
+async function startSeeking(plain = false) {
   if (!state.program || !state.rootKey) return;
   state.phase = 'connecting';
   state.queue = null;
+  state.features = null;
+  state.helloPlain = plain;
+  state.passed = 0;
   renderQueue();
-  announce(t('queue.connecting'));
-  const conn = new RelayConnection({ onControl, onData, onClose });
+  if (!plain) announce(t('queue.connecting'));
+  // Only the current connection speaks to the page: a replaced one (the plain retry below)
+  // is closed without ending anything.
+  const conn = new RelayConnection({
+    onControl: (frame) => state.conn === conn && onControl(frame),
+    onData: (data) => state.conn === conn && onData(data),
+    onClose: (info) => state.conn === conn && onClose(info),
+  });
   state.conn = conn;
   try {
     await conn.open();
@@ -402,7 +464,13 @@ async function startSeeking() {
     if (state.conn === conn) finish('error', { detail: t('error.connect') });
     return;
   }
-  conn.send({ type: 'hello', v: PROTOCOL_VERSION, role: 'seeker', program: state.program.id });
+  const hello = { type: 'hello', v: PROTOCOL_VERSION, role: 'seeker', program: state.program.id };
+  conn.send(plain ? hello : { ...hello, features: SEEKER_FEATURES });
+}
+
+/** Whether the relay granted `feature` on this connection. */
+function granted(feature) {
+  return Array.isArray(state.features) && state.features.includes(feature);
 }
 
 function seekFrame() {
@@ -422,6 +490,7 @@ function cancelSeeking() {
 function onControl(frame) {
   switch (frame.type) {
     case 'welcome':
+      state.features = Array.isArray(frame.features) ? frame.features.filter((f) => typeof f === 'string') : [];
       state.conn.send(seekFrame());
       break;
     case 'queued':
@@ -449,14 +518,23 @@ function onControl(frame) {
       if (state.chat) appendMessage({ kind: 'system', text: t('chat.shutdown') });
       break;
     case 'error':
+      // A relay from before features refuses `hello.features` (spec, "Features"): greet it
+      // again, as version 1, on a new connection.
+      if (state.features === null && !state.helloPlain && frame.code === 'malformed_frame') {
+        closeConnection();
+        startSeeking(true);
+        return;
+      }
       // Non-fatal codes are the normal result of races (spec "Error catalogue").
       if (['unknown_chat', 'unknown_offer', 'invalid_field', 'already_seeking', 'not_available'].includes(frame.code)) return;
       if (state.chat && state.phase === 'chatting') return; // the close that follows ends it
       finish('error', { detail: t('error.relay', { code: String(frame.code) }) });
       break;
     default:
-      // A frame we do not understand: client and relay disagree on the protocol.
-      state.conn.close(1002);
+      // Growth rules (we said `features`): a frame of an unknown type is skipped unless it
+      // is marked critical. Without them, a frame we do not understand means client and
+      // relay disagree on the protocol.
+      if (state.helloPlain || frame.critical === true) state.conn.close(1002);
   }
 }
 
@@ -490,6 +568,16 @@ function onMatched(frame) {
   state.minRevocationSequence = verified.revocationSequence;
   const cert = verified.certificate;
   if (state.department.trim() && sameDepartment(state.department, cert.department)) {
+    if (granted('pass')) {
+      // Refuse this peer and keep my place: the relay puts me back where I stood, never
+      // offers me this peer again, and is not told why (spec, `pass`).
+      state.conn.send({ type: 'pass', chat: number });
+      state.phase = 'queued';
+      state.passed += 1;
+      renderQueue();
+      announce(t('queue.passed'));
+      return;
+    }
     state.conn.send({ type: 'end', chat: number });
     closeConnection();
     finish('department', {});

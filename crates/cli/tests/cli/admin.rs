@@ -482,3 +482,88 @@ fn help_names_the_files_the_tools_write() {
         "writes the request as supporter.request",
     );
 }
+
+/// `admin sign --programs FILE` (the relay's `GET /v1/programs?features=program-details`
+/// answer) refuses a department the program does not list, which the relay would refuse at
+/// login anyway, and says what the program lists (issue 15: departments as a program list).
+#[test]
+fn sign_refuses_a_department_the_program_does_not_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    full_setup(dir);
+    ok(dir, &["keygen", "--out", "second.key"]);
+    let program = |id: &str, departments: &[&str]| {
+        serde_json::json!({
+            "id": id,
+            "name": "A program",
+            "root_key": "00".repeat(32),
+            "topics": [],
+            "languages": ["en"],
+            "peer_roles": [],
+            "resources": [],
+            "wait_limit_secs": 600,
+            "departments": departments,
+        })
+    };
+    std::fs::write(
+        dir.join("programs.json"),
+        serde_json::json!([
+            program("another-program", &["Cardiology"]),
+            program(PROGRAM, &["Emergency Medicine", "Surgery"]),
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("other-programs.json"),
+        serde_json::json!([program("another-program", &["Cardiology"])]).to_string(),
+    )
+    .unwrap();
+    let sign = |department: &str, programs: &str, out: &str| -> Vec<String> {
+        [
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "second.request",
+            "--name",
+            "Dr. Second",
+            "--role",
+            "resident",
+            "--department",
+            department,
+            "--programs",
+            programs,
+            "--serial",
+            "8",
+            "--out",
+            out,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let cardiology = sign("Cardiology", "programs.json", "a.cred");
+    fails(
+        dir,
+        &strs(&cardiology),
+        "is not one of program \"resident-peer-support\"'s departments",
+    );
+    let lower = sign("surgery", "programs.json", "a.cred");
+    fails(dir, &strs(&lower), "did you mean \"Surgery\"?");
+    let elsewhere = sign("Surgery", "other-programs.json", "a.cred");
+    fails(dir, &strs(&elsewhere), "is not in this list");
+    assert!(!dir.join("a.cred").exists(), "nothing written on refusal");
+    let listed = sign("Surgery", "programs.json", "b.cred");
+    ok(dir, &strs(&listed));
+    let credential = decode_credential(&std::fs::read_to_string(dir.join("b.cred")).unwrap());
+    let (_, supporter) = credential.unwrap();
+    let certificate =
+        confidant_crypto::SupporterCertificate::decode_unverified(&supporter).unwrap();
+    assert_eq!(certificate.department, "Surgery");
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}

@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use confidant_proto::limits::MAX_CONTROL_FRAME;
 use confidant_proto::{
-    Base64Bytes, ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, PROTOCOL_VERSION, Role,
+    Base64Bytes, ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, FEATURE_PASS,
+    PROTOCOL_VERSION, Role,
 };
 
 use super::rate_limit::TokenBucket;
@@ -55,6 +56,9 @@ pub(crate) struct ConnCore {
     /// `hello` carried `features`: the client follows the growth rules, so a frame of a type
     /// this relay does not know is skipped unless it is marked critical.
     growth_rules: bool,
+    /// The connection agreed on feature `pass`; without it a `pass` frame is read as a
+    /// relay without the feature reads it: a type it does not know.
+    pass: bool,
     bucket: TokenBucket,
 }
 
@@ -64,6 +68,7 @@ impl ConnCore {
         Self {
             phase: Phase::AwaitHello,
             growth_rules: false,
+            pass: false,
             bucket: TokenBucket::new(frames_per_second, burst, now),
         }
     }
@@ -91,6 +96,14 @@ impl ConnCore {
             return Decision::Refuse(ErrorCode::FrameTooLarge);
         }
         let frame = match ClientFrame::from_json(bytes) {
+            // Not agreed on this connection: what a relay without the feature answers.
+            Ok(ClientFrame::Pass { .. }) if !self.pass => {
+                return if self.growth_rules {
+                    Decision::Nothing
+                } else {
+                    Decision::Refuse(ErrorCode::MalformedFrame)
+                };
+            }
             Ok(frame) => frame,
             Err(DecodeError::UnknownType { critical: false }) if self.growth_rules => {
                 return Decision::Nothing;
@@ -163,9 +176,11 @@ impl ConnCore {
         }
     }
 
-    /// The driver sent `welcome` for `role`; `features`: whether `hello` carried features.
-    pub(crate) fn hello_accepted(&mut self, role: Role, features: bool) {
-        self.growth_rules = features;
+    /// The driver sent `welcome` for `role`; `agreed`: the features in force (`None` when
+    /// `hello` carried none: plain version 1).
+    pub(crate) fn hello_accepted(&mut self, role: Role, agreed: Option<&[String]>) {
+        self.growth_rules = agreed.is_some();
+        self.pass = agreed.is_some_and(|names| names.iter().any(|n| n == FEATURE_PASS));
         self.phase = match role {
             Role::Seeker => Phase::Seeker,
             Role::Peer => Phase::PeerAwaitPresent,
@@ -208,7 +223,7 @@ mod tests {
             Decision::Refuse(ErrorCode::ShuttingDown)
         );
         let mut seeker = core();
-        seeker.hello_accepted(Role::Seeker, false);
+        seeker.hello_accepted(Role::Seeker, None);
         assert_eq!(
             seeker.on_text(br#"{"type":"seek"}"#, now, true),
             Decision::Refuse(ErrorCode::ShuttingDown)
@@ -224,17 +239,53 @@ mod tests {
         let now = Instant::now();
         let unknown = br#"{"type":"x-nudge"}"#;
         let mut plain = core();
-        plain.hello_accepted(Role::Seeker, false);
+        plain.hello_accepted(Role::Seeker, None);
         assert_eq!(
             plain.on_text(unknown, now, false),
             Decision::Refuse(ErrorCode::MalformedFrame)
         );
         let mut growing = core();
-        growing.hello_accepted(Role::Seeker, true);
+        growing.hello_accepted(Role::Seeker, Some(&[]));
         assert_eq!(growing.on_text(unknown, now, false), Decision::Nothing);
         assert_eq!(
             growing.on_text(br#"{"type":"x-nudge","critical":true}"#, now, false),
             Decision::Refuse(ErrorCode::MalformedFrame)
+        );
+    }
+
+    /// `pass` exists only on a connection that agreed on it: elsewhere it is answered as a
+    /// relay without the feature answers an unknown type (version 1: `malformed_frame`;
+    /// growth rules: skipped).
+    #[test]
+    fn pass_only_where_agreed() {
+        let now = Instant::now();
+        let pass = br#"{"type":"pass","chat":1}"#;
+        let mut plain = core();
+        plain.hello_accepted(Role::Seeker, None);
+        assert_eq!(
+            plain.on_text(pass, now, false),
+            Decision::Refuse(ErrorCode::MalformedFrame)
+        );
+        let mut growing = core();
+        growing.hello_accepted(Role::Seeker, Some(&["chat-features".to_owned()]));
+        assert_eq!(growing.on_text(pass, now, false), Decision::Nothing);
+        let mut agreed = core();
+        agreed.hello_accepted(Role::Seeker, Some(&["pass".to_owned()]));
+        assert_eq!(
+            agreed.on_text(pass, now, false),
+            Decision::ToHub(ClientFrame::Pass {
+                chat: ChatNumber(1)
+            })
+        );
+        assert_eq!(
+            agreed.on_text(br#"{"type":"pass","chat":0}"#, now, false),
+            Decision::Refuse(ErrorCode::InvalidField)
+        );
+        let mut peer = core();
+        peer.hello_accepted(Role::Peer, Some(&["pass".to_owned()]));
+        assert_eq!(
+            peer.on_text(pass, now, false),
+            Decision::Refuse(ErrorCode::WrongRole)
         );
     }
 

@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 use confidant_proto::limits::MAX_CAPACITY;
 use confidant_proto::{
     ChatNumber, DataFrame, ErrorCode, FEATURE_CHAT_FEATURES, FEATURE_PROGRAM_DETAILS,
-    PROTOCOL_VERSION, RelayFrame, Role,
+    FEATURE_QUEUE_NONE, PROTOCOL_VERSION, RelayFrame, Role,
 };
 use futures_util::StreamExt as _;
 use tokio::time::{Instant, sleep_until};
@@ -354,7 +354,7 @@ impl Driver {
             return self.fail(ErrorCode::UnknownProgram);
         };
         let agreed = features.as_deref().map(confidant_proto::features::agree);
-        self.core.hello_accepted(role, agreed.is_some());
+        self.core.hello_accepted(role, agreed.as_deref());
         self.chat_features = ChatFeatures {
             receives_partner_list: agreed
                 .as_ref()
@@ -364,6 +364,9 @@ impl Driver {
         let details = agreed
             .as_ref()
             .is_some_and(|names| names.iter().any(|n| n == FEATURE_PROGRAM_DETAILS));
+        let queue_none = agreed
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|n| n == FEATURE_QUEUE_NONE));
         self.outbox.control(&RelayFrame::Welcome {
             v: PROTOCOL_VERSION,
             role,
@@ -381,6 +384,7 @@ impl Driver {
                     conn: self.conn,
                     program: self.program.clone(),
                     chat_features: self.chat_features.clone(),
+                    queue_none,
                 };
                 if self.shared.hub.send(event).await.is_err() {
                     return self.fail(ErrorCode::ShuttingDown);

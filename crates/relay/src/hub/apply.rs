@@ -15,14 +15,21 @@ impl Hub {
                     position,
                     peers_online,
                     estimate_secs,
-                } => self.send(
-                    ConnId(seeker.0),
-                    &RelayFrame::Queued {
-                        position,
-                        peers_online,
-                        estimate_secs,
-                    },
-                ),
+                    none,
+                } => {
+                    let conn = ConnId(seeker.0);
+                    // Feature `queue-none`: only to seekers that asked for it.
+                    let none = none.filter(|_| self.conns.get(&conn).is_some_and(|e| e.queue_none));
+                    self.send(
+                        conn,
+                        &RelayFrame::Queued {
+                            position,
+                            peers_online,
+                            estimate_secs,
+                            none,
+                        },
+                    );
+                }
                 Action::Offer {
                     offer,
                     topic,

@@ -3,13 +3,22 @@
 
 use std::sync::Arc;
 
-use confidant_proto::{ChatEndReason, ChatNumber, Credential, RelayFrame};
+use confidant_proto::{ChatEndReason, ChatNumber, Credential, ErrorCode, RelayFrame};
 use tokio::time::Instant;
 
 use super::{ConnKind, Hub};
 use crate::data_path::{ChatLink, Side};
 use crate::messages::{ConnCommand, ConnId, Route};
 use confidant_matcher::{OfferKey, PeerId, SeekerId};
+
+/// What becomes of the seeker when its chat ends.
+#[derive(Clone, Copy)]
+enum AfterEnd {
+    /// Idle: it may `seek` again.
+    Idle,
+    /// Back in the queue where it stood (`pass`).
+    Requeue,
+}
 
 /// A chat's relay-internal id (never on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,6 +173,27 @@ impl Hub {
         self.end_chat(chat_id, to_seeker, to_peer);
     }
 
+    /// `pass` from `conn` (feature `pass`): the seeker refuses the peer before its msg1 and
+    /// goes back to the queue at the place it held, that peer excluded. The chat ends as
+    /// after an `end` (`ended` to the seeker, `partner_ended` to the peer), so the peer
+    /// learns nothing new; the relay learns no reason. A `pass` after msg1 is
+    /// `unexpected_frame`: that chat ran, and only a broken client would pass it.
+    pub(super) fn pass_by(&mut self, chat_id: ChatId, conn: ConnId) {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return;
+        };
+        if chat.seeker.0 != conn || chat.link.sent_by(Side::Seeker) {
+            self.send_error(conn, ErrorCode::UnexpectedFrame);
+            return;
+        }
+        self.end_chat_then(
+            chat_id,
+            ChatEndReason::Ended,
+            ChatEndReason::PartnerEnded,
+            AfterEnd::Requeue,
+        );
+    }
+
     /// Ends a chat: both sides told (under the link's lock, so no data follows the notice),
     /// routes removed, capacity freed, every trace of the chat dropped.
     pub(super) fn end_chat(
@@ -171,6 +201,16 @@ impl Hub {
         chat_id: ChatId,
         to_seeker: ChatEndReason,
         to_peer: ChatEndReason,
+    ) {
+        self.end_chat_then(chat_id, to_seeker, to_peer, AfterEnd::Idle);
+    }
+
+    fn end_chat_then(
+        &mut self,
+        chat_id: ChatId,
+        to_seeker: ChatEndReason,
+        to_peer: ChatEndReason,
+        after: AfterEnd,
     ) {
         let Some(chat) = self.chats.remove(&chat_id) else {
             return;
@@ -199,11 +239,14 @@ impl Hub {
         }
         tracing::debug!(kind = "chat_ended", reason = ?to_peer, "chat ended");
         crate::metrics::chat_ended(to_seeker, chat.started.elapsed());
-        let actions = self.matcher.chat_ended(
-            SeekerId(chat.seeker.0.0),
-            PeerId(chat.peer.0.0),
-            Instant::now().into_std(),
-        );
+        let (seeker, peer) = (SeekerId(chat.seeker.0.0), PeerId(chat.peer.0.0));
+        let now = Instant::now().into_std();
+        let actions = match after {
+            AfterEnd::Idle => self.matcher.chat_ended(seeker, peer, now),
+            // The wait histogram counted this seeker's wait at the match; its second
+            // match is not counted again.
+            AfterEnd::Requeue => self.matcher.pass(seeker, peer, now),
+        };
         self.apply(actions);
     }
 

@@ -44,6 +44,8 @@ struct ConnEntry {
     chats: HashMap<ChatNumber, ChatId>,
     /// What the connection's `hello` said about chat features.
     chat_features: ChatFeatures,
+    /// A seeker that agreed on feature `queue-none`: its `queued` frames carry `none`.
+    queue_none: bool,
 }
 
 enum ConnKind {
@@ -161,6 +163,7 @@ impl Hub {
                         next_chat: 1,
                         chats: HashMap::new(),
                         chat_features: ChatFeatures::default(),
+                        queue_none: false,
                     },
                 );
             }
@@ -168,12 +171,14 @@ impl Hub {
                 conn,
                 program,
                 chat_features,
+                queue_none,
             } => {
                 if let Err(error) = self.matcher.seeker_joined(SeekerId(conn.0), &program) {
                     self.refuse(conn, error);
                 } else if let Some(entry) = self.conns.get_mut(&conn) {
                     entry.kind = ConnKind::Seeker { program };
                     entry.chat_features = chat_features;
+                    entry.queue_none = queue_none;
                 }
             }
             HubEvent::PeerVerified {
@@ -259,6 +264,13 @@ impl Hub {
             ClientFrame::End { chat } => {
                 match self.chat_of(conn, chat) {
                     Some(chat_id) => self.end_by(chat_id, conn, false),
+                    None => self.send_error(conn, ErrorCode::UnknownChat),
+                }
+                return;
+            }
+            ClientFrame::Pass { chat } => {
+                match self.chat_of(conn, chat) {
+                    Some(chat_id) => self.pass_by(chat_id, conn),
                     None => self.send_error(conn, ErrorCode::UnknownChat),
                 }
                 return;

@@ -30,6 +30,8 @@ pub(crate) enum HubEvent {
         conn: ConnId,
         program: String,
         chat_features: ChatFeatures,
+        /// The connection agreed on feature `queue-none`: `queued` may carry `none`.
+        queue_none: bool,
     },
     /// A peer proved its credential.
     PeerVerified {

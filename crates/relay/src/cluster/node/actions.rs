@@ -360,6 +360,8 @@ impl Node {
                     conn: ConnId(party.0),
                     program,
                     chat_features: ChatFeatures::default(),
+                    // A remote seeker is never queued here: no `queued` to send.
+                    queue_none: false,
                 })
                 .await;
                 self.ctx.shared.tracker.spawn(run);
