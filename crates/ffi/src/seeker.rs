@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ConfidantError;
 use crate::types::{
-    EndReason, NoPeerReason, PeerCard, Program, RelayErrorCode, RelayTrust, Resource, ResourceCard,
-    SeekPreferences,
+    EndReason, NoPeerReason, PeerCard, Program, QueueNone, RelayErrorCode, RelayTrust, Resource,
+    ResourceCard, SeekPreferences,
 };
 
 /// How long quick exit waits for the `End` record (or `cancel`) to leave before it closes
@@ -49,6 +49,9 @@ pub enum SeekerEvent {
         peers_online: u32,
         /// The relay's estimate in seconds, when it has one.
         estimate_secs: Option<u64>,
+        /// Why nobody can take the seeker right now, when the relay says so: show the
+        /// resources at once, and keep waiting.
+        none: Option<QueueNone>,
     },
     /// No peer is available: show the resources.
     NoPeer {
@@ -123,10 +126,12 @@ impl SeekerEvent {
                 position,
                 peers_online,
                 estimate,
+                none,
             } => Self::Queued {
                 position,
                 peers_online,
                 estimate_secs: estimate.map(|e| e.as_secs()),
+                none: none.map(QueueNone::from),
             },
             E::NoPeer { reason, resources } => Self::NoPeer {
                 reason: reason.into(),

@@ -194,6 +194,25 @@ impl From<ResourceCard> for sdk::ResourceCard {
     }
 }
 
+/// Why nobody can take a waiting seeker right now. Not an ending: the seeker stays queued
+/// and is offered as soon as a peer can take it (relays with the `queue-none` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum QueueNone {
+    /// No peer of the program is online and available.
+    NoneOnline,
+    /// Peers are available, but none fits the seeker's preferences or may be offered it.
+    NoneAvailable,
+}
+
+impl From<sdk::QueueNone> for QueueNone {
+    fn from(none: sdk::QueueNone) -> Self {
+        match none {
+            sdk::QueueNone::NoneOnline => Self::NoneOnline,
+            sdk::QueueNone::NoneAvailable => Self::NoneAvailable,
+        }
+    }
+}
+
 /// Why no peer could be found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum NoPeerReason {

@@ -3301,6 +3301,82 @@ public func FfiConverterTypePeerEvent_lower(_ value: PeerEvent) -> RustBuffer {
 
 
 /**
+ * Why nobody can take a waiting seeker right now. Not an ending: the seeker stays queued
+ * and is offered as soon as a peer can take it (relays with the `queue-none` feature).
+ */
+
+public enum QueueNone: Equatable, Hashable {
+    
+    /**
+     * No peer of the program is online and available.
+     */
+    case noneOnline
+    /**
+     * Peers are available, but none fits the seeker's preferences or may be offered it.
+     */
+    case noneAvailable
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension QueueNone: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQueueNone: FfiConverterRustBuffer {
+    typealias SwiftType = QueueNone
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QueueNone {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noneOnline
+        
+        case 2: return .noneAvailable
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: QueueNone, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noneOnline:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .noneAvailable:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueueNone_lift(_ buf: RustBuffer) throws -> QueueNone {
+    return try FfiConverterTypeQueueNone.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueueNone_lower(_ value: QueueNone) -> RustBuffer {
+    return FfiConverterTypeQueueNone.lower(value)
+}
+
+
+
+/**
  * The relay's error catalogue (`proto/spec.md`, "Errors"); the snake_case wire code is
  * the variant's name.
  */
@@ -3599,7 +3675,11 @@ public enum SeekerEvent: Equatable, Hashable {
          */peersOnline: UInt32, 
         /**
          * The relay's estimate in seconds, when it has one.
-         */estimateSecs: UInt64?
+         */estimateSecs: UInt64?, 
+        /**
+         * Why nobody can take the seeker right now, when the relay says so: show the
+         * resources at once, and keep waiting.
+         */none: QueueNone?
     )
     /**
      * No peer is available: show the resources.
@@ -3716,7 +3796,7 @@ public struct FfiConverterTypeSeekerEvent: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .queued(position: try FfiConverterUInt32.read(from: &buf), peersOnline: try FfiConverterUInt32.read(from: &buf), estimateSecs: try FfiConverterOptionUInt64.read(from: &buf)
+        case 1: return .queued(position: try FfiConverterUInt32.read(from: &buf), peersOnline: try FfiConverterUInt32.read(from: &buf), estimateSecs: try FfiConverterOptionUInt64.read(from: &buf), none: try FfiConverterOptionTypeQueueNone.read(from: &buf)
         )
         
         case 2: return .noPeer(reason: try FfiConverterTypeNoPeerReason.read(from: &buf), resources: try FfiConverterSequenceTypeResource.read(from: &buf)
@@ -3761,11 +3841,12 @@ public struct FfiConverterTypeSeekerEvent: FfiConverterRustBuffer {
         switch value {
         
         
-        case let .queued(position,peersOnline,estimateSecs):
+        case let .queued(position,peersOnline,estimateSecs,none):
             writeInt(&buf, Int32(1))
             FfiConverterUInt32.write(position, into: &buf)
             FfiConverterUInt32.write(peersOnline, into: &buf)
             FfiConverterOptionUInt64.write(estimateSecs, into: &buf)
+            FfiConverterOptionTypeQueueNone.write(none, into: &buf)
             
         
         case let .noPeer(reason,resources):
@@ -3938,6 +4019,30 @@ fileprivate struct FfiConverterOptionTypePeerEvent: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypePeerEvent.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeQueueNone: FfiConverterRustBuffer {
+    typealias SwiftType = QueueNone?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeQueueNone.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeQueueNone.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -4480,6 +4480,50 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
 
 
 /**
+ * Why nobody can take a waiting seeker right now. Not an ending: the seeker stays queued
+ * and is offered as soon as a peer can take it (relays with the `queue-none` feature).
+ */
+
+enum class QueueNone {
+    
+    /**
+     * No peer of the program is online and available.
+     */
+    NONE_ONLINE,
+    /**
+     * Peers are available, but none fits the seeker's preferences or may be offered it.
+     */
+    NONE_AVAILABLE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQueueNone: FfiConverterRustBuffer<QueueNone> {
+    override fun read(buf: ByteBuffer) = try {
+        QueueNone.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: QueueNone) = 4UL
+
+    override fun write(value: QueueNone, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * The relay's error catalogue (`proto/spec.md`, "Errors"); the snake_case wire code is
  * the variant's name.
  */
@@ -4644,7 +4688,12 @@ sealed class SeekerEvent {
         /**
          * The relay's estimate in seconds, when it has one.
          */
-        val `estimateSecs`: kotlin.ULong?) : SeekerEvent()
+        val `estimateSecs`: kotlin.ULong?, 
+        /**
+         * Why nobody can take the seeker right now, when the relay says so: show the
+         * resources at once, and keep waiting.
+         */
+        val `none`: confidant.sdk.QueueNone?) : SeekerEvent()
         
     {
         
@@ -4842,6 +4891,7 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 FfiConverterUInt.read(buf),
                 FfiConverterUInt.read(buf),
                 FfiConverterOptionalULong.read(buf),
+                FfiConverterOptionalTypeQueueNone.read(buf),
                 )
             2 -> SeekerEvent.NoPeer(
                 FfiConverterTypeNoPeerReason.read(buf),
@@ -4889,6 +4939,7 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 + FfiConverterUInt.allocationSize(value.`position`)
                 + FfiConverterUInt.allocationSize(value.`peersOnline`)
                 + FfiConverterOptionalULong.allocationSize(value.`estimateSecs`)
+                + FfiConverterOptionalTypeQueueNone.allocationSize(value.`none`)
             )
         }
         is SeekerEvent.NoPeer -> {
@@ -4984,6 +5035,7 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 FfiConverterUInt.write(value.`position`, buf)
                 FfiConverterUInt.write(value.`peersOnline`, buf)
                 FfiConverterOptionalULong.write(value.`estimateSecs`, buf)
+                FfiConverterOptionalTypeQueueNone.write(value.`none`, buf)
                 Unit
             }
             is SeekerEvent.NoPeer -> {
@@ -5176,6 +5228,38 @@ public object FfiConverterOptionalTypePeerEvent: FfiConverterRustBuffer<PeerEven
         } else {
             buf.put(1)
             FfiConverterTypePeerEvent.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeQueueNone: FfiConverterRustBuffer<QueueNone?> {
+    override fun read(buf: ByteBuffer): QueueNone? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeQueueNone.read(buf)
+    }
+
+    override fun allocationSize(value: QueueNone?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeQueueNone.allocationSize(value)
+        }
+    }
+
+    override fun write(value: QueueNone?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeQueueNone.write(value, buf)
         }
     }
 }
