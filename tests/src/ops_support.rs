@@ -425,3 +425,29 @@ pub fn dev_credential(dir: &Path) -> SupporterCredential {
         secret: credential.secret,
     }
 }
+
+/// Remote ports of connections established to `port` (the clients' source ports), from
+/// `/proc/net/tcp` (loopback IPv4): what a log or a metric must never contain.
+pub fn client_ports(port: u16) -> Vec<u16> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = u16::from_str_radix(fields.get(1)?.split(':').nth(1)?, 16).ok()?;
+            let remote = u16::from_str_radix(fields.get(2)?.split(':').nth(1)?, 16).ok()?;
+            (local == port && *fields.get(3)? == "01").then_some(remote)
+        })
+        .collect()
+}
+
+/// Whether `number` occurs in `text` as a whole number (not inside a longer one).
+pub fn contains_number(text: &str, number: u16) -> bool {
+    let needle = number.to_string();
+    text.match_indices(&needle).any(|(at, _)| {
+        let before = text.get(..at).and_then(|t| t.chars().next_back());
+        let after = text.get(at + needle.len()..).and_then(|t| t.chars().next());
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}

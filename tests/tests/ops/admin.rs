@@ -14,39 +14,15 @@ use std::time::Duration;
 
 use confidant_proto::{ClientFrame, SeekPreferences};
 use confidant_tests::fixtures::SupporterSpec;
-use confidant_tests::ops_support::{RelayProcess, hex, peer_at, seeker_at, write_config};
+use confidant_tests::ops_support::{
+    RelayProcess, client_ports, contains_number, hex, peer_at, seeker_at, write_config,
+};
 use confidant_tests::{ProgramFixture, RawClient};
 
 const PROGRAM: &str = "resident-peer-support";
 const CANARY_NAME: &str = "CanaryName-5e1f0c";
 const CANARY_DEPARTMENT: &str = "CanaryDept-9a7b3d";
 const CANARY_TEXT: &[u8] = b"CanaryText-0d4e8b: a message the relay must never show";
-
-/// Remote ports of connections established to `port` (the clients' source ports), from
-/// `/proc/net/tcp` (loopback IPv4).
-fn client_ports(port: u16) -> Vec<u16> {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local = u16::from_str_radix(fields[1].split(':').nth(1)?, 16).ok()?;
-            let remote = u16::from_str_radix(fields[2].split(':').nth(1)?, 16).ok()?;
-            (local == port && fields[3] == "01").then_some(remote)
-        })
-        .collect()
-}
-
-/// Whether `number` occurs in `text` as a whole number (not inside a longer one).
-fn contains_number(text: &str, number: u16) -> bool {
-    let needle = number.to_string();
-    text.match_indices(&needle).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + needle.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
-    })
-}
 
 fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     text.lines()

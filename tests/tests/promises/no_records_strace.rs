@@ -27,7 +27,9 @@ use confidant_proto::{ClientFrame, SeekPreferences};
 use confidant_tests::ProgramFixture;
 use confidant_tests::abuse_support::{PROGRAM, Row, parse_metrics};
 use confidant_tests::fixtures::SupporterSpec;
-use confidant_tests::ops_support::{http_get, peer_at, relay_binary, seeker_at, write_config};
+use confidant_tests::ops_support::{
+    client_ports, contains_number, http_get, peer_at, relay_binary, seeker_at, write_config,
+};
 
 const CANARY_NAME: &str = "NoRecordName-71c2";
 const CANARY_DEPARTMENT: &str = "NoRecordDept-3f9e";
@@ -141,29 +143,6 @@ fn collect(reader: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
         }
     });
     text
-}
-
-fn client_ports(port: u16) -> Vec<u16> {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local = u16::from_str_radix(fields[1].split(':').nth(1)?, 16).ok()?;
-            let remote = u16::from_str_radix(fields[2].split(':').nth(1)?, 16).ok()?;
-            (local == port && fields[3] == "01").then_some(remote)
-        })
-        .collect()
-}
-
-fn contains_number(text: &str, number: u16) -> bool {
-    let needle = number.to_string();
-    text.match_indices(&needle).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + needle.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
