@@ -2,17 +2,13 @@
 //! certificate, revocation lists, and supporter credentials (valid, expired, revoked, or
 //! for another program).
 
+pub use confidant_crypto::wall_clock::unix_now as now_unix;
 use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
 use confidant_proto::{ClientFrame, Resource};
 use confidant_relay::ProgramConfig;
 
 /// One day, in seconds.
 const DAY: u64 = 24 * 60 * 60;
-
-/// The current Unix time.
-pub fn now_unix() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
-}
 
 /// A program with its keys, as its administrator would hold them (the workspace's one
 /// [`ProgramAuthority`], with the tests' validity windows).

@@ -1,17 +1,13 @@
 //! Programs and supporter credentials made on the spot, as a program administrator would
 //! hold them: root key, issuing key and certificate, revocation list, supporter certificates.
 
+pub(crate) use confidant_crypto::wall_clock::unix_now as now_unix;
 use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
 use confidant_proto::ClientFrame;
 
 use crate::Result;
 
 const DAY: u64 = 24 * 60 * 60;
-
-/// The current Unix time.
-pub(crate) fn now_unix() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
-}
 
 /// A program with its keys (the workspace's one [`ProgramAuthority`]).
 pub(crate) struct Program {

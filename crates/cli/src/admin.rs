@@ -6,6 +6,7 @@
 //! copy the file to the relay (which reloads it) and to the peers.
 
 use confidant_crypto::SignedBody as _;
+use confidant_crypto::wall_clock::unix_now as now;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -48,10 +49,6 @@ pub(crate) fn run(command: AdminCommand) -> Result<(), CliError> {
             days,
         } => revoke(&root, &program, &serial, &issuer_key_id, &list, days),
     }
-}
-
-fn now() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
 }
 
 fn init(out: &Path) -> Result<(), CliError> {

@@ -4,6 +4,7 @@
 //! only when `--dev-peer-credential-dir` asks, a test supporter's credential files for
 //! browser and CLI tests. The keys die with the process.
 
+use confidant_crypto::wall_clock::unix_now as now_unix;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,10 +38,6 @@ pub(crate) struct DevProgram {
     pub(crate) authority: ProgramAuthority,
     /// Revocation list (sequence 1, revokes nothing).
     pub(crate) revocation_list: Vec<u8>,
-}
-
-fn now_unix() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
 }
 
 impl DevProgram {

@@ -11,6 +11,7 @@ mod logging;
 mod reload;
 mod settings;
 
+use confidant_crypto::wall_clock::unix_now as now_unix;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,10 +27,6 @@ use settings::Settings;
 
 /// Exit status for a configuration error (nothing was started).
 const EXIT_CONFIG: u8 = 2;
-
-fn now_unix() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -6,6 +6,7 @@
 //! a reload says so in a warning and keeps the rest. A reload that fails leaves the
 //! running configuration as it was.
 
+use confidant_crypto::wall_clock::unix_now as now_unix;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -27,10 +28,6 @@ fn fingerprint(files: &[PathBuf]) -> Fingerprint {
                 .and_then(|m| Some((m.len(), m.modified().ok()?)))
         })
         .collect()
-}
-
-fn now_unix() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
 }
 
 /// Runs until the process ends: waits for SIGHUP or a change and reloads.

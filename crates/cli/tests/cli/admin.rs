@@ -9,6 +9,7 @@
 )]
 
 use confidant_crypto::SignedBody as _;
+use confidant_crypto::wall_clock::unix_now as now;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -48,10 +49,6 @@ fn fails(dir: &Path, args: &[&str], expected: &str) {
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn now() -> u64 {
-    confidant_crypto::wall_clock::unix_now()
 }
 
 /// The whole administrator flow, then verification of what it produced.
