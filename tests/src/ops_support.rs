@@ -8,6 +8,7 @@
 //! itself lives in (`target/<profile>/deps/..`), which follows `CARGO_TARGET_DIR` and
 //! `--release` without guessing. `CONFIDANT_RELAY_BIN` overrides all of it.
 
+pub use confidant_crypto::hex::encode as hex;
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -320,11 +321,6 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    confidant_crypto::hex::encode(bytes)
 }
 
 /// Writes the program's current revocation list in the CLI's file format.

@@ -1,6 +1,7 @@
 //! Programs and supporter credentials made on the spot, as a program administrator would
 //! hold them: root key, issuing key and certificate, revocation list, supporter certificates.
 
+pub(crate) use confidant_crypto::hex::encode as hex;
 pub(crate) use confidant_crypto::wall_clock::unix_now as now_unix;
 use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
 use confidant_proto::ClientFrame;
@@ -102,11 +103,6 @@ impl Credential {
             revocation_list: self.revocation_list.clone().into(),
         }
     }
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    confidant_crypto::hex::encode(bytes)
 }
 
 /// Parses lowercase or uppercase hex.

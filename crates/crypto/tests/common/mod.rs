@@ -6,6 +6,7 @@
     clippy::indexing_slicing
 )]
 
+pub use confidant_crypto::hex::encode as hex;
 use std::path::PathBuf;
 
 /// `proto/vectors/` in the repository.
@@ -28,11 +29,6 @@ pub fn unhex(s: &str) -> Vec<u8> {
 /// Decodes hex into a fixed-size array.
 pub fn unhex_array<const N: usize>(s: &str) -> [u8; N] {
     unhex(s).try_into().expect("hex length")
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    confidant_crypto::hex::encode(bytes)
 }
 
 /// A JSON field as a hex-decoded byte string.
