@@ -27,7 +27,9 @@ fn confidant(dir: &Path, args: &[&str]) -> Output {
         .expect("runs")
 }
 
-fn ok(dir: &Path, args: &[&str]) -> String {
+/// Runs `confidant` in `dir` and returns its standard output; panics with its standard
+/// error when it fails.
+pub(super) fn ok(dir: &Path, args: &[&str]) -> String {
     let output = confidant(dir, args);
     assert!(
         output.status.success(),

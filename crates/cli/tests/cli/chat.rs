@@ -9,6 +9,8 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use super::admin::ok as admin;
 use std::time::Duration;
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_single};
@@ -23,20 +25,6 @@ const PROGRAM: &str = "resident-peer-support";
 /// The `confidant` binary under test.
 fn confidant() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_confidant"))
-}
-
-fn admin(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_confidant"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
