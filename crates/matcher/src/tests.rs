@@ -1180,8 +1180,12 @@ fn an_away_seeker_keeps_its_place_but_is_not_offered_until_back() {
     let first = seeker(&mut m, 1, PROGRAM);
     let second = seeker(&mut m, 2, PROGRAM);
     m.seek(first, SeekPreferences::default(), now).unwrap();
-    m.seek(second, SeekPreferences::default(), now + Duration::from_secs(1))
-        .unwrap();
+    m.seek(
+        second,
+        SeekPreferences::default(),
+        now + Duration::from_secs(1),
+    )
+    .unwrap();
     let p = online_peer(&mut m, 9, PROGRAM, 1, now);
     // The first seeker was offered; it goes away: the offer is withdrawn, not counted
     // against the peer, and the second seeker gets the peer.
@@ -1235,7 +1239,10 @@ fn an_away_peer_lets_its_offers_lapse_and_gets_none_until_back() {
     )));
     // A lapse, not a decline: the seeker goes to the other peer at once.
     assert_eq!(
-        offers(&actions).iter().map(|(o, _)| o.peer).collect::<Vec<_>>(),
+        offers(&actions)
+            .iter()
+            .map(|(o, _)| o.peer)
+            .collect::<Vec<_>>(),
         vec![q]
     );
     // An away peer counts as neither available nor online.
@@ -1247,7 +1254,10 @@ fn an_away_peer_lets_its_offers_lapse_and_gets_none_until_back() {
     // to it again.
     let actions = m.peer_away(p, false, later);
     assert_eq!(
-        offers(&actions).iter().map(|(o, _)| o.peer).collect::<Vec<_>>(),
+        offers(&actions)
+            .iter()
+            .map(|(o, _)| o.peer)
+            .collect::<Vec<_>>(),
         vec![p]
     );
     assert_eq!(m.stats().available_peers, 2);

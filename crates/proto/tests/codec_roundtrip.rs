@@ -95,12 +95,14 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         any::<u32>().prop_map(|c| ClientFrame::Pass {
             chat: ChatNumber(c)
         }),
-        (proptest::collection::vec(any::<u8>(), 32), any::<u64>()).prop_map(|(secret, received)| {
-            ClientFrame::Resume {
-                secret: secret.into(),
-                received,
+        (proptest::collection::vec(any::<u8>(), 32), any::<u64>()).prop_map(
+            |(secret, received)| {
+                ClientFrame::Resume {
+                    secret: secret.into(),
+                    received,
+                }
             }
-        }),
+        ),
         any::<u64>().prop_map(|received| ClientFrame::Ack { received }),
     ]
 }
@@ -226,12 +228,14 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
             reason: ChatEndReason::SlowReader
         }),
         any::<u32>().prop_map(|deadline_ms| RelayFrame::Shutdown { deadline_ms }),
-        (proptest::collection::vec(any::<u8>(), 32), any::<u64>()).prop_map(|(secret, received)| {
-            RelayFrame::Resumed {
-                secret: secret.into(),
-                received,
+        (proptest::collection::vec(any::<u8>(), 32), any::<u64>()).prop_map(
+            |(secret, received)| {
+                RelayFrame::Resumed {
+                    secret: secret.into(),
+                    received,
+                }
             }
-        }),
+        ),
         any::<u64>().prop_map(|received| RelayFrame::Ack { received }),
         any::<u32>().prop_map(|c| RelayFrame::PartnerAway {
             chat: ChatNumber(c)
