@@ -120,6 +120,24 @@ pub enum PeerEvent {
         /// The relay's message.
         message: String,
     },
+    /// The connection to the relay was lost; the SDK is reconnecting and the chats and
+    /// availability are kept for up to `grace_ms` (open offers lapse meanwhile).
+    ConnectionLost {
+        /// How long the relay keeps the connection, in milliseconds.
+        grace_ms: u64,
+    },
+    /// The connection is back; nothing was lost.
+    Reconnected,
+    /// The seeker of `chat` lost its connection; they may be back in a moment.
+    PartnerAway {
+        /// The chat.
+        chat: u32,
+    },
+    /// The seeker of `chat` is back.
+    PartnerBack {
+        /// The chat.
+        chat: u32,
+    },
     /// The connection is gone; no further events follow.
     Disconnected {
         /// Why.
@@ -186,6 +204,12 @@ impl PeerEvent {
                 code: code.into(),
                 message,
             },
+            E::ConnectionLost { grace } => Self::ConnectionLost {
+                grace_ms: millis(grace),
+            },
+            E::Reconnected => Self::Reconnected,
+            E::PartnerAway { chat } => Self::PartnerAway { chat: chat.0 },
+            E::PartnerBack { chat } => Self::PartnerBack { chat: chat.0 },
             E::Disconnected(error) => Self::Disconnected {
                 error: error.into(),
             },
@@ -308,6 +332,12 @@ impl PeerSession {
     /// Ends `chat` and asks the relay never to match this seeker's connection again.
     pub async fn block(&self, chat: u32) -> Result<(), ConfidantError> {
         Ok(self.handle.block(ChatNumber(chat)).await?)
+    }
+
+    /// Call from the app's network-change callback and on return to the foreground: a
+    /// socket that may be dead is replaced at once and the chats resume.
+    pub fn network_changed(&self) {
+        self.handle.network_changed();
     }
 
     /// The next event; `None` once the connection is gone or closed. Cancel-safe.

@@ -640,6 +640,12 @@ public protocol PeerSessionProtocol: AnyObject, Sendable {
     func markRead(chat: UInt32, count: UInt64) async throws 
     
     /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */
+    func networkChanged() 
+    
+    /**
      * The next event; `None` once the connection is gone or closed. Cancel-safe.
      */
     func nextEvent() async  -> PeerEvent?
@@ -854,6 +860,18 @@ open func markRead(chat: UInt32, count: UInt64)async throws   {
 }
     
     /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */
+open func networkChanged()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_method_peersession_network_changed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The next event; `None` once the connection is gone or closed. Cancel-safe.
      */
 open func nextEvent()async  -> PeerEvent?  {
@@ -1040,6 +1058,13 @@ public protocol SeekerSessionProtocol: AnyObject, Sendable {
     func markRead(count: UInt64) async throws 
     
     /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */
+    func networkChanged() 
+    
+    /**
      * The next event; `None` once the connection is gone (after `Disconnected`) or closed.
      *
      * Cancel-safe: cancelling the calling coroutine or task drops the wait and loses no
@@ -1209,6 +1234,19 @@ open func markRead(count: UInt64)async throws   {
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeConfidantError_lift
         )
+}
+    
+    /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */
+open func networkChanged()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_method_seekersession_network_changed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3128,6 +3166,35 @@ public enum PeerEvent: Equatable, Hashable {
          */message: String
     )
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the chats and
+     * availability are kept for up to `grace_ms` (open offers lapse meanwhile).
+     */
+    case connectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */graceMs: UInt64
+    )
+    /**
+     * The connection is back; nothing was lost.
+     */
+    case reconnected
+    /**
+     * The seeker of `chat` lost its connection; they may be back in a moment.
+     */
+    case partnerAway(
+        /**
+         * The chat.
+         */chat: UInt32
+    )
+    /**
+     * The seeker of `chat` is back.
+     */
+    case partnerBack(
+        /**
+         * The chat.
+         */chat: UInt32
+    )
+    /**
      * The connection is gone; no further events follow.
      */
     case disconnected(
@@ -3192,7 +3259,18 @@ public struct FfiConverterTypePeerEvent: FfiConverterRustBuffer {
         case 12: return .relayError(code: try FfiConverterTypeRelayErrorCode.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
+        case 13: return .connectionLost(graceMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 14: return .reconnected
+        
+        case 15: return .partnerAway(chat: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 16: return .partnerBack(chat: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 17: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3275,8 +3353,27 @@ public struct FfiConverterTypePeerEvent: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .disconnected(error):
+        case let .connectionLost(graceMs):
             writeInt(&buf, Int32(13))
+            FfiConverterUInt64.write(graceMs, into: &buf)
+            
+        
+        case .reconnected:
+            writeInt(&buf, Int32(14))
+        
+        
+        case let .partnerAway(chat):
+            writeInt(&buf, Int32(15))
+            FfiConverterUInt32.write(chat, into: &buf)
+            
+        
+        case let .partnerBack(chat):
+            writeInt(&buf, Int32(16))
+            FfiConverterUInt32.write(chat, into: &buf)
+            
+        
+        case let .disconnected(error):
+            writeInt(&buf, Int32(17))
             FfiConverterTypeConfidantError.write(error, into: &buf)
             
         }
@@ -3403,6 +3500,7 @@ public enum RelayErrorCode: Equatable, Hashable {
     case credentialRevoked
     case shuttingDown
     case internalError
+    case resumeFailed
 
 
 
@@ -3463,6 +3561,8 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         case 19: return .shuttingDown
         
         case 20: return .internalError
+        
+        case 21: return .resumeFailed
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3550,6 +3650,10 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         
         case .internalError:
             writeInt(&buf, Int32(20))
+        
+        
+        case .resumeFailed:
+            writeInt(&buf, Int32(21))
         
         }
     }
@@ -3768,6 +3872,27 @@ public enum SeekerEvent: Equatable, Hashable {
          */message: String
     )
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the queue place
+     * or chat is kept for up to `grace_ms`. Say "reconnecting…", keep help on screen.
+     */
+    case connectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */graceMs: UInt64
+    )
+    /**
+     * The connection is back; nothing was lost.
+     */
+    case reconnected
+    /**
+     * The peer's connection dropped; they may be back in a moment.
+     */
+    case peerAway
+    /**
+     * The peer is back.
+     */
+    case peerBack
+    /**
      * The connection is gone; no further events follow.
      */
     case disconnected(
@@ -3830,7 +3955,16 @@ public struct FfiConverterTypeSeekerEvent: FfiConverterRustBuffer {
         case 12: return .relayError(code: try FfiConverterTypeRelayErrorCode.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
+        case 13: return .connectionLost(graceMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 14: return .reconnected
+        
+        case 15: return .peerAway
+        
+        case 16: return .peerBack
+        
+        case 17: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3904,8 +4038,25 @@ public struct FfiConverterTypeSeekerEvent: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .disconnected(error):
+        case let .connectionLost(graceMs):
             writeInt(&buf, Int32(13))
+            FfiConverterUInt64.write(graceMs, into: &buf)
+            
+        
+        case .reconnected:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .peerAway:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .peerBack:
+            writeInt(&buf, Int32(16))
+        
+        
+        case let .disconnected(error):
+            writeInt(&buf, Int32(17))
             FfiConverterTypeConfidantError.write(error, into: &buf)
             
         }
@@ -4325,6 +4476,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_confidant_ffi_checksum_method_peersession_mark_read() != 14369) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_confidant_ffi_checksum_method_peersession_network_changed() != 18040) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_confidant_ffi_checksum_method_peersession_next_event() != 40816) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4353,6 +4507,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_seekersession_mark_read() != 18111) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_confidant_ffi_checksum_method_seekersession_network_changed() != 63385) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_seekersession_next_event() != 22508) {

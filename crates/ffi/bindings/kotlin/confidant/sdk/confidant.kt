@@ -702,6 +702,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_mark_read(
     ): Int
+    external fun uniffi_confidant_ffi_checksum_method_peersession_network_changed(
+    ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_next_event(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_program(
@@ -721,6 +723,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_confidant_ffi_checksum_method_seekersession_end(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_mark_read(
+    ): Int
+    external fun uniffi_confidant_ffi_checksum_method_seekersession_network_changed(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_next_event(
     ): Int
@@ -772,6 +776,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_mark_read(`ptr`: Long,`chat`: Int,`count`: Long,
     ): Long
+    external fun uniffi_confidant_ffi_fn_method_peersession_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_confidant_ffi_fn_method_peersession_next_event(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_program(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -796,6 +802,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_mark_read(`ptr`: Long,`count`: Long,
     ): Long
+    external fun uniffi_confidant_ffi_fn_method_seekersession_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_confidant_ffi_fn_method_seekersession_next_event(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_program(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -963,6 +971,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_mark_read() and 0xFFFF) != 14369) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_confidant_ffi_checksum_method_peersession_network_changed() and 0xFFFF) != 18040) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_next_event() and 0xFFFF) != 40816) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -991,6 +1002,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_mark_read() and 0xFFFF) != 18111) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_network_changed() and 0xFFFF) != 63385) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_next_event() and 0xFFFF) != 22508) {
@@ -1525,6 +1539,12 @@ public interface PeerSessionInterface {
     suspend fun `markRead`(`chat`: kotlin.UInt, `count`: kotlin.ULong)
     
     /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */
+    fun `networkChanged`()
+    
+    /**
      * The next event; `None` once the connection is gone or closed. Cancel-safe.
      */
     suspend fun `nextEvent`(): PeerEvent?
@@ -1831,6 +1851,22 @@ open class PeerSession: Disposable, AutoCloseable, PeerSessionInterface
         ConfidantException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */override fun `networkChanged`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_method_peersession_network_changed(
+        it,
+        _status)
+}
+    }
+    
+    
 
     
     /**
@@ -2144,6 +2180,13 @@ public interface SeekerSessionInterface {
     suspend fun `markRead`(`count`: kotlin.ULong)
     
     /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */
+    fun `networkChanged`()
+    
+    /**
      * The next event; `None` once the connection is gone (after `Disconnected`) or closed.
      *
      * Cancel-safe: cancelling the calling coroutine or task drops the wait and loses no
@@ -2387,6 +2430,23 @@ open class SeekerSession: Disposable, AutoCloseable, SeekerSessionInterface
         ConfidantException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */override fun `networkChanged`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_method_seekersession_network_changed(
+        it,
+        _status)
+}
+    }
+    
+    
 
     
     /**
@@ -4201,6 +4261,58 @@ sealed class PeerEvent {
     }
     
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the chats and
+     * availability are kept for up to `grace_ms` (open offers lapse meanwhile).
+     */
+    data class ConnectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */
+        val `graceMs`: kotlin.ULong) : PeerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The connection is back; nothing was lost.
+     */
+    object Reconnected : PeerEvent()
+    
+    
+    /**
+     * The seeker of `chat` lost its connection; they may be back in a moment.
+     */
+    data class PartnerAway(
+        /**
+         * The chat.
+         */
+        val `chat`: kotlin.UInt) : PeerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The seeker of `chat` is back.
+     */
+    data class PartnerBack(
+        /**
+         * The chat.
+         */
+        val `chat`: kotlin.UInt) : PeerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The connection is gone; no further events follow.
      */
     data class Disconnected(
@@ -4279,7 +4391,17 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 FfiConverterTypeRelayErrorCode.read(buf),
                 FfiConverterString.read(buf),
                 )
-            13 -> PeerEvent.Disconnected(
+            13 -> PeerEvent.ConnectionLost(
+                FfiConverterULong.read(buf),
+                )
+            14 -> PeerEvent.Reconnected
+            15 -> PeerEvent.PartnerAway(
+                FfiConverterUInt.read(buf),
+                )
+            16 -> PeerEvent.PartnerBack(
+                FfiConverterUInt.read(buf),
+                )
+            17 -> PeerEvent.Disconnected(
                 FfiConverterTypeConfidantError.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -4383,6 +4505,33 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 + FfiConverterString.allocationSize(value.`message`)
             )
         }
+        is PeerEvent.ConnectionLost -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`graceMs`)
+            )
+        }
+        is PeerEvent.Reconnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is PeerEvent.PartnerAway -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`chat`)
+            )
+        }
+        is PeerEvent.PartnerBack -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`chat`)
+            )
+        }
         is PeerEvent.Disconnected -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -4466,8 +4615,27 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PeerEvent.Disconnected -> {
+            is PeerEvent.ConnectionLost -> {
                 buf.putInt(13)
+                FfiConverterULong.write(value.`graceMs`, buf)
+                Unit
+            }
+            is PeerEvent.Reconnected -> {
+                buf.putInt(14)
+                Unit
+            }
+            is PeerEvent.PartnerAway -> {
+                buf.putInt(15)
+                FfiConverterUInt.write(value.`chat`, buf)
+                Unit
+            }
+            is PeerEvent.PartnerBack -> {
+                buf.putInt(16)
+                FfiConverterUInt.write(value.`chat`, buf)
+                Unit
+            }
+            is PeerEvent.Disconnected -> {
+                buf.putInt(17)
                 FfiConverterTypeConfidantError.write(value.`error`, buf)
                 Unit
             }
@@ -4549,7 +4717,8 @@ enum class RelayErrorCode {
     SLOW_CONSUMER,
     CREDENTIAL_REVOKED,
     SHUTTING_DOWN,
-    INTERNAL_ERROR;
+    INTERNAL_ERROR,
+    RESUME_FAILED;
 
     
 
@@ -4857,6 +5026,40 @@ sealed class SeekerEvent {
     }
     
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the queue place
+     * or chat is kept for up to `grace_ms`. Say "reconnecting…", keep help on screen.
+     */
+    data class ConnectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */
+        val `graceMs`: kotlin.ULong) : SeekerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The connection is back; nothing was lost.
+     */
+    object Reconnected : SeekerEvent()
+    
+    
+    /**
+     * The peer's connection dropped; they may be back in a moment.
+     */
+    object PeerAway : SeekerEvent()
+    
+    
+    /**
+     * The peer is back.
+     */
+    object PeerBack : SeekerEvent()
+    
+    
+    /**
      * The connection is gone; no further events follow.
      */
     data class Disconnected(
@@ -4924,7 +5127,13 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 FfiConverterTypeRelayErrorCode.read(buf),
                 FfiConverterString.read(buf),
                 )
-            13 -> SeekerEvent.Disconnected(
+            13 -> SeekerEvent.ConnectionLost(
+                FfiConverterULong.read(buf),
+                )
+            14 -> SeekerEvent.Reconnected
+            15 -> SeekerEvent.PeerAway
+            16 -> SeekerEvent.PeerBack
+            17 -> SeekerEvent.Disconnected(
                 FfiConverterTypeConfidantError.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -5019,6 +5228,31 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 + FfiConverterString.allocationSize(value.`message`)
             )
         }
+        is SeekerEvent.ConnectionLost -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`graceMs`)
+            )
+        }
+        is SeekerEvent.Reconnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SeekerEvent.PeerAway -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SeekerEvent.PeerBack -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
         is SeekerEvent.Disconnected -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -5093,8 +5327,25 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is SeekerEvent.Disconnected -> {
+            is SeekerEvent.ConnectionLost -> {
                 buf.putInt(13)
+                FfiConverterULong.write(value.`graceMs`, buf)
+                Unit
+            }
+            is SeekerEvent.Reconnected -> {
+                buf.putInt(14)
+                Unit
+            }
+            is SeekerEvent.PeerAway -> {
+                buf.putInt(15)
+                Unit
+            }
+            is SeekerEvent.PeerBack -> {
+                buf.putInt(16)
+                Unit
+            }
+            is SeekerEvent.Disconnected -> {
+                buf.putInt(17)
                 FfiConverterTypeConfidantError.write(value.`error`, buf)
                 Unit
             }
