@@ -8,9 +8,9 @@ use confidant_client::{
     AvailabilitySettings, ChatNumber, Peer, PeerCredential as PeerCredentialSdk, PeerHandle,
     PeerOptions,
 };
-use zeroize::Zeroizing;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 use crate::error::ConfidantError;
 use crate::types::{Availability, EndReason, Program, RelayErrorCode, RelayTrust, ResourceCard};
@@ -386,5 +386,95 @@ impl PeerSession {
         if let Some(mut peer) = self.events.lock().await.take() {
             peer.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use confidant_client::credential_files::{
+        CREDENTIAL_LABEL, REVOCATION_LIST_LABEL, encode_labelled,
+    };
+    use confidant_crypto::{
+        IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret,
+    };
+
+    use super::*;
+
+    /// The three texts of a fresh supporter, as `keygen`, `admin sign` and `admin revoke`
+    /// write them.
+    fn supporter_files(name: &str) -> (String, String, String) {
+        let now = confidant_crypto::wall_clock::unix_now();
+        let mut authority = ProgramAuthority::new(
+            "test-program",
+            RootKey::generate().unwrap(),
+            IssuingKey::generate().unwrap(),
+            now - 60,
+            now + 3600,
+        )
+        .unwrap();
+        let secret = SupporterSecret::generate().unwrap();
+        let certificate = authority
+            .issue(
+                1,
+                secret.public(),
+                SupporterProfile {
+                    display_name: name.to_owned(),
+                    role: "resident".to_owned(),
+                    department: "Surgery".to_owned(),
+                    topics: Vec::new(),
+                    languages: vec!["en".to_owned()],
+                    not_before: now - 60,
+                    not_after: now + 3600,
+                },
+            )
+            .unwrap();
+        let list = authority.revoke(&[], now, now + 3600).unwrap();
+        (
+            secret.to_key_file().to_string(),
+            encode_labelled(
+                CREDENTIAL_LABEL,
+                &[authority.issuer_certificate(), &certificate],
+            ),
+            encode_labelled(REVOCATION_LIST_LABEL, &[&list]),
+        )
+    }
+
+    /// What Swift's `description` and Kotlin's `toString()` print (both are this
+    /// `Display`), and the `Debug` of a log line, never hold the key.
+    #[test]
+    fn display_and_debug_withhold_the_key() {
+        let (key, credential, list) = supporter_files("Dr. Sam");
+        let secret_line = key.lines().nth(1).unwrap().to_owned();
+        let loaded = PeerCredential::new(key.clone(), credential, list).unwrap();
+        assert_eq!(loaded.to_string(), "PeerCredential(Dr. Sam, key withheld)");
+        for printed in [
+            loaded.to_string(),
+            format!("{loaded:?}"),
+            format!("{loaded:#?}"),
+        ] {
+            assert!(!printed.contains(&secret_line), "{printed}");
+            assert!(!printed.contains(key.trim()), "{printed}");
+        }
+        assert_eq!(loaded.display_name(), "Dr. Sam");
+        // One object serves every connection (a reconnect after a network change).
+        for _ in 0..2 {
+            let sdk = loaded.for_connection().unwrap();
+            assert_eq!(sdk.certificate().unwrap().display_name, "Dr. Sam");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused_without_printing_it() {
+        let (_, credential, list) = supporter_files("Dr. Sam");
+        let (other_key, _, _) = supporter_files("Dr. Other");
+        let error = PeerCredential::new(other_key.clone(), credential, list).unwrap_err();
+        assert!(
+            matches!(error, ConfidantError::Credential { .. }),
+            "{error:?}"
+        );
+        let secret_line = other_key.lines().nth(1).unwrap();
+        assert!(!format!("{error:?} {error}").contains(secret_line));
     }
 }

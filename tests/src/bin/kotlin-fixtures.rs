@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use confidant_client::credential_files::{CREDENTIAL_LABEL, REVOCATION_LIST_LABEL, encode_labelled};
+use confidant_client::credential_files::{
+    CREDENTIAL_LABEL, REVOCATION_LIST_LABEL, encode_labelled,
+};
 use confidant_proto::RelayFrame;
 use confidant_relay::RelayConfig;
 use confidant_tests::sdk_support::{Direction, MitmProxy, Rewrite};
@@ -54,7 +56,9 @@ const PROGRAM: &str = "fixture-peer-support";
 const STALE_PROGRAM: &str = "fixture-stale-support";
 
 /// Rewrites the credential in every `matched` frame towards the client with `edit`.
-fn edit_matched(edit: impl Fn(&mut confidant_proto::Credential) + Send + Sync + 'static) -> Rewrite {
+fn edit_matched(
+    edit: impl Fn(&mut confidant_proto::Credential) + Send + Sync + 'static,
+) -> Rewrite {
     Arc::new(move |direction, message| {
         if direction == Direction::ToClient
             && let Message::Text(text) = &message
@@ -99,12 +103,18 @@ fn write_private(path: &Path, text: &str) {
 /// The three files a supporter's app holds, as `confidant keygen / admin sign / admin
 /// revoke` write them.
 fn write_supporter(dir: &Path, name: &str, credential: &SupporterCredential) {
-    write_private(&dir.join(format!("{name}.key")), &credential.secret.to_key_file());
+    write_private(
+        &dir.join(format!("{name}.key")),
+        &credential.secret.to_key_file(),
+    );
     write_private(
         &dir.join(format!("{name}.credential")),
         &encode_labelled(
             CREDENTIAL_LABEL,
-            &[&credential.issuer_certificate, &credential.supporter_certificate],
+            &[
+                &credential.issuer_certificate,
+                &credential.supporter_certificate,
+            ],
         ),
     );
     write_private(
@@ -152,7 +162,10 @@ async fn main() {
     // A self-signed certificate for `localhost`: its own CA, as a private PKI's would be.
     let tls = write_self_signed(&dir, "tls");
     write_private(&dir.join("tls-ca.pem"), &tls.pem);
-    write_private(&dir.join("other-ca.pem"), &write_self_signed(&dir, "other").pem);
+    write_private(
+        &dir.join("other-ca.pem"),
+        &write_self_signed(&dir, "other").pem,
+    );
     let mut tls_config = RelayConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         vec![program.program_config()],
@@ -170,9 +183,18 @@ async fn main() {
     let rogue = MitmProxy::start(
         relay.ws_url(),
         edit_matched(move |credential| {
-            credential.issuer_certificate.0.clone_from(&impostor.issuer_certificate);
-            credential.supporter_certificate.0.clone_from(&impostor.supporter_certificate);
-            credential.revocation_list.0.clone_from(&impostor.revocation_list);
+            credential
+                .issuer_certificate
+                .0
+                .clone_from(&impostor.issuer_certificate);
+            credential
+                .supporter_certificate
+                .0
+                .clone_from(&impostor.supporter_certificate);
+            credential
+                .revocation_list
+                .0
+                .clone_from(&impostor.revocation_list);
         }),
     )
     .await;
@@ -194,7 +216,10 @@ async fn main() {
     let tls_port = tls_relay.addr.port();
     let properties = [
         ("program", PROGRAM.to_owned()),
-        ("program_key", confidant_crypto::hex::encode(&program.root().public())),
+        (
+            "program_key",
+            confidant_crypto::hex::encode(&program.root().public()),
+        ),
         ("stale_program", STALE_PROGRAM.to_owned()),
         (
             "stale_program_key",
