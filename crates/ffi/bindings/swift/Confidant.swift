@@ -3494,6 +3494,7 @@ public enum RelayErrorCode: Equatable, Hashable {
     case credentialRevoked
     case shuttingDown
     case internalError
+    case resumeFailed
 
 
 
@@ -3554,6 +3555,8 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         case 19: return .shuttingDown
         
         case 20: return .internalError
+        
+        case 21: return .resumeFailed
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3641,6 +3644,10 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         
         case .internalError:
             writeInt(&buf, Int32(20))
+        
+        
+        case .resumeFailed:
+            writeInt(&buf, Int32(21))
         
         }
     }

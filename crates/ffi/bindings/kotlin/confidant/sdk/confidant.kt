@@ -4823,7 +4823,8 @@ enum class RelayErrorCode {
     SLOW_CONSUMER,
     CREDENTIAL_REVOKED,
     SHUTTING_DOWN,
-    INTERNAL_ERROR;
+    INTERNAL_ERROR,
+    RESUME_FAILED;
 
     
 
