@@ -243,6 +243,31 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERCREDENTIAL
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERCREDENTIAL
+uint64_t uniffi_confidant_ffi_fn_clone_peercredential(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FREE_PEERCREDENTIAL
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FREE_PEERCREDENTIAL
+void uniffi_confidant_ffi_fn_free_peercredential(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CONSTRUCTOR_PEERCREDENTIAL_NEW
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CONSTRUCTOR_PEERCREDENTIAL_NEW
+uint64_t uniffi_confidant_ffi_fn_constructor_peercredential_new(RustBuffer key, RustBuffer credential, RustBuffer revocation_list, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+RustBuffer uniffi_confidant_ffi_fn_method_peercredential_display_name(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_confidant_ffi_fn_method_peercredential_uniffi_trait_display(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERSESSION
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERSESSION
 uint64_t uniffi_confidant_ffi_fn_clone_peersession(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -390,7 +415,7 @@ uint64_t uniffi_confidant_ffi_fn_method_seekersession_typing(uint64_t ptr, int8_
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FUNC_CONNECT_PEER
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FUNC_CONNECT_PEER
-uint64_t uniffi_confidant_ffi_fn_func_connect_peer(RustBuffer relay_url, RustBuffer program_id, RustBuffer credential, RustBuffer trust, uint64_t connect_timeout_ms
+uint64_t uniffi_confidant_ffi_fn_func_connect_peer(RustBuffer relay_url, RustBuffer program_id, uint64_t credential, RustBuffer trust, uint64_t connect_timeout_ms
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FUNC_LIST_PROGRAMS
@@ -681,6 +706,12 @@ uint16_t uniffi_confidant_ffi_checksum_func_connect_seeker(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+uint16_t uniffi_confidant_ffi_checksum_method_peercredential_display_name(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_ACCEPT
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_ACCEPT
 uint16_t uniffi_confidant_ffi_checksum_method_peersession_accept(void
@@ -828,6 +859,12 @@ uint16_t uniffi_confidant_ffi_checksum_method_seekersession_send_text(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_TYPING
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_TYPING
 uint16_t uniffi_confidant_ffi_checksum_method_seekersession_typing(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_CONSTRUCTOR_PEERCREDENTIAL_NEW
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_CONSTRUCTOR_PEERCREDENTIAL_NEW
+uint16_t uniffi_confidant_ffi_checksum_constructor_peercredential_new(void
     
 );
 #endif
