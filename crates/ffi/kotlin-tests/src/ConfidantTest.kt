@@ -128,6 +128,33 @@ fun main(args: Array<String>) {
         }
     }
 
+    test("networkChanged() mid-chat: a new socket resumes the chat, nothing lost or doubled") {
+        val seeker = connectSeeker(url, program, key, config)
+        try {
+            seeker.seek(SeekPreferences())
+            val matched = seeker.nextSignificant()
+            check(matched is SeekerEvent.Matched) { "expected Matched, got $matched" }
+            val greeting = seeker.nextSignificant()
+            check(greeting is SeekerEvent.Message) { "expected the greeting, got $greeting" }
+            // What an app calls from its ConnectivityManager / NWPathMonitor callback.
+            seeker.networkChanged()
+            val lost = seeker.nextSignificant()
+            check(lost is SeekerEvent.ConnectionLost && lost.graceMs > 0uL) { "expected ConnectionLost, got $lost" }
+            // Sent while the socket is being replaced: kept, and sent once after the resume.
+            seeker.sendText("sent while reconnecting")
+            val back = seeker.nextSignificant()
+            check(back is SeekerEvent.Reconnected) { "expected Reconnected, got $back" }
+            val reply = seeker.nextSignificant()
+            check(reply is SeekerEvent.Message && reply.text.isNotBlank()) { "expected the demo peer's one reply, got $reply" }
+            seeker.end()
+            val ended = seeker.nextSignificant()
+            check(ended is SeekerEvent.Ended && ended.reason == EndReason.Local) { "expected Ended(Local), got $ended" }
+        } finally {
+            seeker.disconnect()
+            seeker.destroy()
+        }
+    }
+
     test("quick exit mid-chat: the connection and every event are gone at once") {
         val seeker = connectSeeker(url, program, key, config)
         seeker.seek(SeekPreferences())
