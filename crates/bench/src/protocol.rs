@@ -198,6 +198,7 @@ pub(crate) async fn seeker_seek_timed(
 pub(crate) async fn seek_timed(ws: &mut Ws, seek_sent: &mut Instant) -> Result<Option<RelayFrame>> {
     let seek = ClientFrame::Seek {
         preferences: SeekPreferences::default(),
+        urgent: false,
     };
     *seek_sent = Instant::now();
     send(ws, &seek).await?;

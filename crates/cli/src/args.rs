@@ -78,6 +78,10 @@ pub struct SeekArgs {
     /// Skip (locally, without telling the relay) any peer from this department.
     #[arg(long)]
     pub avoid_department: Option<String>,
+    /// "I need to talk soon": served ahead of anyone who has waited less than five minutes
+    /// (self-declared; the peer's offer says so).
+    #[arg(long)]
+    pub urgent: bool,
 }
 
 /// `confidant peer`.

@@ -106,11 +106,13 @@ impl PeerCore {
                 topic,
                 language,
                 expires_in_ms,
+                urgent,
             } => out.event(PeerEvent::Offer {
                 offer,
                 topic,
                 language,
                 expires_in: Duration::from_millis(u64::from(expires_in_ms)),
+                urgent,
             }),
             RelayFrame::OfferWithdrawn { offer, reason } => {
                 out.event(PeerEvent::OfferWithdrawn { offer, reason });

@@ -19,3 +19,4 @@ mod lifecycle;
 mod matching;
 mod resume;
 mod shutdown;
+mod urgency;

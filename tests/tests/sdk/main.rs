@@ -16,3 +16,4 @@ mod disconnect;
 mod matching;
 mod resume;
 mod tls;
+mod urgency;
