@@ -221,6 +221,7 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
         languages: args.languages.clone(),
         not_before: now,
         not_after,
+        mlkem768_public: None,
     }
     .sign(&issuing)
     .map_err(|error| CliError::Codec {

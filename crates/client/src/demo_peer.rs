@@ -195,6 +195,7 @@ pub fn demo_credential(
         languages: vec!["en".to_owned()],
         not_before: now_unix,
         not_after,
+        mlkem768_public: None,
     }
     .sign(&issuing)
     .map_err(|_| failed("supporter certificate"))?;

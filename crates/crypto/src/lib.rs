@@ -44,7 +44,10 @@ pub use handshake::{
     CHAT_PROLOGUE_LABEL, HYBRID_MSG1_LEN, HYBRID_PROTOCOL_NAME, MAX_NOISE_MESSAGE, PROTOCOL_NAME,
     PROTOCOL_VERSION, PeerHandshake, SeekerHandshake, agreed_chat_features, chat_prologue,
 };
-pub use keys::{IssuingKey, KeyError, RootKey, SupporterSecret};
+pub use keys::{
+    IssuingKey, KeyError, RootKey, SupporterSecret, decode_supporter_key_file,
+    encode_supporter_key_file,
+};
 pub use mlkem::MlKemSecret;
 pub use noise_error::NoiseError;
 pub use noise_resolver::ConfidantResolver;
