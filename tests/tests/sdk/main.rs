@@ -13,5 +13,6 @@ mod chat;
 mod connect;
 mod demo_peer;
 mod disconnect;
+mod hybrid;
 mod matching;
 mod tls;
