@@ -585,7 +585,8 @@ function onMatched(frame) {
   }
   let start;
   try {
-    start = SeekerHandshake.start(cert.x25519Public, supporter);
+    // A certificate with an ML-KEM-768 key always gets the hybrid handshake (crypto.md §2.1).
+    start = SeekerHandshake.start(cert.x25519Public, supporter, undefined, { mlkemPublic: cert.mlkem768Public });
   } catch {
     state.conn.send({ type: 'end', chat: number });
     closeConnection();

@@ -45,7 +45,7 @@ impl HybridFixed {
             seeker_e: seed("hybrid seeker ephemeral"),
             peer_e: seed("hybrid supporter ephemeral"),
             m: seed("hybrid seeker ml-kem m"),
-            agreed: vec!["x-b", "x-a"],
+            agreed: Vec::new(),
         }
     }
 }
