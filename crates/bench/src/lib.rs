@@ -88,6 +88,9 @@ pub enum Command {
     Cluster(scenarios::cluster::Opts),
     /// Peer logins per second, and the hub's pause when a new revocation list arrives.
     Revocation(scenarios::revocation::Opts),
+    /// The hybrid post-quantum handshake against X25519 only, same run: bytes, CPU
+    /// handshakes/s, and complete sessions/s through the relay.
+    Handshake(scenarios::handshake::Opts),
     /// Every scenario at tiny sizes in a few seconds; fails if any session fails.
     Smoke(SmokeOpts),
     /// Every scenario at full size, then the plots: the run behind docs/performance.md.
@@ -177,6 +180,7 @@ fn run_client(command: Command) -> Result<()> {
             Command::Cluster(opts) => scenarios::cluster::run(&opts).await,
             Command::Revocation(opts) => scenarios::revocation::run(&opts).await,
             Command::IdleUnit(args) => scenarios::idle::unit(&args).await,
+            Command::Handshake(opts) => scenarios::handshake::run(&opts).await,
             Command::Smoke(opts) => scenarios::smoke(&opts.common).await,
             Command::All(opts) => {
                 let result = scenarios::all(&opts.common, opts.churn_sessions, opts.idle_max).await;
