@@ -63,22 +63,21 @@ async fn chat_once(seeker: &mut Seeker, peer: &mut Peer) -> bool {
         .send_text("is this safe from a later quantum computer?")
         .await
         .unwrap();
-    peer_until(peer, |e| match e {
-        PeerEvent::Message { text, .. } => Some(assert_eq!(
-            text,
-            "is this safe from a later quantum computer?"
-        )),
+    let (heard, _) = peer_until(peer, |e| match e {
+        PeerEvent::Message { text, .. } => Some(text.clone()),
         _ => None,
     })
     .await;
+    assert_eq!(heard, "is this safe from a later quantum computer?");
     peer.send_text(chat, "X25519 and ML-KEM both guard it")
         .await
         .unwrap();
-    seeker_until(seeker, |e| match e {
-        SeekerEvent::Message(text) => Some(assert_eq!(text, "X25519 and ML-KEM both guard it")),
+    let (answer, _) = seeker_until(seeker, |e| match e {
+        SeekerEvent::Message(text) => Some(text.clone()),
         _ => None,
     })
     .await;
+    assert_eq!(answer, "X25519 and ML-KEM both guard it");
     seeker.end().await.unwrap();
     seeker_until(seeker, |e| matches!(e, SeekerEvent::Ended(_)).then_some(())).await;
     post_quantum

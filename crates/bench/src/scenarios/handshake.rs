@@ -136,35 +136,50 @@ async fn relay_rate(opts: &Opts, hybrid: bool) -> Result<(f64, u64)> {
     ))
 }
 
+/// One of the two handshakes, with what was measured for it.
+struct Variant {
+    name: &'static str,
+    hybrid: bool,
+    program: Program,
+    credential: Credential,
+    bytes: [usize; 4],
+    cpu: Vec<f64>,
+    relay: Vec<f64>,
+}
+
 /// Runs the tables.
 pub(crate) async fn run(opts: &Opts) -> Result<()> {
-    let mut programs = Vec::new();
-    for (_, hybrid) in VARIANTS {
+    let mut variants = Vec::new();
+    for (name, hybrid) in VARIANTS {
         let mut program = Program::new("bench-program")?;
         program.hybrid = hybrid;
         let credential = program.supporter()?;
-        programs.push((program, credential));
+        let bytes = bytes_of(&program, &credential)?;
+        variants.push(Variant {
+            name,
+            hybrid,
+            program,
+            credential,
+            bytes,
+            cpu: Vec::new(),
+            relay: Vec::new(),
+        });
     }
-    let mut bytes = Vec::new();
-    for (program, credential) in &programs {
-        bytes.push(bytes_of(program, credential)?);
-    }
-    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut relay: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut failed = 0;
     for round in 0..opts.common.repeat.max(1) {
-        for (i, (program, credential)) in programs.iter().enumerate() {
-            let rate = cpu_rate(program, credential, opts.handshakes)?;
-            eprintln!("  handshake cpu {} run {round}: {rate:.0}/s", VARIANTS[i].0);
-            cpu[i].push(rate);
+        for v in &mut variants {
+            let rate = cpu_rate(&v.program, &v.credential, opts.handshakes)?;
+            eprintln!("  handshake cpu {} run {round}: {rate:.0}/s", v.name);
+            v.cpu.push(rate);
         }
         if opts.sessions > 0 {
-            for (i, (name, hybrid)) in VARIANTS.iter().enumerate() {
-                let (rate, f) = relay_rate(opts, *hybrid).await?;
+            for v in &mut variants {
+                let (rate, f) = relay_rate(opts, v.hybrid).await?;
                 eprintln!(
-                    "  handshake relay {name} run {round}: {rate:.0} sessions/s ({f} failed)"
+                    "  handshake relay {} run {round}: {rate:.0} sessions/s ({f} failed)",
+                    v.name
                 );
-                relay[i].push(rate);
+                v.relay.push(rate);
                 failed += f;
             }
         }
@@ -188,16 +203,16 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
         ],
     );
     let median = |v: &[f64]| if v.is_empty() { 0.0 } else { report::median(v) };
-    for (i, (name, _)) in VARIANTS.iter().enumerate() {
-        let [m1, m2, cert, matched] = bytes[i];
+    for v in &variants {
+        let [m1, m2, cert, matched] = v.bytes;
         table.row(vec![
-            (*name).to_owned(),
+            v.name.to_owned(),
             m1.to_string(),
             m2.to_string(),
             cert.to_string(),
             matched.to_string(),
-            format!("{:.0}", median(&cpu[i])),
-            format!("{:.0}", median(&relay[i])),
+            format!("{:.0}", median(&v.cpu)),
+            format!("{:.0}", median(&v.relay)),
         ]);
     }
     let ratio = |a: f64, b: f64| {
@@ -207,17 +222,19 @@ pub(crate) async fn run(opts: &Opts) -> Result<()> {
             "-".into()
         }
     };
-    let [c0, c1] = [median(&cpu[0]), median(&cpu[1])];
-    let [r0, r1] = [median(&relay[0]), median(&relay[1])];
-    table.row(vec![
-        "hybrid / X25519".into(),
-        ratio(bytes[1][0] as f64, bytes[0][0] as f64),
-        ratio(bytes[1][1] as f64, bytes[0][1] as f64),
-        ratio(bytes[1][2] as f64, bytes[0][2] as f64),
-        ratio(bytes[1][3] as f64, bytes[0][3] as f64),
-        ratio(c1, c0),
-        ratio(r1, r0),
-    ]);
+    if let [classic, hybrid] = variants.as_slice() {
+        let mut row = vec!["hybrid / X25519".to_owned()];
+        row.extend(
+            hybrid
+                .bytes
+                .iter()
+                .zip(classic.bytes)
+                .map(|(h, c)| ratio(*h as f64, c as f64)),
+        );
+        row.push(ratio(median(&hybrid.cpu), median(&classic.cpu)));
+        row.push(ratio(median(&hybrid.relay), median(&classic.relay)));
+        table.row(row);
+    }
     table.print();
     table.write_csv(&opts.common.out, "handshake")?;
     if failed > 0 {
