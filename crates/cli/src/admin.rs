@@ -228,6 +228,16 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
         what: "supporter certificate",
         error,
     })?;
+    if certificate.len() > confidant_proto::limits::MAX_CERTIFICATE {
+        // With the 1184-byte ML-KEM key, about 730 bytes remain for name, role, department,
+        // topics and languages; the relay would refuse a larger certificate at `present`.
+        return Err(CliError::Invalid(format!(
+            "the certificate would be {} bytes, more than the protocol's {} (shorten the \
+             name, department or the lists of topics and languages)",
+            certificate.len(),
+            confidant_proto::limits::MAX_CERTIFICATE
+        )));
+    }
     write_public_new(
         &args.out,
         &encode_credential(&issuer_certificate, &certificate),

@@ -553,8 +553,7 @@ mod tests {
         assert_eq!(seeker.open(&ct).expect("open"), Record::Typing(true));
     }
 
-    fn hybrid_pair(cert: &[u8]) -> (SupporterSecret, MlKemSecret) {
-        let _ = cert;
+    fn hybrid_pair() -> (SupporterSecret, MlKemSecret) {
         (
             SupporterSecret::from_bytes([3; 32]),
             MlKemSecret::from_seed(&[5; 64]),
@@ -564,7 +563,7 @@ mod tests {
     #[test]
     fn hybrid_handshake_then_chat() {
         let cert = b"certificate with an ml-kem key";
-        let (secret, kem) = hybrid_pair(cert);
+        let (secret, kem) = hybrid_pair();
         let public = kem.public();
         let (hs, msg1) =
             SeekerHandshake::start_for_certificate(&secret.public(), Some(&public), cert, &["x-a"])
@@ -591,7 +590,7 @@ mod tests {
     #[test]
     fn hybrid_cannot_be_downgraded_or_altered() {
         let cert = b"hybrid certificate";
-        let (secret, kem) = hybrid_pair(cert);
+        let (secret, kem) = hybrid_pair();
         let public = kem.public();
         let (_, plain) = SeekerHandshake::start(&secret.public(), cert).expect("plain");
         assert_eq!(
