@@ -23,6 +23,9 @@ pub fn test_limits() -> Limits {
         slow_reader_grace: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(1),
         read_buffer_bytes: Limits::default().read_buffer_bytes,
+        resume_grace: Duration::from_secs(3),
+        keepalive_idle: Duration::from_secs(1),
+        keepalive_deadline: Duration::from_secs(1),
     }
 }
 

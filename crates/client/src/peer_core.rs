@@ -163,6 +163,13 @@ impl PeerCore {
             | RelayFrame::Matched { .. } => {
                 tracing::debug!("ignoring a frame meant for another state or role");
             }
+            // Feature `resume`, which this client does not ask for.
+            RelayFrame::Resumed { .. }
+            | RelayFrame::Ack { .. }
+            | RelayFrame::PartnerAway { .. }
+            | RelayFrame::PartnerBack { .. } => {
+                tracing::debug!("ignoring a frame of a feature not asked for");
+            }
         }
     }
 

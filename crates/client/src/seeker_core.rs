@@ -149,6 +149,13 @@ impl SeekerCore {
             | RelayFrame::ChatStarted { .. } => {
                 tracing::debug!("ignoring a frame meant for a peer supporter");
             }
+            // Feature `resume`, which this client does not ask for.
+            RelayFrame::Resumed { .. }
+            | RelayFrame::Ack { .. }
+            | RelayFrame::PartnerAway { .. }
+            | RelayFrame::PartnerBack { .. } => {
+                tracing::debug!("ignoring a frame of a feature not asked for");
+            }
         }
     }
 

@@ -38,7 +38,13 @@ pub(crate) struct Greeting<'a> {
 /// know features, again without them.
 pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Connection, Welcomed), ClientError> {
     let mut connection = Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
-    let features: Vec<String> = RELAY_FEATURES.iter().map(|f| (*f).to_owned()).collect();
+    // Every feature this SDK implements: all the protocol knows but `resume`, which the SDK
+    // does not implement yet (it would have to acknowledge and resend).
+    let features: Vec<String> = RELAY_FEATURES
+        .iter()
+        .filter(|name| **name != confidant_proto::FEATURE_RESUME)
+        .map(|f| (*f).to_owned())
+        .collect();
     let hello = ClientFrame::Hello {
         v: u64::from(PROTOCOL_VERSION),
         role: greeting.role,
@@ -80,6 +86,7 @@ async fn say_hello(
             role: granted,
             program: info,
             features,
+            ..
         } => {
             if v != PROTOCOL_VERSION {
                 return Err(ClientError::VersionMismatch(v));
@@ -146,5 +153,9 @@ fn frame_kind(frame: &RelayFrame) -> &'static str {
         RelayFrame::ChatEnded { .. } => "chat_ended",
         RelayFrame::Shutdown { .. } => "shutdown",
         RelayFrame::Error { .. } => "error",
+        RelayFrame::Resumed { .. } => "resumed",
+        RelayFrame::Ack { .. } => "ack",
+        RelayFrame::PartnerAway { .. } => "partner_away",
+        RelayFrame::PartnerBack { .. } => "partner_back",
     }
 }

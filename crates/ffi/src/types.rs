@@ -365,6 +365,7 @@ pub enum RelayErrorCode {
     CredentialRevoked,
     ShuttingDown,
     InternalError,
+    ResumeFailed,
 }
 
 impl From<sdk::ErrorCode> for RelayErrorCode {
@@ -391,6 +392,7 @@ impl From<sdk::ErrorCode> for RelayErrorCode {
             C::CredentialRevoked => Self::CredentialRevoked,
             C::ShuttingDown => Self::ShuttingDown,
             C::InternalError => Self::InternalError,
+            C::ResumeFailed => Self::ResumeFailed,
         }
     }
 }

@@ -150,6 +150,9 @@ struct SeekerRecord {
     /// A seeker waiting on another node, offered here to one peer (`remote_offer`): never in
     /// a queue; when its offer ends without a match it is told `Cancelled` (scale-out).
     remote: bool,
+    /// Feature `resume`: the seeker's socket is lost and its grace window runs. It keeps its
+    /// place and its chat but is not offered (`Matcher::seeker_away`).
+    away: bool,
 }
 
 /// How an offer ended without a match.
@@ -251,6 +254,7 @@ impl Matcher {
                 excluded: HashSet::new(),
                 lapsed: HashMap::new(),
                 remote: false,
+                away: false,
             },
         );
         Ok(())
@@ -391,6 +395,65 @@ impl Matcher {
             }
         }
         self.settle(&record.program, now, &mut actions);
+        actions
+    }
+
+    /// Feature `resume`: the seeker's socket was lost (`away`) or a new one took its
+    /// connection over (`!away`). While away the seeker keeps its place in the queue (and its
+    /// chat, if it has one) but is not offered — a peer would accept a chat nobody can join:
+    /// an open offer is withdrawn (`seeker_left`, not counted against the peer). Back, it is
+    /// offered again, still ahead of everyone who started waiting after it. Its wait limit
+    /// runs on meanwhile.
+    pub fn seeker_away(&mut self, seeker: SeekerId, away: bool, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(record) = self.seekers.get_mut(&seeker) else {
+            return actions;
+        };
+        record.away = away;
+        let program_id = record.program.clone();
+        if away
+            && let SeekerState::Waiting(waiting) = &mut record.state
+            && let Some(offer) = waiting.offer.take()
+            && let Some(peer) = self.peers.get_mut(&offer.peer)
+            && peer.offers.remove(&offer.number).is_some()
+        {
+            actions.push(Action::OfferWithdrawn {
+                offer,
+                reason: OfferWithdrawnReason::SeekerLeft,
+            });
+        }
+        self.settle(&program_id, now, &mut actions);
+        actions
+    }
+
+    /// Feature `resume`: the peer's socket was lost (`away`) or a new one took its
+    /// connection over (`!away`). While away the peer keeps its chats and its availability
+    /// setting, but nothing is offered to it: its open offers lapse at once (a lapse, not a
+    /// decline: each seeker goes to the next fitting peer and may be offered this one again
+    /// later) and it counts as neither available nor online. Back, it is offered again.
+    pub fn peer_away(&mut self, peer: PeerId, away: bool, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(record) = self.peers.get_mut(&peer) else {
+            return actions;
+        };
+        record.away = away;
+        let program_id = record.program.clone();
+        let lapsed: Vec<(u32, SeekerId)> = if away {
+            std::mem::take(&mut record.offers)
+                .into_iter()
+                .map(|(number, open)| (number, open.seeker))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (number, seeker) in lapsed {
+            actions.push(Action::OfferWithdrawn {
+                offer: OfferKey { peer, number },
+                reason: OfferWithdrawnReason::Timeout,
+            });
+            actions.extend(self.release_offer(seeker, peer, Release::Lapsed));
+        }
+        self.settle(&program_id, now, &mut actions);
         actions
     }
 
@@ -683,6 +746,7 @@ impl Matcher {
                 excluded: HashSet::new(),
                 lapsed: HashMap::new(),
                 remote: true,
+                away: false,
             },
         );
         if !self.peers.contains_key(&peer) {
@@ -963,7 +1027,7 @@ impl Matcher {
             let SeekerState::Waiting(waiting) = &record.state else {
                 continue;
             };
-            if waiting.offer.is_some() {
+            if waiting.offer.is_some() || record.away {
                 continue;
             }
             let pick = |local_too: bool| {

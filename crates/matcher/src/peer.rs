@@ -64,6 +64,8 @@ pub(crate) struct PeerRecord {
     pub(crate) remote: bool,
     /// Offers it let lapse since it last answered one or set its availability.
     pub(crate) missed_in_a_row: u32,
+    /// Feature `resume`: its socket is lost and its grace window runs; not offered anything.
+    pub(crate) away: bool,
 }
 
 /// An offer waiting for the peer's answer.
@@ -85,6 +87,7 @@ impl PeerRecord {
             idle_since: now,
             remote: false,
             missed_in_a_row: 0,
+            away: false,
         }
     }
 
@@ -94,7 +97,7 @@ impl PeerRecord {
     }
 
     pub(crate) fn is_available(&self) -> bool {
-        self.availability.status == Availability::Available
+        self.availability.status == Availability::Available && !self.away
     }
 
     pub(crate) fn has_room(&self) -> bool {

@@ -1170,3 +1170,95 @@ fn queued_says_when_no_available_peer_can_take_the_seeker() {
         Some((1, Some(QueueNone::NoneOnline)))
     );
 }
+
+// Feature `resume`: a party whose socket is lost keeps its place but is offered nothing.
+
+#[test]
+fn an_away_seeker_keeps_its_place_but_is_not_offered_until_back() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let first = seeker(&mut m, 1, PROGRAM);
+    let second = seeker(&mut m, 2, PROGRAM);
+    m.seek(first, SeekPreferences::default(), now).unwrap();
+    m.seek(
+        second,
+        SeekPreferences::default(),
+        now + Duration::from_secs(1),
+    )
+    .unwrap();
+    let p = online_peer(&mut m, 9, PROGRAM, 1, now);
+    // The first seeker was offered; it goes away: the offer is withdrawn, not counted
+    // against the peer, and the second seeker gets the peer.
+    let later = now + Duration::from_secs(2);
+    let actions = m.seeker_away(first, true, later);
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::OfferWithdrawn {
+            reason: OfferWithdrawnReason::SeekerLeft,
+            ..
+        }
+    )));
+    assert_eq!(
+        offers(&actions).iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        vec![second]
+    );
+    let (offer, _) = offers(&actions)[0];
+    m.decline(p, offer.number, later).unwrap();
+    // Still away: the declined second seeker cannot have the peer, and the first is not
+    // offered while away.
+    assert!(offers(&m.tick(later)).is_empty());
+    // Back: offered at once; it never lost its place (never told another position).
+    let actions = m.seeker_away(first, false, later);
+    assert_eq!(
+        offers(&actions).iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        vec![first]
+    );
+    assert!(!actions.iter().any(|a| matches!(
+        a,
+        Action::Queued { seeker, position, .. } if *seeker == first && *position != 1
+    )));
+}
+
+#[test]
+fn an_away_peer_lets_its_offers_lapse_and_gets_none_until_back() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek(s, SeekPreferences::default(), now).unwrap();
+    let p = online_peer(&mut m, 9, PROGRAM, 2, now);
+    let q = online_peer(&mut m, 10, PROGRAM, 2, now + Duration::from_secs(1));
+    // The seeker was offered to p (came online first).
+    let later = now + Duration::from_secs(2);
+    let actions = m.peer_away(p, true, later);
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::OfferWithdrawn {
+            offer,
+            reason: OfferWithdrawnReason::Timeout,
+        } if offer.peer == p
+    )));
+    // A lapse, not a decline: the seeker goes to the other peer at once.
+    assert_eq!(
+        offers(&actions)
+            .iter()
+            .map(|(o, _)| o.peer)
+            .collect::<Vec<_>>(),
+        vec![q]
+    );
+    // An away peer counts as neither available nor online.
+    assert_eq!(m.stats().available_peers, 1);
+    let (offer, _) = offers(&actions)[0];
+    m.decline(q, offer.number, later).unwrap();
+    assert!(offers(&m.tick(later)).is_empty());
+    // Back: its availability was kept, and the seeker (not excluded by a lapse) is offered
+    // to it again.
+    let actions = m.peer_away(p, false, later);
+    assert_eq!(
+        offers(&actions)
+            .iter()
+            .map(|(o, _)| o.peer)
+            .collect::<Vec<_>>(),
+        vec![p]
+    );
+    assert_eq!(m.stats().available_peers, 2);
+}

@@ -154,6 +154,20 @@ pub enum ClientFrame {
         /// The chat number on this connection.
         chat: ChatNumber,
     },
+    /// Feature `resume`: the first frame of a new WebSocket, instead of `hello`, taking over
+    /// a connection whose socket was lost within the grace window (`proto/spec.md`, "Resume").
+    Resume {
+        /// The one-time secret from `welcome.resume` or the last `resumed` (32 bytes).
+        secret: Base64Bytes,
+        /// How many counted messages the client received from the relay on the connection.
+        received: u64,
+    },
+    /// Feature `resume`: how many counted messages the client has received from the relay;
+    /// the relay forgets the ones it kept for a resume up to there. Not counted itself.
+    Ack {
+        /// The count of counted messages received so far on the connection.
+        received: u64,
+    },
 }
 
 impl ClientFrame {
@@ -203,6 +217,8 @@ impl ClientFrame {
         "end",
         "block",
         "pass",
+        "resume",
+        "ack",
     ];
 
     /// Serialises to JSON.
@@ -225,13 +241,15 @@ impl ClientFrame {
             Self::End { .. } => "end",
             Self::Block { .. } => "block",
             Self::Pass { .. } => "pass",
+            Self::Resume { .. } => "resume",
+            Self::Ack { .. } => "ack",
         }
     }
 
     /// The role allowed to send this frame, or `None` if both may.
     pub fn sender_role(&self) -> Option<Role> {
         match self {
-            Self::Hello { .. } | Self::End { .. } => None,
+            Self::Hello { .. } | Self::End { .. } | Self::Resume { .. } | Self::Ack { .. } => None,
             Self::Seek { .. } | Self::Cancel {} | Self::Pass { .. } => Some(Role::Seeker),
             Self::Present { .. }
             | Self::Prove { .. }
@@ -308,7 +326,18 @@ impl ClientFrame {
                 }
                 Ok(())
             }
-            Self::Present { .. } | Self::Prove { .. } | Self::Cancel {} => Ok(()),
+            Self::Resume { secret, .. } => {
+                if secret.as_bytes().len() != crate::limits::RESUME_SECRET_LEN {
+                    return Err(DecodeError::Invalid {
+                        field: "secret",
+                        reason: "a resume secret is 32 bytes",
+                    });
+                }
+                Ok(())
+            }
+            Self::Present { .. } | Self::Prove { .. } | Self::Cancel {} | Self::Ack { .. } => {
+                Ok(())
+            }
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// A bug on the relay's side; nothing the client did.
     InternalError,
+    /// Feature `resume`: the secret is unknown, already used, or its grace window closed.
+    ResumeFailed,
 }
 
 /// Standard WebSocket close codes used by the catalogue (RFC 6455 §7.4.1).
@@ -68,7 +70,7 @@ pub mod close {
 
 impl ErrorCode {
     /// Every code, for the catalogue test and the spec table.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::UnsupportedVersion,
         Self::MalformedFrame,
         Self::InvalidField,
@@ -89,6 +91,7 @@ impl ErrorCode {
         Self::CredentialRevoked,
         Self::ShuttingDown,
         Self::InternalError,
+        Self::ResumeFailed,
     ];
 
     /// The snake_case wire string.
@@ -114,6 +117,7 @@ impl ErrorCode {
             Self::CredentialRevoked => "credential_revoked",
             Self::ShuttingDown => "shutting_down",
             Self::InternalError => "internal_error",
+            Self::ResumeFailed => "resume_failed",
         }
     }
 
@@ -140,6 +144,7 @@ impl ErrorCode {
             Self::CredentialRevoked => Some(4410),
             Self::ShuttingDown => Some(close::GOING_AWAY),
             Self::InternalError => Some(close::INTERNAL_ERROR),
+            Self::ResumeFailed => Some(4412),
         }
     }
 
@@ -166,6 +171,7 @@ impl ErrorCode {
             Self::CredentialRevoked => "the credential was revoked",
             Self::ShuttingDown => "the relay is shutting down",
             Self::InternalError => "internal error on the relay",
+            Self::ResumeFailed => "nothing to resume: start again with hello",
         }
     }
 

@@ -32,6 +32,11 @@ pub const FEATURE_PASS: &str = "pass";
 /// do not fit the seeker's preferences or were refused). Non-terminal: the seeker may wait on.
 pub const FEATURE_QUEUE_NONE: &str = "queue-none";
 
+/// Relay feature: the connection survives a lost socket for a grace window (`welcome.resume`,
+/// `resume`, `resumed`, `ack`, `partner_away`, `partner_back`; `proto/spec.md`, "Resume").
+/// Agreed only by a relay whose grace window is not zero.
+pub const FEATURE_RESUME: &str = "resume";
+
 /// Every connection feature this implementation of the relay protocol knows, in the order
 /// `welcome.features` lists them.
 pub const RELAY_FEATURES: &[&str] = &[
@@ -39,6 +44,7 @@ pub const RELAY_FEATURES: &[&str] = &[
     FEATURE_PROGRAM_DETAILS,
     FEATURE_PASS,
     FEATURE_QUEUE_NONE,
+    FEATURE_RESUME,
 ];
 
 /// The features of `offered` this implementation knows, in [`RELAY_FEATURES`] order; unknown

@@ -69,3 +69,22 @@ pub const DEFAULT_WAIT_LIMIT: Duration = Duration::from_secs(10 * 60);
 
 /// Default: data frames buffered towards one side of a chat before it ends as `slow_reader`.
 pub const DEFAULT_CHAT_BUFFER_FRAMES: usize = 64;
+
+/// Feature `resume`: the length of a resume secret, in bytes.
+pub const RESUME_SECRET_LEN: usize = 32;
+
+/// Feature `resume`: default grace window — how long the relay keeps a connection whose
+/// socket was lost, waiting for `resume`.
+pub const DEFAULT_RESUME_GRACE: Duration = Duration::from_secs(60);
+
+/// Feature `resume`: each side acknowledges after this many counted messages …
+pub const ACK_EVERY_MESSAGES: u64 = 16;
+
+/// … or this long after the first message not yet acknowledged, whichever comes first.
+pub const ACK_DELAY: Duration = Duration::from_millis(250);
+
+/// Feature `resume`: after this long without any message from the other side, send a ping …
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+
+/// … and treat the socket as dead if nothing at all arrives this long after the ping.
+pub const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(10);

@@ -25,6 +25,15 @@ pub struct Credential {
     pub revocation_list: Base64Bytes,
 }
 
+/// `welcome.resume` (feature `resume`): how to take this connection over after a lost socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeOffer {
+    /// The one-time secret (32 bytes) to present in `resume`. Kept in memory only.
+    pub secret: Base64Bytes,
+    /// How long the relay keeps the connection after its socket is lost, in milliseconds.
+    pub grace_ms: u32,
+}
+
 /// Why no peer could be found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,6 +118,41 @@ pub enum RelayFrame {
             deserialize_with = "non_null"
         )]
         features: Option<Vec<String>>,
+        /// Feature `resume`: the secret that takes this connection over after a lost socket,
+        /// and the grace window.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "non_null"
+        )]
+        resume: Option<ResumeOffer>,
+    },
+    /// Feature `resume`: the connection was taken over by this socket. Carries a fresh
+    /// secret (the old one is spent) and how many counted messages the relay received from
+    /// the client; the client re-sends the rest, then the relay re-sends what the client
+    /// had not received (after `resume.received`).
+    Resumed {
+        /// The next one-time secret.
+        secret: Base64Bytes,
+        /// The count of counted messages the relay received from the client.
+        received: u64,
+    },
+    /// Feature `resume`: how many counted messages the relay has received from the client;
+    /// the client forgets what it kept for a resume up to there. Not counted itself.
+    Ack {
+        /// The count of counted messages received so far on the connection.
+        received: u64,
+    },
+    /// Feature `resume`: the partner of `chat` lost its connection and may come back within
+    /// the grace window; what this side sends meanwhile waits in the relay (bounded).
+    PartnerAway {
+        /// Chat number on this connection.
+        chat: ChatNumber,
+    },
+    /// Feature `resume`: the partner of `chat` is back; the chat goes on.
+    PartnerBack {
+        /// Chat number on this connection.
+        chat: ChatNumber,
     },
     /// Peer: prove possession of the certificate's key by answering this Noise NK msg1.
     Challenge {
@@ -286,6 +330,10 @@ impl RelayFrame {
         "chat_ended",
         "shutdown",
         "error",
+        "resumed",
+        "ack",
+        "partner_away",
+        "partner_back",
     ];
 
     /// Serialises to JSON.

@@ -95,6 +95,15 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         any::<u32>().prop_map(|c| ClientFrame::Pass {
             chat: ChatNumber(c)
         }),
+        (proptest::collection::vec(any::<u8>(), 32), any::<u64>()).prop_map(
+            |(secret, received)| {
+                ClientFrame::Resume {
+                    secret: secret.into(),
+                    received,
+                }
+            }
+        ),
+        any::<u64>().prop_map(|received| ClientFrame::Ack { received }),
     ]
 }
 
@@ -144,7 +153,8 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
                 v: 1,
                 role: Role::Seeker,
                 program,
-                features
+                features,
+                resume: None,
             }),
         bytes(64).prop_map(|challenge| RelayFrame::Challenge { challenge }),
         ".{0,40}".prop_map(|display_name| RelayFrame::Verified { display_name }),
@@ -218,6 +228,21 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
             reason: ChatEndReason::SlowReader
         }),
         any::<u32>().prop_map(|deadline_ms| RelayFrame::Shutdown { deadline_ms }),
+        (proptest::collection::vec(any::<u8>(), 32), any::<u64>()).prop_map(
+            |(secret, received)| {
+                RelayFrame::Resumed {
+                    secret: secret.into(),
+                    received,
+                }
+            }
+        ),
+        any::<u64>().prop_map(|received| RelayFrame::Ack { received }),
+        any::<u32>().prop_map(|c| RelayFrame::PartnerAway {
+            chat: ChatNumber(c)
+        }),
+        any::<u32>().prop_map(|c| RelayFrame::PartnerBack {
+            chat: ChatNumber(c)
+        }),
         proptest::sample::select(ErrorCode::ALL.to_vec()).prop_map(RelayFrame::error),
     ]
 }

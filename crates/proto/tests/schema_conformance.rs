@@ -204,6 +204,11 @@ fn client_samples() -> Vec<ClientFrame> {
         ClientFrame::Pass {
             chat: ChatNumber(3),
         },
+        ClientFrame::Resume {
+            secret: b64(&[7; 32]),
+            received: u64::MAX,
+        },
+        ClientFrame::Ack { received: 0 },
         // Minimal forms, as above for the relay.
         ClientFrame::SetAvailability {
             status: Availability::Away,
@@ -227,7 +232,7 @@ fn client_samples() -> Vec<ClientFrame> {
     samples
 }
 
-const CLIENT_VARIANTS: usize = 11;
+const CLIENT_VARIANTS: usize = 13;
 
 /// Exhaustive on purpose: a new variant fails to compile here until it gets an index (and
 /// then fails the test above until it gets a sample).
@@ -244,6 +249,8 @@ fn client_variant(frame: &ClientFrame) -> usize {
         ClientFrame::End { .. } => 8,
         ClientFrame::Block { .. } => 9,
         ClientFrame::Pass { .. } => 10,
+        ClientFrame::Resume { .. } => 11,
+        ClientFrame::Ack { .. } => 12,
     }
 }
 
@@ -299,12 +306,35 @@ fn relay_samples() -> Vec<RelayFrame> {
             role: Role::Peer,
             program: sample_program(),
             features: None,
+            resume: None,
         },
         RelayFrame::Welcome {
             v: limits::PROTOCOL_VERSION,
             role: Role::Seeker,
             program: sample_program(),
             features: Some(vec!["chat-features".into()]),
+            resume: None,
+        },
+        RelayFrame::Welcome {
+            v: limits::PROTOCOL_VERSION,
+            role: Role::Seeker,
+            program: sample_program(),
+            features: Some(vec!["resume".into()]),
+            resume: Some(confidant_proto::ResumeOffer {
+                secret: b64(&[9; 32]),
+                grace_ms: 60_000,
+            }),
+        },
+        RelayFrame::Resumed {
+            secret: b64(&[1; 32]),
+            received: 17,
+        },
+        RelayFrame::Ack { received: 16 },
+        RelayFrame::PartnerAway {
+            chat: ChatNumber(2),
+        },
+        RelayFrame::PartnerBack {
+            chat: ChatNumber(2),
         },
         RelayFrame::Challenge {
             challenge: b64(&[5; 80]),
@@ -402,7 +432,7 @@ fn relay_samples() -> Vec<RelayFrame> {
     samples
 }
 
-const RELAY_VARIANTS: usize = 14;
+const RELAY_VARIANTS: usize = 18;
 
 /// Exhaustive on purpose, like [`client_variant`].
 fn relay_variant(frame: &RelayFrame) -> usize {
@@ -421,6 +451,10 @@ fn relay_variant(frame: &RelayFrame) -> usize {
         RelayFrame::ChatEnded { .. } => 11,
         RelayFrame::Shutdown { .. } => 12,
         RelayFrame::Error { .. } => 13,
+        RelayFrame::Resumed { .. } => 14,
+        RelayFrame::Ack { .. } => 15,
+        RelayFrame::PartnerAway { .. } => 16,
+        RelayFrame::PartnerBack { .. } => 17,
     }
 }
 

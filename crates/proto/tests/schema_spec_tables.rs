@@ -125,6 +125,12 @@ fn spec_limits_table_matches_limits_rs() {
             "DEFAULT_CHAT_BUFFER_FRAMES",
             limits::DEFAULT_CHAT_BUFFER_FRAMES.to_string(),
         ),
+        ("RESUME_SECRET_LEN", limits::RESUME_SECRET_LEN.to_string()),
+        ("DEFAULT_RESUME_GRACE", secs(limits::DEFAULT_RESUME_GRACE)),
+        ("ACK_EVERY_MESSAGES", limits::ACK_EVERY_MESSAGES.to_string()),
+        ("ACK_DELAY", format!("{} ms", limits::ACK_DELAY.as_millis())),
+        ("KEEPALIVE_IDLE", secs(limits::KEEPALIVE_IDLE)),
+        ("KEEPALIVE_DEADLINE", secs(limits::KEEPALIVE_DEADLINE)),
     ];
     // Every public constant of limits.rs is in the table (and so in `expected` above).
     let source = read("src/limits.rs");

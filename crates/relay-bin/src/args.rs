@@ -113,6 +113,10 @@ pub(crate) struct Args {
     /// saves idle memory, larger saves CPU on big frames.
     #[arg(long, env = "CONFIDANT_READ_BUFFER_BYTES", value_name = "BYTES")]
     pub(crate) read_buffer_bytes: Option<usize>,
+    /// Seconds a connection whose socket was lost is kept for the client to resume it; 0
+    /// turns resume off [default: 60].
+    #[arg(long, env = "CONFIDANT_RESUME_GRACE", value_name = "SECS")]
+    pub(crate) resume_grace: Option<u64>,
     /// Seconds to wait for tasks after the shutdown deadline [default: 2].
     #[arg(long, env = "CONFIDANT_SHUTDOWN_GRACE", value_name = "SECS")]
     pub(crate) shutdown_grace: Option<u64>,
@@ -190,6 +194,7 @@ mod tests {
             ),
             ("--read-buffer-bytes", limits.read_buffer_bytes.to_string()),
             ("--shutdown-grace", secs(limits.shutdown_grace)),
+            ("--resume-grace", secs(limits.resume_grace)),
             (
                 "--dev-wait-limit",
                 secs(confidant_proto::limits::DEFAULT_WAIT_LIMIT),

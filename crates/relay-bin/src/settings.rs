@@ -156,6 +156,7 @@ pub(crate) struct FileLimits {
     slow_reader_grace_ms: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     read_buffer_bytes: Option<usize>,
+    resume_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,6 +447,13 @@ fn limits(args: &Args, file: &FileLimits) -> Result<Limits, SettingError> {
             .read_buffer_bytes
             .or(file.read_buffer_bytes)
             .unwrap_or(defaults.read_buffer_bytes),
+        resume_grace: secs(
+            args.resume_grace,
+            file.resume_grace_secs,
+            defaults.resume_grace,
+        ),
+        keepalive_idle: defaults.keepalive_idle,
+        keepalive_deadline: defaults.keepalive_deadline,
     };
     let positive = [
         ("limits.max_connections", limits.max_connections == 0),

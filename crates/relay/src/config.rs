@@ -178,6 +178,15 @@ pub struct Limits {
     /// 16 KiB frames (docs/performance.md has the measured trade). Applies to new
     /// connections.
     pub read_buffer_bytes: usize,
+    /// Feature `resume`: how long a connection whose socket was lost is kept for a new
+    /// socket to take it over (`proto/spec.md`, "Resume"). Zero turns the feature off: the
+    /// relay then never agrees on it.
+    pub resume_grace: Duration,
+    /// Feature `resume`: without any message from a resumable connection for this long, the
+    /// relay pings it …
+    pub keepalive_idle: Duration,
+    /// … and treats the socket as lost if nothing arrives this long after the ping.
+    pub keepalive_deadline: Duration,
 }
 
 /// The read buffer sizes a relay accepts: below 1 KiB every control frame takes several
@@ -203,6 +212,9 @@ impl Default for Limits {
             // quiet chats), so resident memory per connection matters more than the CPU of
             // reading a rare 16 KiB record in eight pieces (docs/performance.md, "Targets").
             read_buffer_bytes: 2 * 1024,
+            resume_grace: limits::DEFAULT_RESUME_GRACE,
+            keepalive_idle: limits::KEEPALIVE_IDLE,
+            keepalive_deadline: limits::KEEPALIVE_DEADLINE,
         }
     }
 }

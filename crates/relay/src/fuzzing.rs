@@ -142,7 +142,10 @@ fn allowed(phase: Phase, code: ErrorCode) -> bool {
     );
     always
         || match phase {
-            Phase::AwaitHello => matches!(code, E::UnsupportedVersion | E::UnknownProgram),
+            Phase::AwaitHello => matches!(
+                code,
+                E::UnsupportedVersion | E::UnknownProgram | E::ResumeFailed
+            ),
             Phase::Seeker => matches!(code, E::WrongRole | E::UnknownChat),
             Phase::PeerAwaitPresent => {
                 matches!(
@@ -197,6 +200,10 @@ fn carry_out(decision: Decision, core: &mut ConnCore, outcomes: Outcomes) -> Ste
         }
         // No routes in this harness: every chat is unknown (not fatal).
         Decision::Forward(_) => Step::Refused(ErrorCode::UnknownChat),
+        // No resumable connections in this harness: every secret is unknown (fatal).
+        Decision::Resume { .. } => Step::Refused(ErrorCode::ResumeFailed),
+        // The writer checks the count against what it wrote; nothing is written here.
+        Decision::Ack(_) => Step::Handled,
     }
 }
 

@@ -37,6 +37,7 @@ mod hub;
 mod listener;
 mod messages;
 pub mod metrics;
+mod resume_registry;
 mod revocation_store;
 mod server;
 mod shared;

@@ -58,6 +58,9 @@ pub const ORIGIN_REFUSED: &str = "confidant_origin_refused_total";
 pub const PEERS_REVOKED: &str = "confidant_peers_revoked_total";
 /// Counter: configuration reloads, by result (`ok`, `error`).
 pub const RELOADS: &str = "confidant_reloads_total";
+/// Counter: feature `resume` — lost sockets whose connection was taken over by a new one
+/// (`resumed`), `resume` frames refused (`failed`), grace windows that closed (`expired`).
+pub const RESUMES: &str = "confidant_resumes_total";
 /// Gauge: newest revocation list sequence, by program id (an operator-configured name).
 pub const REVOCATION_SEQUENCE: &str = "confidant_revocation_list_sequence";
 
@@ -122,6 +125,7 @@ pub const ALL: &[&str] = &[
     ORIGIN_REFUSED,
     PEERS_REVOKED,
     RELOADS,
+    RESUMES,
     REVOCATION_SEQUENCE,
     CLUSTER_BROKER_CONNECTED,
     CLUSTER_BROKER_DISCONNECTS,
@@ -206,6 +210,10 @@ pub fn register() {
     );
     describe_counter!(PEERS_REVOKED, "Peers taken offline by a revocation list");
     describe_counter!(RELOADS, "Configuration reloads, by result");
+    describe_counter!(
+        RESUMES,
+        "Resume outcomes (resumed, failed, expired), feature resume"
+    );
     describe_gauge!(
         REVOCATION_SEQUENCE,
         "Newest revocation list sequence, by program"
@@ -229,6 +237,7 @@ pub fn register() {
         (CHATS_ENDED, "reason", "ended"),
         (REJECTIONS, "code", "rate_limited"),
         (RELOADS, "result", "ok"),
+        (RESUMES, "result", "resumed"),
     ] {
         metrics::counter!(name, label => value).increment(0);
     }
@@ -308,6 +317,11 @@ pub(crate) fn set_gauges(stats: &RelayStats) {
     set(QUEUE_LENGTH, stats.queued_seekers);
     set(PEERS_AVAILABLE, stats.available_peers);
     set(OFFERS_OPEN, stats.open_offers);
+}
+
+/// Counts a resume outcome: `resumed`, `failed` or `expired`.
+pub(crate) fn resume(result: &'static str) {
+    metrics::counter!(RESUMES, "result" => result).increment(1);
 }
 
 /// Counts an `error` frame or refusal.

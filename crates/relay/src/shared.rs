@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) sources: SourceCounter,
     /// Per-frame counters, looked up once.
     pub(crate) hot: crate::metrics::HotCounters,
+    /// Feature `resume`: the secret hash of every resumable connection.
+    pub(crate) resumes: crate::resume_registry::ResumeRegistry,
 }
 
 impl Shared {
@@ -72,6 +74,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             sources: SourceCounter::new(),
             hot: crate::metrics::HotCounters::new(),
+            resumes: crate::resume_registry::ResumeRegistry::default(),
         }
     }
 

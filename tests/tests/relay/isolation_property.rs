@@ -108,6 +108,13 @@ impl World {
                 RelayFrame::Verified { .. } => client.verified = true,
                 RelayFrame::AvailabilitySet { .. } => client.available = true,
                 RelayFrame::Queued { .. } => {}
+                // Feature `resume`, which these clients never ask for.
+                RelayFrame::Resumed { .. }
+                | RelayFrame::Ack { .. }
+                | RelayFrame::PartnerAway { .. }
+                | RelayFrame::PartnerBack { .. } => {
+                    panic!("seed {seed}: a frame of a feature not agreed: {frame:?}")
+                }
                 RelayFrame::Cancelled {} | RelayFrame::NoPeer { .. } => client.seeking = false,
                 RelayFrame::Offer { offer, .. } => client.offers.push(offer),
                 RelayFrame::OfferWithdrawn { offer, .. } => client.offers.retain(|o| *o != offer),

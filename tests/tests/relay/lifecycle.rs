@@ -29,8 +29,10 @@ async fn hello_gets_welcome_with_program_and_resources() {
             role,
             program,
             features,
+            resume,
         } => {
             assert_eq!((v, role), (1, Role::Seeker));
+            assert_eq!(resume, None);
             // A version-1 hello (no features) gets a version-1 welcome, member for member.
             assert_eq!(features, None);
             assert_eq!(program.id, PROGRAM);

@@ -17,4 +17,5 @@ mod forwarding;
 mod isolation_property;
 mod lifecycle;
 mod matching;
+mod resume;
 mod shutdown;

@@ -309,6 +309,8 @@ impl VirtualConn {
                 Err(_) => Flow::Continue,
             },
             Outbound::Close(_) | Outbound::ProtocolClose(_) | Outbound::Finish => Flow::Stop,
+            // A virtual party never agrees on `resume`.
+            Outbound::CountFromHere(_) => Flow::Continue,
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use confidant_proto::limits::MAX_CONTROL_FRAME;
 use confidant_proto::{
     Base64Bytes, ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, FEATURE_PASS,
-    PROTOCOL_VERSION, Role,
+    FEATURE_RESUME, PROTOCOL_VERSION, Role,
 };
 
 use super::rate_limit::TokenBucket;
@@ -47,6 +47,11 @@ pub(crate) enum Decision {
     /// A data frame on this chat: forward it if the connection has the chat, else
     /// `unknown_chat`.
     Forward(ChatNumber),
+    /// Feature `resume`, first frame of a socket: hand this socket to the connection the
+    /// secret names, or answer `resume_failed`.
+    Resume { secret: Base64Bytes, received: u64 },
+    /// Feature `resume`: the client received this many counted messages.
+    Ack(u64),
 }
 
 /// One connection's protocol state.
@@ -59,6 +64,9 @@ pub(crate) struct ConnCore {
     /// The connection agreed on feature `pass`; without it a `pass` frame is read as a
     /// relay without the feature reads it: a type it does not know.
     pass: bool,
+    /// The connection agreed on feature `resume`: `ack` is a frame (else an unknown type),
+    /// and the connection survives a lost socket.
+    resume: bool,
     bucket: TokenBucket,
 }
 
@@ -69,6 +77,7 @@ impl ConnCore {
             phase: Phase::AwaitHello,
             growth_rules: false,
             pass: false,
+            resume: false,
             bucket: TokenBucket::new(frames_per_second, burst, now),
         }
     }
@@ -76,6 +85,11 @@ impl ConnCore {
     /// Where the connection is.
     pub(crate) fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Whether the connection agreed on feature `resume`.
+    pub(crate) fn resume_agreed(&self) -> bool {
+        self.resume
     }
 
     /// A ping or pong: it costs a token like any frame (a ping flood is a flood).
@@ -97,11 +111,16 @@ impl ConnCore {
         }
         let frame = match ClientFrame::from_json(bytes) {
             // Not agreed on this connection: what a relay without the feature answers.
-            Ok(ClientFrame::Pass { .. }) if !self.pass => {
-                return if self.growth_rules {
-                    Decision::Nothing
+            Ok(ClientFrame::Pass { .. }) if !self.pass => return self.not_agreed(),
+            Ok(ClientFrame::Ack { .. }) if !self.resume => return self.not_agreed(),
+            Ok(ClientFrame::Ack { received }) => return Decision::Ack(received),
+            // The first frame of a socket that takes a lost one's connection over; anywhere
+            // else a client bug.
+            Ok(ClientFrame::Resume { secret, received }) => {
+                return if self.phase == Phase::AwaitHello {
+                    Decision::Resume { secret, received }
                 } else {
-                    Decision::Refuse(ErrorCode::MalformedFrame)
+                    Decision::Refuse(ErrorCode::UnexpectedFrame)
                 };
             }
             Ok(frame) => frame,
@@ -176,11 +195,22 @@ impl ConnCore {
         }
     }
 
+    /// A frame of a feature the connection did not agree on: what a relay without the
+    /// feature answers to a type it does not know.
+    fn not_agreed(&self) -> Decision {
+        if self.growth_rules {
+            Decision::Nothing
+        } else {
+            Decision::Refuse(ErrorCode::MalformedFrame)
+        }
+    }
+
     /// The driver sent `welcome` for `role`; `agreed`: the features in force (`None` when
     /// `hello` carried none: plain version 1).
     pub(crate) fn hello_accepted(&mut self, role: Role, agreed: Option<&[String]>) {
         self.growth_rules = agreed.is_some();
         self.pass = agreed.is_some_and(|names| names.iter().any(|n| n == FEATURE_PASS));
+        self.resume = agreed.is_some_and(|names| names.iter().any(|n| n == FEATURE_RESUME));
         self.phase = match role {
             Role::Seeker => Phase::Seeker,
             Role::Peer => Phase::PeerAwaitPresent,

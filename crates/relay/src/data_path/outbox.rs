@@ -52,6 +52,9 @@ pub(crate) enum Outbound {
     ProtocolClose(u16),
     /// The connection is over: flush and close normally.
     Finish,
+    /// Feature `resume`: from the next item on, count what is written and keep it until the
+    /// client acknowledges it, keeping at most this many (`welcome` went just before).
+    CountFromHere(usize),
 }
 
 /// The queue both halves share.
@@ -151,6 +154,11 @@ impl Outbox {
 
     pub(crate) fn finish(&self) {
         self.push(Outbound::Finish);
+    }
+
+    /// Feature `resume`: what follows is counted and kept until acknowledged (at most `keep`).
+    pub(crate) fn count_from_here(&self, keep: usize) {
+        self.push(Outbound::CountFromHere(keep));
     }
 
     /// Queues a data frame; false if the queue is full (the caller ends the chat instead).

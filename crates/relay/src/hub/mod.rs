@@ -12,6 +12,7 @@
 //! to disk and nothing outlives the process.
 
 mod apply;
+mod away;
 mod chats;
 mod remote;
 
@@ -46,6 +47,8 @@ struct ConnEntry {
     chat_features: ChatFeatures,
     /// A seeker that agreed on feature `queue-none`: its `queued` frames carry `none`.
     queue_none: bool,
+    /// The connection agreed on feature `resume`: it is told `partner_away` / `partner_back`.
+    resume: bool,
 }
 
 enum ConnKind {
@@ -164,6 +167,7 @@ impl Hub {
                         chats: HashMap::new(),
                         chat_features: ChatFeatures::default(),
                         queue_none: false,
+                        resume: false,
                     },
                 );
             }
@@ -172,6 +176,7 @@ impl Hub {
                 program,
                 chat_features,
                 queue_none,
+                resume,
             } => {
                 if let Err(error) = self.matcher.seeker_joined(SeekerId(conn.0), &program) {
                     self.refuse(conn, error);
@@ -179,6 +184,7 @@ impl Hub {
                     entry.kind = ConnKind::Seeker { program };
                     entry.chat_features = chat_features;
                     entry.queue_none = queue_none;
+                    entry.resume = resume;
                 }
             }
             HubEvent::PeerVerified {
@@ -186,9 +192,11 @@ impl Hub {
                 program,
                 peer,
                 chat_features,
+                resume,
             } => {
                 if let Some(entry) = self.conns.get_mut(&conn) {
                     entry.chat_features = chat_features;
+                    entry.resume = resume;
                 }
                 self.peer_verified(conn, program, peer, now);
             }
@@ -203,6 +211,8 @@ impl Hub {
                 }
             }
             HubEvent::Disconnected { conn } => self.disconnected(conn, now),
+            HubEvent::Away { conn } => self.away(conn, true, now),
+            HubEvent::Back { conn } => self.away(conn, false, now),
             HubEvent::RevocationUpdated { program } => self.sweep_revoked(&program),
             HubEvent::LimitsUpdated => self.matcher.set_config(match_config(&self.shared)),
             HubEvent::ProgramUpdated {
@@ -283,9 +293,11 @@ impl Hub {
                 return;
             }
             // The connection's state machine keeps these away from the hub.
-            ClientFrame::Hello { .. } | ClientFrame::Present { .. } | ClientFrame::Prove { .. } => {
-                Err(MatchError::UnknownParty)
-            }
+            ClientFrame::Hello { .. }
+            | ClientFrame::Present { .. }
+            | ClientFrame::Prove { .. }
+            | ClientFrame::Resume { .. }
+            | ClientFrame::Ack { .. } => Err(MatchError::UnknownParty),
         };
         match result {
             Ok(actions) => self.apply(actions),

@@ -32,6 +32,8 @@ pub(crate) enum HubEvent {
         chat_features: ChatFeatures,
         /// The connection agreed on feature `queue-none`: `queued` may carry `none`.
         queue_none: bool,
+        /// The connection agreed on feature `resume`.
+        resume: bool,
     },
     /// A peer proved its credential.
     PeerVerified {
@@ -39,13 +41,19 @@ pub(crate) enum HubEvent {
         program: String,
         peer: Box<VerifiedPeer>,
         chat_features: ChatFeatures,
+        /// The connection agreed on feature `resume`.
+        resume: bool,
     },
     /// A matching or chat control frame the connection's state admitted.
     Frame { conn: ConnId, frame: ClientFrame },
     /// The partner of `chat` on `conn` has its buffer full.
     SlowReader { conn: ConnId, chat: ChatNumber },
-    /// The WebSocket closed.
+    /// The connection ended (its socket closed, or its resume window closed).
     Disconnected { conn: ConnId },
+    /// Feature `resume`: the connection's socket was lost; its grace window runs.
+    Away { conn: ConnId },
+    /// Feature `resume`: a new socket took the away connection over.
+    Back { conn: ConnId },
     /// A newer revocation list was stored for `program`: re-check its peers.
     RevocationUpdated { program: String },
     /// The operator changed the limits: refresh the matcher's copy.

@@ -342,6 +342,7 @@ impl Node {
             program: peer.program.clone(),
             peer: Box::new(verified),
             chat_features: ChatFeatures::default(),
+            resume: false,
         })
         .await;
         self.hub(HubEvent::Cluster(ClusterEvent::RemotePeer { conn }))
@@ -362,6 +363,7 @@ impl Node {
                     chat_features: ChatFeatures::default(),
                     // A remote seeker is never queued here: no `queued` to send.
                     queue_none: false,
+                    resume: false,
                 })
                 .await;
                 self.ctx.shared.tracker.spawn(run);
