@@ -9,7 +9,7 @@ import { test, expect } from '@playwright/test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRelay, startCli, hasFlag } from './relay.js';
+import { startRelay, startCli, hasFlag, waitForFile } from './relay.js';
 import { signInPeer, goAvailable, openSeeker, askForPeer, proxyWebSocket } from './pages.js';
 
 const HYBRID_MSG1 = 4 + 1136;
@@ -33,6 +33,7 @@ test.describe('web seeker and the Rust demo peer', () => {
     await askForPeer(page);
     await expect(page.locator('#peer-name')).toHaveText('Demo peer (not a real person)');
     await expect(page.locator('#send')).toBeEnabled();
+    await expect(page.locator('#peer-pq')).toHaveText('Encryption: hybrid post-quantum (X25519 and ML-KEM-768)');
     await page.locator('#message').fill('hello over the hybrid handshake');
     await page.keyboard.press('Enter');
     await expect(page.locator('#chat-log .msg.theirs').nth(1)).toBeVisible();
@@ -51,6 +52,7 @@ test.describe('with the hybrid test supporter', () => {
     test.skip(missing.length > 0, `needs confidant-relay ${missing.join(' ')}`);
     dir = mkdtempSync(join(tmpdir(), 'confidant-hybrid-'));
     relay = await startRelay(['--dev-no-demo-peer', '--dev-peer-credential-dir', dir]);
+    await waitForFile(join(dir, 'program')); // written last
     program = readFileSync(join(dir, 'program'), 'utf8').trim();
   });
   test.afterAll(async () => {
@@ -98,6 +100,30 @@ test.describe('with the hybrid test supporter', () => {
       await peer.locator('#peer-send').click();
       await expect(seeker.locator('#chat-log .msg.theirs .text')).toHaveText(['received']);
       expect(binaries(events, 'out')[0]).toBe(HYBRID_MSG1);
+      await expect(seeker.locator('#peer-pq')).toHaveCount(1);
+    } finally {
+      await seekerContext.close();
+      await peerContext.close();
+    }
+  });
+
+  test('the same web seeker with the X25519-only supporter: plain NK, and no post-quantum claim', async ({ browser }) => {
+    const seekerContext = await browser.newContext();
+    const peerContext = await browser.newContext();
+    try {
+      const seeker = await seekerContext.newPage();
+      const peer = await peerContext.newPage();
+      await signInPeer(peer, relay.origin, dir);
+      await goAvailable(peer, { capacity: 1, autoAccept: true });
+      const events = await proxyWebSocket(seeker);
+      await openSeeker(seeker, relay.origin);
+      await askForPeer(seeker);
+      await expect(seeker.locator('#send')).toBeEnabled();
+      await seeker.locator('#message').fill('classic');
+      await seeker.keyboard.press('Enter');
+      await expect(peer.locator('.log .msg.theirs .text')).toHaveText(['classic']);
+      expect(binaries(events, 'out')[0]).toBe(PLAIN_MSG1);
+      await expect(seeker.locator('#peer-pq')).toHaveCount(0);
     } finally {
       await seekerContext.close();
       await peerContext.close();
