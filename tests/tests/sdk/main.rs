@@ -15,4 +15,5 @@ mod demo_peer;
 mod disconnect;
 mod hybrid;
 mod matching;
+mod resume;
 mod tls;
