@@ -450,6 +450,14 @@ pub(crate) async fn all(common: &Common, churn_sessions: u64, idle_max: usize) -
     })
     .await;
     note("resume", result);
+    let result = handshake::run(&handshake::Opts {
+        common: common.clone(),
+        handshakes: 3_000,
+        sessions: 4_000,
+        concurrency: 64,
+    })
+    .await;
+    note("handshake", result);
     let steps = [idle_max / 8, idle_max / 4, idle_max / 2, idle_max];
     let result = idle::run(&idle::Opts {
         common: common.clone(),
