@@ -2,6 +2,7 @@
 // `confidant` CLI, for the end-to-end tests.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +25,18 @@ export function relayHelp() {
 }
 
 export const hasFlag = (flag) => relayHelp().includes(flag);
+
+/**
+ * Waits (bounded) until `path` exists: the relay writes its `--dev-peer-credential-dir`
+ * files just after it starts answering, so a test reading them at once can be early.
+ */
+export async function waitForFile(path, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} was never written`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {

@@ -123,6 +123,11 @@ pub struct KeygenArgs {
     /// with the extension `.request`).
     #[arg(long)]
     pub request_out: Option<PathBuf>,
+    /// Make an X25519 key only, without the ML-KEM-768 key of the hybrid post-quantum
+    /// handshake: for a program whose seekers still use clients from before ML-KEM (they
+    /// cannot verify a certificate that carries one).
+    #[arg(long)]
+    pub x25519_only: bool,
 }
 
 /// `confidant admin …`.

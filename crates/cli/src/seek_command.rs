@@ -130,6 +130,11 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
                             "[matched] {} — {}, {} (verified against the program's key)",
                             peer.display_name, peer.role, peer.department
                         );
+                        if peer.post_quantum {
+                            println!(
+                                "[encryption] hybrid post-quantum handshake: X25519 and ML-KEM-768"
+                            );
+                        }
                         println!("Type a message and press Enter. /end ends the chat.");
                     }
                     SeekerEvent::Message(text) => {

@@ -98,6 +98,7 @@ fn open_chat(fixture: &Fixture, supporter: &Supporter) -> (SeekerCore, PeerCore)
 
     let mut peer = PeerCore::new(
         confidant_crypto::SupporterSecret::from_bytes(*supporter.secret.to_bytes()),
+        None,
         supporter.certificate.clone(),
         Vec::new(),
     );
@@ -340,6 +341,7 @@ fn swapped_certificate_fails_the_handshake() {
     let msg1 = split(&mut out).data.remove(0).1;
     let mut peer = PeerCore::new(
         confidant_crypto::SupporterSecret::from_bytes(*real.secret.to_bytes()),
+        None,
         real.certificate.clone(),
         Vec::new(),
     );

@@ -223,8 +223,10 @@ impl SeekerCore {
             return;
         }
         let agreed = agreed_chat_features(&self.config.chat_features, partner_features);
-        match SeekerHandshake::start_bound(
+        // The hybrid handshake exactly when the verified certificate carries an ML-KEM key.
+        match SeekerHandshake::start_for_certificate(
             &checked.static_key,
+            checked.mlkem_public.as_deref(),
             &checked.supporter_certificate,
             &agreed,
         ) {

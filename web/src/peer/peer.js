@@ -9,7 +9,8 @@ import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, cl
 import { resourceCard } from '../ui/resources.js';
 import { RelayConnection, b64, PROTOCOL_VERSION } from '../net/relay.js';
 import {
-  decodeSupporterKeyFile,
+  decodeSupporterKeys,
+  MlKemSecret,
   decodeCredentialFile,
   decodeRevocationListFile,
   decodeSupporterUnverified,
@@ -106,17 +107,19 @@ function loginFailed(message) {
 
 function forgetFiles() {
   if (state.files.key) wipe(state.files.key);
-  state.files = { key: null, credential: null, revocation: null };
+  if (state.files.mlkem) state.files.mlkem.destroy();
+  state.files = { key: null, mlkem: null, credential: null, revocation: null };
   state.certificate = null;
 }
 
 async function connect() {
   state.loginError = null;
   let key;
+  let mlkemSeed;
   let credential;
   let revocation;
   try {
-    key = decodeSupporterKeyFile(await readFile('key-file'));
+    ({ x25519: key, mlkemSeed } = decodeSupporterKeys(await readFile('key-file')));
     credential = decodeCredentialFile(await readFile('credential-file'));
     revocation = decodeRevocationListFile(await readFile('revocation-file'));
   } catch (e) {
@@ -129,7 +132,15 @@ async function connect() {
     throw new Error(t('peer.error.file', { code: e.code || 'malformed' }));
   }
   if (!equalBytes(publicKeyOf(key), cert.x25519Public)) throw new Error(t('peer.error.keyMismatch'));
-  state.files = { key, credential, revocation };
+  // A certificate with an ML-KEM key needs the key file that holds its secret half, and
+  // then every chat is hybrid (crypto.md §2.1); a version-1 certificate needs none.
+  const mlkem = mlkemSeed ? new MlKemSecret(mlkemSeed) : null;
+  if (mlkemSeed) wipe(mlkemSeed);
+  if (!!mlkem !== !!cert.mlkem768Public || (mlkem && !equalBytes(mlkem.publicKey, cert.mlkem768Public))) {
+    if (mlkem) mlkem.destroy();
+    throw new Error(t('peer.error.keyMismatch'));
+  }
+  state.files = { key, mlkem, credential, revocation };
   state.certificate = cert;
   state.phase = 'connecting';
   await connectRelay();
@@ -372,7 +383,13 @@ function onData({ chat, message }) {
   if (!c.session) {
     // msg1: answer with msg2.
     try {
-      const { session, msg2 } = peerRespond(state.files.key, state.files.credential.supporterCertificate, message);
+      const { session, msg2 } = peerRespond(
+        state.files.key,
+        state.files.credential.supporterCertificate,
+        message,
+        undefined,
+        state.files.mlkem,
+      );
       c.session = session;
       state.conn.sendData(chat, msg2);
     } catch {

@@ -279,6 +279,9 @@ function renderChat() {
           'div',
           { class: 'peer-meta' },
           peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
+          // Said only when true: the certificate carries an ML-KEM key, so this chat runs the
+          // hybrid handshake (crypto.md §2.1); nothing is claimed for an X25519-only chat.
+          peer.postQuantum ? h('p', { class: 'hint', id: 'peer-pq' }, t('chat.postQuantum')) : null,
           localized(state.program.confidentiality) ? confidentialityBox(localized(state.program.confidentiality), true) : null,
         ),
       ),
@@ -585,7 +588,8 @@ function onMatched(frame) {
   }
   let start;
   try {
-    start = SeekerHandshake.start(cert.x25519Public, supporter);
+    // A certificate with an ML-KEM-768 key always gets the hybrid handshake (crypto.md §2.1).
+    start = SeekerHandshake.start(cert.x25519Public, supporter, undefined, { mlkemPublic: cert.mlkem768Public });
   } catch {
     state.conn.send({ type: 'end', chat: number });
     closeConnection();
@@ -596,7 +600,13 @@ function onMatched(frame) {
     number,
     handshake: start.handshake,
     session: null,
-    peer: { displayName: cert.displayName, role: cert.role, department: cert.department, fingerprint: toHex(verified.certificateHash).slice(0, 16) },
+    peer: {
+      displayName: cert.displayName,
+      role: cert.role,
+      department: cert.department,
+      fingerprint: toHex(verified.certificateHash).slice(0, 16),
+      postQuantum: !!cert.mlkem768Public,
+    },
     messages: [],
     sentTexts: 0,
     receivedTexts: 0,
