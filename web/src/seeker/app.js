@@ -366,7 +366,9 @@ function renderChat() {
   // Only the messages scroll (#chat-body): the peer card with End chat stays on top and the
   // composer at the bottom of a phone's screen however long the chat gets (style.css,
   // body.chat-mode).
-  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '-1' }, status, log, typing);
+  // Focusable (tabindex 0): once the messages overflow — sooner with a banner above them —
+  // keyboard users scroll them too (axe: scrollable-region-focusable).
+  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '0', role: 'region', 'aria-label': t('chat.log') }, status, log, typing);
   v.append(h('div', { class: 'card chat' }, header, confirm, partner, body, form));
   for (const m of c.messages) log.append(renderMessage(m));
   show('chat');
@@ -860,7 +862,7 @@ function onClose(info = {}) {
   // the gap is said to be not sent (its text goes with the chat).
   const c = state.chat;
   const unsent = c ? c.messages.filter((m) => m.mine && m.kind === 'text' && !m.acked).length : 0;
-  const detail = [t(c ? 'resume.endedChat' : 'resume.endedQueue', { window: windowText(state.graceMs) })];
+  const detail = [t(c ? 'resume.endedChat' : 'resume.endedQueue')];
   if (unsent) detail.push(t(unsent === 1 ? 'resume.unsentOne' : 'resume.unsentMany', { n: unsent }));
   finish('lost', { detail: detail.join(' ') });
 }
