@@ -861,7 +861,8 @@ function onClose(info = {}) {
   // The resume failed or its window closed: the relay kept nothing. What was typed during
   // the gap is said to be not sent (its text goes with the chat).
   const c = state.chat;
-  const unsent = c ? c.messages.filter((m) => m.mine && m.kind === 'text' && !m.acked).length : 0;
+  // (A message the peer has read got there, even when the relay's ack did not.)
+  const unsent = c ? c.messages.filter((m) => m.mine && m.kind === 'text' && !m.acked && !m.read).length : 0;
   const detail = [t(c ? 'resume.endedChat' : 'resume.endedQueue')];
   if (unsent) detail.push(t(unsent === 1 ? 'resume.unsentOne' : 'resume.unsentMany', { n: unsent }));
   finish('lost', { detail: detail.join(' ') });
