@@ -29,10 +29,10 @@ const TEXT = {
     again: 'Start again',
   },
   fr: {
-    banner: 'Connexion perdue — reconnexion… Votre conversation est conservée jusqu\'à une minute.',
-    waiting: 'En attente de la connexion — partira dès son retour',
+    banner: 'Connexion perdue — reconnexion… Votre conversation est conservée pendant une minute au plus.',
+    waiting: 'En attente de la connexion — sera envoyé dès son retour',
     sent: /^(Envoyé|Lu)$/,
-    partnerAway: 'La connexion de votre pair a été coupée ; il ou elle sera peut-être de retour dans un instant.',
+    partnerAway: 'La connexion de votre pair a été coupée ; votre pair sera peut-être de retour dans un instant.',
     lostTitle: 'La connexion a été perdue',
     ended: "La connexion n'a pas pu être rétablie ; la conversation est donc terminée. Rien n'en a été conservé.",
     unsentOne: '1 message écrit pendant la coupure n\'a pas été envoyé.',
@@ -262,6 +262,45 @@ test("the console's network goes: the seeker is told, chats go on, an open offer
   }
 });
 
+test('a queued seeker loses its network: the queue says it is reconnecting, and the seeker keeps its place', async ({ browser }, testInfo) => {
+  const first = await side(browser, relay, DEVICES.phone);
+  const later = await side(browser, relay, DEVICES.desktop);
+  const peer = await side(browser, relay, DEVICES.desktop);
+  try {
+    await openSeeker(first.page, first.proxy.origin);
+    await askForPeer(first.page);
+    const place = first.page.locator('#queue-state .big');
+    await expect(place).toHaveText('Your place in line: 1');
+
+    await first.goOffline();
+    await expect(first.page.locator('#connection-note')).toHaveText('Connection lost — reconnecting… You keep your place in line for up to a minute.');
+    await expect(first.page.locator('#queue-reconnecting')).toHaveText('Reconnecting… You have not lost your place in line.');
+    await expect(first.page.locator('#queue-help')).toBeVisible(); // the resources stay
+    await expectAccessible(first.page, testInfo, 'queued seeker reconnecting');
+    await screenshot(first.page, 'seeker-queue-reconnecting', 'phone');
+    // Someone else comes meanwhile: behind the away seeker.
+    await openSeeker(later.page, later.proxy.origin);
+    await askForPeer(later.page);
+    await expect(later.page.locator('#queue-state .big')).toHaveText('Your place in line: 2');
+    await first.page.waitForTimeout(3000);
+
+    await first.goOnline();
+    await expect(first.page.locator('#connection-note')).toBeEmpty();
+    await expect(first.page.locator('#queue-reconnecting')).toHaveCount(0);
+    await expect(place).toHaveText('Your place in line: 1');
+    // The first peer to come is offered the first seeker, who gets the chat.
+    await signInPeer(peer.page, peer.proxy.origin, dir);
+    await goAvailable(peer.page, { capacity: 1 });
+    await peer.page.locator('.offer').first().getByRole('button', { name: 'Accept' }).click();
+    await expect(first.page.locator('#send')).toBeEnabled();
+    await expect(later.page.locator('#view-queue')).toBeVisible();
+  } finally {
+    await later.close();
+    await first.close();
+    await peer.close();
+  }
+});
+
 test.describe('the window closes first (--resume-grace 3)', () => {
   let short;
   test.beforeAll(async () => {
@@ -282,7 +321,7 @@ test.describe('the window closes first (--resume-grace 3)', () => {
         await expect(peerGot(peer.page)).toHaveText(['hello']);
         await expect(seeker.page.locator('#chat-log .msg.mine .receipt')).toHaveText([L.sent]);
         await seeker.goOffline();
-        await expect(seeker.page.locator('#connection-note')).toContainText(lang === 'en' ? 'up to 3 seconds' : "jusqu'à 3 secondes");
+        await expect(seeker.page.locator('#connection-note')).toContainText(lang === 'en' ? 'up to 3 seconds' : 'pendant 3 secondes au plus');
         await seekerSays(seeker.page, 'typed in the gap');
         // The relay's window (3 s) closes: the console's chat ends, said from its side.
         await expect(peer.page.locator('.log .msg.system .system-text')).toHaveText([PEER.seekerAway, PEER.expired], { timeout: 10_000 });

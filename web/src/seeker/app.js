@@ -776,9 +776,10 @@ function onAcked(received) {
 
 /** The socket was lost (reconnecting) or the connection runs again (live). */
 function onConnectionState({ state: now }) {
+  // #connection-note is a status region: it says "reconnecting" itself; its emptying is
+  // silent, so the way back is announced.
   renderConnectionNote();
-  if (now === 'reconnecting') announce($('#connection-note').textContent);
-  else announce(t('resume.back'));
+  if (now === 'live') announce(t('resume.back'));
   if (state.phase === 'queued' || state.phase === 'connecting') updateQueue();
   const c = state.chat;
   if (c) for (const m of c.messages) if (m.mine && !m.acked && !m.failed) updateReceipt(m);
