@@ -210,6 +210,40 @@ for (const [device, lang] of [
   });
 }
 
+test('offline with the socket still open (Chromium keeps it): the page resumes on a new socket, and what the old one still brings is not read twice', async ({ browser }) => {
+  const seeker = await side(browser, relay, DEVICES.phone);
+  const peer = await side(browser, relay, DEVICES.desktop);
+  try {
+    await chatting(seeker, peer, relay);
+    await seekerSays(seeker.page, 'before');
+    await expect(peerGot(peer.page)).toHaveText(['before']);
+    // Only the page's `offline` event: the relay still writes into the old socket, and
+    // Chromium holds what arrives until it is back online, then hands it over.
+    await seeker.context.setOffline(true);
+    await expect(seeker.page.locator('#connection-note')).toHaveText(TEXT.en.banner);
+    await peerSays(peer.page, 'held 1');
+    await peerSays(peer.page, 'held 2');
+    await seekerSays(seeker.page, 'queued');
+    await seeker.page.waitForTimeout(2000);
+    await seeker.context.setOffline(false);
+    await expect(seeker.page.locator('#connection-note')).toBeEmpty();
+    await expect(seekerGot(seeker.page)).toHaveText(['held 1', 'held 2']);
+    await expect(peerGot(peer.page)).toHaveText(['before', 'queued']);
+    // The chat goes on, both ways: both Noise sessions are in step.
+    await peerSays(peer.page, 'after');
+    await seekerSays(seeker.page, 'after too');
+    await expect(seekerGot(seeker.page)).toHaveText(['held 1', 'held 2', 'after']);
+    await expect(peerGot(peer.page)).toHaveText(['before', 'queued', 'after too']);
+    await expect(seeker.page.locator('#view-chat')).toBeVisible();
+    // The relay never saw the seeker go (the old socket was alive until the new one took
+    // over), so the console was told nothing.
+    await expect(peer.page.locator('.log .msg.system')).toHaveCount(0);
+  } finally {
+    await seeker.close();
+    await peer.close();
+  }
+});
+
 test("the console's network goes: the seeker is told, chats go on, an open offer lapses and comes back", async ({ browser }, testInfo) => {
   const seeker = await side(browser, relay, DEVICES.phone);
   const peer = await side(browser, relay, DEVICES.desktop);
