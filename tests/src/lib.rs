@@ -11,6 +11,7 @@
 pub mod abuse_support;
 pub mod client;
 pub mod cluster_support;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod interactive;
 pub mod ops_support;

@@ -101,6 +101,15 @@ pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
                         println!("[chat {chat} ended: {how}]");
                     }
                     PeerEvent::ShuttingDown { .. } => println!("[the relay is shutting down]"),
+                    PeerEvent::ConnectionLost { grace } => println!(
+                        "[connection lost — reconnecting; your chats are kept for up to {} s, open offers lapse meanwhile]",
+                        grace.as_secs()
+                    ),
+                    PeerEvent::Reconnected => println!("[reconnected — nothing was lost]"),
+                    PeerEvent::PartnerAway { chat } => {
+                        println!("[chat {chat}] the seeker's connection dropped; they may be back in a moment");
+                    }
+                    PeerEvent::PartnerBack { chat } => println!("[chat {chat}] the seeker is back"),
                     // Revoked while online: the relay closes the connection next; say why.
                     PeerEvent::RelayError { code: ErrorCode::CredentialRevoked, .. } => {
                         return Err(CliError::Revoked);

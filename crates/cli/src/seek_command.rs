@@ -137,6 +137,15 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
                         };
                     }
                     SeekerEvent::ShuttingDown { .. } => println!("[the relay is shutting down]"),
+                    SeekerEvent::ConnectionLost { grace } => println!(
+                        "[connection lost — reconnecting; your place and your chat are kept for up to {} s, and what you type now is sent when it is back]",
+                        grace.as_secs()
+                    ),
+                    SeekerEvent::Reconnected => println!("[reconnected — nothing was lost]"),
+                    SeekerEvent::PeerAway => {
+                        println!("[your peer's connection dropped; they may be back in a moment]");
+                    }
+                    SeekerEvent::PeerBack => println!("[your peer is back]"),
                     SeekerEvent::RelayError { code, message } => println!("[relay: {code}: {message}]"),
                     SeekerEvent::Disconnected(error) => return disconnected(error),
                     _ => {}

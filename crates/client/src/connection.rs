@@ -74,26 +74,18 @@ impl Connection {
         self.lenient = true;
     }
 
-    /// Sends one control frame.
-    pub(crate) async fn send_control(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
+    /// Sends one message as it is (the link's counted and re-sent messages, `ack`, pings).
+    pub(crate) async fn send_message(&mut self, message: Message) -> Result<(), ClientError> {
         self.socket
-            .send(Message::text(frame.to_json()))
+            .send(message)
             .await
             .map_err(|_| ClientError::ConnectionClosed { close_code: None })
     }
 
-    /// Sends one data frame (header + Noise message).
-    pub(crate) async fn send_data(
-        &mut self,
-        chat: ChatNumber,
-        noise_message: &[u8],
-    ) -> Result<(), ClientError> {
-        // Only an oversized message fails to encode, and the record layer already refuses
-        // those; report it as what it is.
-        let frame = DataFrame::encode(chat, noise_message)
-            .map_err(|_| ClientError::Encrypt(confidant_crypto::NoiseError::MessageTooLarge))?;
+    /// Sends one control frame.
+    pub(crate) async fn send_control(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
         self.socket
-            .send(Message::binary(frame))
+            .send(Message::text(frame.to_json()))
             .await
             .map_err(|_| ClientError::ConnectionClosed { close_code: None })
     }

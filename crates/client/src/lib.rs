@@ -31,6 +31,7 @@ pub mod demo_peer;
 mod driver;
 mod end_reason;
 mod error;
+mod link;
 mod outbox;
 mod peer;
 mod peer_core;

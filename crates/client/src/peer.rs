@@ -13,7 +13,7 @@ use crate::peer_core::{PeerCommand, PeerCore};
 use crate::peer_credential::PeerCredential;
 use crate::peer_event::PeerEvent;
 use crate::transport::TlsTrust;
-use crate::welcome::{Greeting, expect_control, greet, unexpected};
+use crate::welcome::{Greeting, expect_control_on, greet, unexpected};
 
 /// Peer settings.
 #[derive(Debug, Clone)]
@@ -143,6 +143,13 @@ impl PeerHandle {
     pub async fn block(&self, chat: ChatNumber) -> Result<(), ClientError> {
         self.call(PeerCommand::Block(chat)).await.map(drop)
     }
+
+    /// Tells the SDK the device's network changed or the app came back to the foreground:
+    /// with feature `resume`, a socket that may be dead is replaced at once instead of at
+    /// the keepalive deadline. Harmless otherwise.
+    pub fn network_changed(&self) {
+        self.commands.network_changed();
+    }
 }
 
 /// A connected, verified peer supporter.
@@ -195,7 +202,7 @@ impl Peer {
                 revocation_list: revocation_list.into(),
             })
             .await?;
-        let challenge = match expect_control(&mut connection, timeout).await? {
+        let challenge = match expect_control_on(&mut connection, timeout).await? {
             RelayFrame::Challenge { challenge } => challenge,
             other => return Err(unexpected(other)),
         };
@@ -207,7 +214,7 @@ impl Peer {
                 answer: answer.into(),
             })
             .await?;
-        let display_name = match expect_control(&mut connection, timeout).await? {
+        let display_name = match expect_control_on(&mut connection, timeout).await? {
             RelayFrame::Verified { display_name } => display_name,
             other => return Err(unexpected(other)),
         };
@@ -268,6 +275,10 @@ impl Core for PeerCore {
         out: &mut Outbox<PeerEvent>,
     ) -> Result<u64, ClientError> {
         PeerCore::on_command(self, command, out)
+    }
+
+    fn on_link(&mut self, change: crate::link::LinkChange, out: &mut Outbox<PeerEvent>) {
+        PeerCore::on_link(self, change, out);
     }
 
     fn on_disconnect(&mut self, error: &ClientError, out: &mut Outbox<PeerEvent>) {

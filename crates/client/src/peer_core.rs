@@ -14,6 +14,7 @@ use confidant_proto::{Availability, ChatEndReason, ChatNumber, ClientFrame, Rela
 
 use crate::end_reason::EndReason;
 use crate::error::ClientError;
+use crate::link::LinkChange;
 use crate::outbox::Outbox;
 use crate::peer_event::PeerEvent;
 
@@ -157,12 +158,11 @@ impl PeerCore {
             | RelayFrame::Matched { .. } => {
                 tracing::debug!("ignoring a frame meant for another state or role");
             }
-            // Feature `resume`, which this client does not ask for.
-            RelayFrame::Resumed { .. }
-            | RelayFrame::Ack { .. }
-            | RelayFrame::PartnerAway { .. }
-            | RelayFrame::PartnerBack { .. } => {
-                tracing::debug!("ignoring a frame of a feature not asked for");
+            RelayFrame::PartnerAway { chat } => out.event(PeerEvent::PartnerAway { chat }),
+            RelayFrame::PartnerBack { chat } => out.event(PeerEvent::PartnerBack { chat }),
+            // The link consumes these; they never reach a core.
+            RelayFrame::Resumed { .. } | RelayFrame::Ack { .. } => {
+                tracing::debug!("ignoring a frame of the link");
             }
         }
     }
@@ -353,6 +353,14 @@ impl PeerCore {
             reason: EndReason::Local,
         });
         Ok(0)
+    }
+
+    /// Feature `resume`: the socket was lost, or it is back.
+    pub(crate) fn on_link(&mut self, change: LinkChange, out: &mut Out) {
+        out.event(match change {
+            LinkChange::Lost { grace } => PeerEvent::ConnectionLost { grace },
+            LinkChange::Resumed => PeerEvent::Reconnected,
+        });
     }
 
     /// The connection is gone: every chat ends.

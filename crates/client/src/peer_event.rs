@@ -99,6 +99,25 @@ pub enum PeerEvent {
         /// The relay's message.
         message: String,
     },
+    /// The connection to the relay was lost; the SDK is reconnecting, and the chats and
+    /// the availability are kept for up to `grace` (open offers lapse meanwhile). Feature
+    /// `resume`.
+    ConnectionLost {
+        /// How long the relay keeps the connection.
+        grace: Duration,
+    },
+    /// The connection is back: nothing was lost, nothing arrives twice.
+    Reconnected,
+    /// The seeker of `chat` lost its connection; they may be back in a moment.
+    PartnerAway {
+        /// The chat.
+        chat: ChatNumber,
+    },
+    /// The seeker of `chat` is back.
+    PartnerBack {
+        /// The chat.
+        chat: ChatNumber,
+    },
     /// The connection is gone; no further events follow.
     Disconnected(ClientError),
 }

@@ -97,6 +97,13 @@ impl SeekerHandle {
         self.call(SeekerCommand::SendResource(card)).await.map(drop)
     }
 
+    /// Tells the SDK the device's network changed (Wi-Fi ↔ mobile data) or the app came
+    /// back to the foreground: if the relay agreed on `resume`, a socket that may be dead is
+    /// replaced at once instead of at the keepalive deadline (about 25 s). Harmless otherwise.
+    pub fn network_changed(&self) {
+        self.commands.network_changed();
+    }
+
     /// Ends the chat: an encrypted `End` record, then `end` to the relay.
     pub async fn end(&self) -> Result<(), ClientError> {
         self.call(SeekerCommand::End).await.map(drop)
@@ -209,6 +216,10 @@ impl Core for SeekerCore {
         out: &mut Outbox<SeekerEvent>,
     ) -> Result<u64, ClientError> {
         SeekerCore::on_command(self, command, out)
+    }
+
+    fn on_link(&mut self, change: crate::link::LinkChange, out: &mut Outbox<SeekerEvent>) {
+        SeekerCore::on_link(self, change, out);
     }
 
     fn on_disconnect(&mut self, error: &ClientError, out: &mut Outbox<SeekerEvent>) {

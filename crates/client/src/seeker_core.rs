@@ -17,6 +17,7 @@ use confidant_proto::{ChatEndReason, ChatNumber, ClientFrame, RelayFrame, SeekPr
 use crate::clock::Clock;
 use crate::end_reason::EndReason;
 use crate::error::ClientError;
+use crate::link::LinkChange;
 use crate::outbox::Outbox;
 use crate::revocation_memory::RevocationMemory;
 use crate::seeker_event::SeekerEvent;
@@ -149,12 +150,12 @@ impl SeekerCore {
             | RelayFrame::ChatStarted { .. } => {
                 tracing::debug!("ignoring a frame meant for a peer supporter");
             }
-            // Feature `resume`, which this client does not ask for.
-            RelayFrame::Resumed { .. }
-            | RelayFrame::Ack { .. }
-            | RelayFrame::PartnerAway { .. }
-            | RelayFrame::PartnerBack { .. } => {
-                tracing::debug!("ignoring a frame of a feature not asked for");
+            // Feature `resume`: a seeker has one chat at a time.
+            RelayFrame::PartnerAway { .. } => out.event(SeekerEvent::PeerAway),
+            RelayFrame::PartnerBack { .. } => out.event(SeekerEvent::PeerBack),
+            // The link consumes these; they never reach a core.
+            RelayFrame::Resumed { .. } | RelayFrame::Ack { .. } => {
+                tracing::debug!("ignoring a frame of the link");
             }
         }
     }
@@ -428,6 +429,14 @@ impl SeekerCore {
         let sealed = session.seal(record).map_err(ClientError::Encrypt)?;
         out.data(*chat, sealed);
         Ok(0)
+    }
+
+    /// Feature `resume`: the socket was lost, or it is back.
+    pub(crate) fn on_link(&mut self, change: LinkChange, out: &mut Out) {
+        out.event(match change {
+            LinkChange::Lost { grace } => SeekerEvent::ConnectionLost { grace },
+            LinkChange::Resumed => SeekerEvent::Reconnected,
+        });
     }
 
     /// The connection is gone: end any chat so the app is told.

@@ -67,6 +67,20 @@ pub enum SeekerEvent {
         /// The relay's message.
         message: String,
     },
+    /// The connection to the relay was lost (a network switch, a dead socket). The SDK is
+    /// reconnecting; the queue place or the chat is kept for up to `grace`, and messages
+    /// sent meanwhile go out once it is back. Feature `resume`; tell the person the truth
+    /// ("reconnecting…") and keep help on screen.
+    ConnectionLost {
+        /// How long the relay keeps the connection.
+        grace: Duration,
+    },
+    /// The connection is back: nothing was lost, nothing arrives twice.
+    Reconnected,
+    /// The peer's connection dropped; they may be back in a moment (feature `resume`).
+    PeerAway,
+    /// The peer is back.
+    PeerBack,
     /// The connection is gone; no further events follow.
     Disconnected(ClientError),
 }

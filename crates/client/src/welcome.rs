@@ -8,11 +8,13 @@
 use std::time::Duration;
 
 use confidant_proto::{
-    ClientFrame, ErrorCode, PROTOCOL_VERSION, ProgramInfo, RELAY_FEATURES, RelayFrame, Role,
+    ClientFrame, ErrorCode, PROTOCOL_VERSION, ProgramInfo, RELAY_FEATURES, RelayFrame, ResumeOffer,
+    Role,
 };
 
 use crate::connection::{Connection, Incoming};
 use crate::error::ClientError;
+use crate::link::{Dial, Link};
 use crate::transport::TlsTrust;
 
 /// What the relay granted in `welcome`.
@@ -22,6 +24,8 @@ pub(crate) struct Welcomed {
     pub(crate) program: ProgramInfo,
     /// The features in force on this connection (empty against a version-1 relay).
     pub(crate) features: Vec<String>,
+    /// Feature `resume`: the secret and the grace window.
+    pub(crate) resume: Option<ResumeOffer>,
 }
 
 /// Where and how to connect, and what to say in `hello`.
@@ -36,15 +40,10 @@ pub(crate) struct Greeting<'a> {
 
 /// Opens the connection and greets the relay, with features; against a relay that does not
 /// know features, again without them.
-pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Connection, Welcomed), ClientError> {
+pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Link, Welcomed), ClientError> {
     let mut connection = Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
-    // Every feature this SDK implements: all the protocol knows but `resume`, which the SDK
-    // does not implement yet (it would have to acknowledge and resend).
-    let features: Vec<String> = RELAY_FEATURES
-        .iter()
-        .filter(|name| **name != confidant_proto::FEATURE_RESUME)
-        .map(|f| (*f).to_owned())
-        .collect();
+    // Every feature this SDK implements: all the protocol knows.
+    let features: Vec<String> = RELAY_FEATURES.iter().map(|f| (*f).to_owned()).collect();
     let hello = ClientFrame::Hello {
         v: u64::from(PROTOCOL_VERSION),
         role: greeting.role,
@@ -63,11 +62,17 @@ pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Connection, Welcom
                 Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
             let hello = ClientFrame::hello_v1(greeting.role, greeting.program);
             let welcomed = say_hello(&mut connection, &hello, greeting).await?;
-            Ok((connection, welcomed))
+            Ok((Link::plain(connection), welcomed))
         }
         Ok(welcomed) => {
             connection.set_lenient();
-            Ok((connection, welcomed))
+            let dial = Dial {
+                url: greeting.url.to_owned(),
+                trust: greeting.tls.clone(),
+                timeout: greeting.timeout,
+            };
+            let link = Link::new(connection, welcomed.resume.clone(), dial);
+            Ok((link, welcomed))
         }
         Err(error) => Err(error),
     }
@@ -86,7 +91,7 @@ async fn say_hello(
             role: granted,
             program: info,
             features,
-            ..
+            resume,
         } => {
             if v != PROTOCOL_VERSION {
                 return Err(ClientError::VersionMismatch(v));
@@ -108,6 +113,7 @@ async fn say_hello(
             Ok(Welcomed {
                 program: info,
                 features,
+                resume,
             })
         }
         other => Err(unexpected(other)),
@@ -122,8 +128,28 @@ pub(crate) async fn expect_control(
     match tokio::time::timeout(timeout, connection.recv()).await {
         Err(_) => Err(ClientError::Timeout),
         Ok(Err(error)) => Err(error),
-        Ok(Ok(Incoming::Control(frame))) => Ok(*frame),
-        Ok(Ok(Incoming::Data { .. })) => Err(ClientError::ProtocolViolation(
+        Ok(Ok(incoming)) => setup_frame(incoming),
+    }
+}
+
+/// [`expect_control`] on a link (a peer's proof, after `welcome`): a socket lost during
+/// setup ends the setup, resume or not (the relay keeps nothing before `verified`).
+pub(crate) async fn expect_control_on(
+    link: &mut Link,
+    timeout: Duration,
+) -> Result<RelayFrame, ClientError> {
+    match tokio::time::timeout(timeout, link.recv()).await {
+        Err(_) => Err(ClientError::Timeout),
+        Ok(Err(error)) => Err(error),
+        Ok(Ok(None)) => Err(ClientError::ConnectionClosed { close_code: None }),
+        Ok(Ok(Some(incoming))) => setup_frame(incoming),
+    }
+}
+
+fn setup_frame(incoming: Incoming) -> Result<RelayFrame, ClientError> {
+    match incoming {
+        Incoming::Control(frame) => Ok(*frame),
+        Incoming::Data { .. } => Err(ClientError::ProtocolViolation(
             "data frame before setup finished".to_owned(),
         )),
     }

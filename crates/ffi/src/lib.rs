@@ -10,7 +10,8 @@
 //! What crosses the boundary: the relay URL, the program id and its pinned root key (all
 //! public), the app's chosen certificate authorities, chat text and events. Nothing secret
 //! goes out to the app; the one secret that comes *in* is a peer supporter's own key
-//! (`PeerCredentialFiles`), which stays inside the SDK once loaded.
+//! (`PeerCredential`, an object: the key goes in through its constructor and is never
+//! readable or printable from the app), which stays inside the SDK once loaded.
 //!
 //! Events reach the app through `next_event()`, an async method to call in a loop (a
 //! Kotlin `Flow` or a Swift `AsyncStream` wraps it in a few lines: `docs/mobile.md`).
@@ -25,7 +26,7 @@ mod seeker;
 mod types;
 
 pub use error::ConfidantError;
-pub use peer::{PeerCredentialFiles, PeerEvent, PeerSession, connect_peer};
+pub use peer::{PeerCredential, PeerEvent, PeerSession, connect_peer};
 pub use programs::list_programs;
 pub use seeker::{SeekerConfig, SeekerEvent, SeekerSession, connect_seeker};
 pub use types::{

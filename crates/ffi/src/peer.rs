@@ -5,31 +5,87 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confidant_client::{
-    AvailabilitySettings, ChatNumber, Peer, PeerCredential, PeerHandle, PeerOptions,
+    AvailabilitySettings, ChatNumber, Peer, PeerCredential as PeerCredentialSdk, PeerHandle,
+    PeerOptions,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 use crate::error::ConfidantError;
 use crate::types::{Availability, EndReason, Program, RelayErrorCode, RelayTrust, ResourceCard};
 
-/// A supporter's credential as the three texts `confidant keygen`, `admin sign` and
-/// `admin revoke` write. The key is the one secret that ever crosses the boundary, inward
-/// only: the SDK keeps it and never hands it back.
-#[derive(uniffi::Record)]
-pub struct PeerCredentialFiles {
-    /// The key file (secret).
-    pub key: String,
-    /// The credential file (issuer and supporter certificates).
-    pub credential: String,
-    /// The program's current revocation list file.
-    pub revocation_list: String,
+/// A peer supporter's credential, loaded from the three texts `confidant keygen`,
+/// `admin sign` and `admin revoke` write, and checked (the key must match the certificate).
+///
+/// An object, not a record: the key is the one secret that ever crosses the boundary, and
+/// only inward. It goes in through the constructor and stays in the library; the app's
+/// object holds a handle and nothing else, so no `toString()` / `description`, no data-class
+/// copy and no reflection can print it (a UniFFI record would be a Kotlin data class whose
+/// `toString()` shows every field). `toString()` names the supporter and says the key is
+/// withheld.
+#[derive(uniffi::Object)]
+#[uniffi::export(Display)]
+pub struct PeerCredential {
+    /// The key file's text, wiped from memory when the object is freed.
+    key: Zeroizing<String>,
+    credential: String,
+    revocation_list: String,
+    display_name: String,
 }
 
-impl std::fmt::Debug for PeerCredentialFiles {
+impl std::fmt::Debug for PeerCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerCredentialFiles")
+        f.debug_struct("PeerCredential")
+            .field("display_name", &self.display_name)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for PeerCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerCredential({}, key withheld)", self.display_name)
+    }
+}
+
+#[uniffi::export]
+impl PeerCredential {
+    /// Loads and checks the key file's text (secret), the credential file's and the
+    /// program's current revocation list's. Fails with `Credential` when a text is
+    /// malformed or the key is not the certificate's.
+    #[uniffi::constructor]
+    pub fn new(
+        key: String,
+        credential: String,
+        revocation_list: String,
+    ) -> Result<Arc<Self>, ConfidantError> {
+        let key = Zeroizing::new(key);
+        let display_name = PeerCredentialSdk::from_texts(&key, &credential, &revocation_list)?
+            .certificate()?
+            .display_name;
+        Ok(Arc::new(Self {
+            key,
+            credential,
+            revocation_list,
+            display_name,
+        }))
+    }
+
+    /// The supporter's name as the program signed it.
+    pub fn display_name(&self) -> String {
+        self.display_name.clone()
+    }
+}
+
+impl PeerCredential {
+    /// The SDK's credential for one connection (a `Peer` owns its credential), so the app
+    /// can connect again with the same object after a network change.
+    fn for_connection(&self) -> Result<PeerCredentialSdk, ConfidantError> {
+        Ok(PeerCredentialSdk::from_texts(
+            &self.key,
+            &self.credential,
+            &self.revocation_list,
+        )?)
     }
 }
 
@@ -120,6 +176,24 @@ pub enum PeerEvent {
         /// The relay's message.
         message: String,
     },
+    /// The connection to the relay was lost; the SDK is reconnecting and the chats and
+    /// availability are kept for up to `grace_ms` (open offers lapse meanwhile).
+    ConnectionLost {
+        /// How long the relay keeps the connection, in milliseconds.
+        grace_ms: u64,
+    },
+    /// The connection is back; nothing was lost.
+    Reconnected,
+    /// The seeker of `chat` lost its connection; they may be back in a moment.
+    PartnerAway {
+        /// The chat.
+        chat: u32,
+    },
+    /// The seeker of `chat` is back.
+    PartnerBack {
+        /// The chat.
+        chat: u32,
+    },
     /// The connection is gone; no further events follow.
     Disconnected {
         /// Why.
@@ -186,6 +260,12 @@ impl PeerEvent {
                 code: code.into(),
                 message,
             },
+            E::ConnectionLost { grace } => Self::ConnectionLost {
+                grace_ms: millis(grace),
+            },
+            E::Reconnected => Self::Reconnected,
+            E::PartnerAway { chat } => Self::PartnerAway { chat: chat.0 },
+            E::PartnerBack { chat } => Self::PartnerBack { chat: chat.0 },
             E::Disconnected(error) => Self::Disconnected {
                 error: error.into(),
             },
@@ -200,15 +280,11 @@ impl PeerEvent {
 pub async fn connect_peer(
     relay_url: String,
     program_id: String,
-    credential: PeerCredentialFiles,
+    credential: Arc<PeerCredential>,
     trust: RelayTrust,
     connect_timeout_ms: u64,
 ) -> Result<Arc<PeerSession>, ConfidantError> {
-    let credential = PeerCredential::from_texts(
-        &credential.key,
-        &credential.credential,
-        &credential.revocation_list,
-    )?;
+    let credential = credential.for_connection()?;
     let options = PeerOptions {
         connect_timeout: Duration::from_millis(connect_timeout_ms),
         tls: trust.to_sdk()?,
@@ -310,6 +386,12 @@ impl PeerSession {
         Ok(self.handle.block(ChatNumber(chat)).await?)
     }
 
+    /// Call from the app's network-change callback and on return to the foreground: a
+    /// socket that may be dead is replaced at once and the chats resume.
+    pub fn network_changed(&self) {
+        self.handle.network_changed();
+    }
+
     /// The next event; `None` once the connection is gone or closed. Cancel-safe.
     pub async fn next_event(&self) -> Option<PeerEvent> {
         let mut guard = tokio::select! {
@@ -334,5 +416,95 @@ impl PeerSession {
         if let Some(mut peer) = self.events.lock().await.take() {
             peer.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use confidant_client::credential_files::{
+        CREDENTIAL_LABEL, REVOCATION_LIST_LABEL, encode_labelled,
+    };
+    use confidant_crypto::{
+        IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret,
+    };
+
+    use super::*;
+
+    /// The three texts of a fresh supporter, as `keygen`, `admin sign` and `admin revoke`
+    /// write them.
+    fn supporter_files(name: &str) -> (String, String, String) {
+        let now = confidant_crypto::wall_clock::unix_now();
+        let mut authority = ProgramAuthority::new(
+            "test-program",
+            RootKey::generate().unwrap(),
+            IssuingKey::generate().unwrap(),
+            now - 60,
+            now + 3600,
+        )
+        .unwrap();
+        let secret = SupporterSecret::generate().unwrap();
+        let certificate = authority
+            .issue(
+                1,
+                secret.public(),
+                SupporterProfile {
+                    display_name: name.to_owned(),
+                    role: "resident".to_owned(),
+                    department: "Surgery".to_owned(),
+                    topics: Vec::new(),
+                    languages: vec!["en".to_owned()],
+                    not_before: now - 60,
+                    not_after: now + 3600,
+                },
+            )
+            .unwrap();
+        let list = authority.revoke(&[], now, now + 3600).unwrap();
+        (
+            secret.to_key_file().to_string(),
+            encode_labelled(
+                CREDENTIAL_LABEL,
+                &[authority.issuer_certificate(), &certificate],
+            ),
+            encode_labelled(REVOCATION_LIST_LABEL, &[&list]),
+        )
+    }
+
+    /// What Swift's `description` and Kotlin's `toString()` print (both are this
+    /// `Display`), and the `Debug` of a log line, never hold the key.
+    #[test]
+    fn display_and_debug_withhold_the_key() {
+        let (key, credential, list) = supporter_files("Dr. Sam");
+        let secret_line = key.lines().nth(1).unwrap().to_owned();
+        let loaded = PeerCredential::new(key.clone(), credential, list).unwrap();
+        assert_eq!(loaded.to_string(), "PeerCredential(Dr. Sam, key withheld)");
+        for printed in [
+            loaded.to_string(),
+            format!("{loaded:?}"),
+            format!("{loaded:#?}"),
+        ] {
+            assert!(!printed.contains(&secret_line), "{printed}");
+            assert!(!printed.contains(key.trim()), "{printed}");
+        }
+        assert_eq!(loaded.display_name(), "Dr. Sam");
+        // One object serves every connection (a reconnect after a network change).
+        for _ in 0..2 {
+            let sdk = loaded.for_connection().unwrap();
+            assert_eq!(sdk.certificate().unwrap().display_name, "Dr. Sam");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused_without_printing_it() {
+        let (_, credential, list) = supporter_files("Dr. Sam");
+        let (other_key, _, _) = supporter_files("Dr. Other");
+        let error = PeerCredential::new(other_key.clone(), credential, list).unwrap_err();
+        assert!(
+            matches!(error, ConfidantError::Credential { .. }),
+            "{error:?}"
+        );
+        let secret_line = other_key.lines().nth(1).unwrap();
+        assert!(!format!("{error:?} {error}").contains(secret_line));
     }
 }

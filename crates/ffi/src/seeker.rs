@@ -106,6 +106,18 @@ pub enum SeekerEvent {
         /// The relay's message.
         message: String,
     },
+    /// The connection to the relay was lost; the SDK is reconnecting and the queue place
+    /// or chat is kept for up to `grace_ms`. Say "reconnecting…", keep help on screen.
+    ConnectionLost {
+        /// How long the relay keeps the connection, in milliseconds.
+        grace_ms: u64,
+    },
+    /// The connection is back; nothing was lost.
+    Reconnected,
+    /// The peer's connection dropped; they may be back in a moment.
+    PeerAway,
+    /// The peer is back.
+    PeerBack,
     /// The connection is gone; no further events follow.
     Disconnected {
         /// Why.
@@ -154,6 +166,12 @@ impl SeekerEvent {
                 code: code.into(),
                 message,
             },
+            E::ConnectionLost { grace } => Self::ConnectionLost {
+                grace_ms: millis(grace),
+            },
+            E::Reconnected => Self::Reconnected,
+            E::PeerAway => Self::PeerAway,
+            E::PeerBack => Self::PeerBack,
             E::Disconnected(error) => Self::Disconnected {
                 error: error.into(),
             },
@@ -239,6 +257,13 @@ impl SeekerSession {
     /// Ends the chat cleanly (an encrypted `End` record, then `end` to the relay).
     pub async fn end(&self) -> Result<(), ConfidantError> {
         Ok(self.handle.end().await?)
+    }
+
+    /// Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+    /// `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+    /// replaced at once and the chat resumes, instead of waiting for the keepalive.
+    pub fn network_changed(&self) {
+        self.handle.network_changed();
     }
 
     /// The next event; `None` once the connection is gone (after `Disconnected`) or closed.

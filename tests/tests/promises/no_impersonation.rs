@@ -377,7 +377,13 @@ async fn a_relay_that_alters_the_chat_features_cannot_complete_the_handshake() {
     .unwrap();
     assert_eq!(
         honest.features(),
-        ["chat-features", "program-details", "pass", "queue-none"]
+        [
+            "chat-features",
+            "program-details",
+            "pass",
+            "queue-none",
+            "resume"
+        ]
     );
     honest.seek(SeekPreferences::default()).await.unwrap();
     seeker_until(&mut honest, |e| {

@@ -262,6 +262,72 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
             peer.chat_ended().await;
         }
     }
+    // Round 3 (feature `resume`): a seeker loses its socket mid-chat (no close) and a new
+    // socket takes the connection over with the one-time secret; the chat goes on. What
+    // the relay holds meanwhile is memory only, and the secret is in no log or metric.
+    let (secret, resumed_secret) = {
+        let mut seeker = confidant_tests::RawClient::connect_url(&url).await;
+        seeker
+            .send(&ClientFrame::Hello {
+                v: 1,
+                role: confidant_proto::Role::Seeker,
+                program: PROGRAM.to_owned(),
+                features: Some(vec!["resume".to_owned()]),
+                chat_features: None,
+            })
+            .await;
+        let confidant_proto::RelayFrame::Welcome {
+            resume: Some(offer),
+            ..
+        } = seeker.frame().await
+        else {
+            panic!("no resume in welcome");
+        };
+        seeker
+            .send(&ClientFrame::Seek {
+                preferences: SeekPreferences::default(),
+            })
+            .await;
+        let offer_number = peer.offer().await;
+        let p_chat = peer.accept(offer_number).await;
+        // Count what the relay sends (all but its `ack`s) up to `matched`.
+        let mut received = 0;
+        let s_chat = loop {
+            match seeker.frame().await {
+                confidant_proto::RelayFrame::Ack { .. } => {}
+                confidant_proto::RelayFrame::Matched { chat, .. } => {
+                    received += 1;
+                    break chat;
+                }
+                _ => received += 1,
+            }
+        };
+        seeker.send_data(s_chat, CANARY_TEXT).await;
+        assert_eq!(peer.data().await.1, CANARY_TEXT);
+        drop(seeker);
+        // The peer keeps sending while the seeker is away.
+        peer.send_data(p_chat, CANARY_TEXT).await;
+        let mut seeker = confidant_tests::RawClient::connect_url(&url).await;
+        seeker
+            .send(&ClientFrame::Resume {
+                secret: offer.secret.clone(),
+                received,
+            })
+            .await;
+        let confidant_proto::RelayFrame::Resumed {
+            secret,
+            received: got,
+        } = seeker.frame().await
+        else {
+            panic!("not resumed");
+        };
+        assert_eq!(got, 2, "seek and one data frame");
+        assert_eq!(seeker.data().await.1, CANARY_TEXT);
+        seeker.send(&ClientFrame::End { chat: s_chat }).await;
+        peer.chat_ended().await;
+        seeker.close().await;
+        (offer.secret, secret)
+    };
     peer.close().await;
     // Every table empty once the chats are over.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -324,12 +390,18 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
     ports.sort_unstable();
     ports.dedup();
     assert!(!ports.is_empty());
+    let secrets = [secret, resumed_secret].map(|secret| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(secret.as_bytes())
+    });
     for (what, text) in [("logs", &logs), ("metrics", &metrics_text)] {
         for word in [
             CANARY_NAME,
             CANARY_DEPARTMENT,
             std::str::from_utf8(CANARY_TEXT).unwrap(),
             "burnout",
+            &secrets[0],
+            &secrets[1],
         ] {
             // `burnout` is a configured topic: the program description may name it, the
             // seeker's choice of it must not show in logs; metrics carry no topics at all.
@@ -346,8 +418,8 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
         }
     }
     Row {
-        attack: "No records: the binary under `strace -f -y -e trace=%file,%desc` through two chats with canaries (logs at trace)",
-        outcome: "nothing opened for writing, no file created / renamed / deleted, every write to a pipe, socket or eventfd; no canary or client port in logs or metrics; core size 0/0, not dumpable; tables empty after".into(),
+        attack: "No records: the binary under `strace -f -y -e trace=%file,%desc` through three chats with canaries, one of them resumed on a new socket (logs at trace)",
+        outcome: "nothing opened for writing, no file created / renamed / deleted, every write to a pipe, socket or eventfd; no canary, resume secret or client port in logs or metrics; core size 0/0, not dumpable; tables empty after".into(),
         refused: "-".into(),
         memory: "-".into(),
         canary: format!(

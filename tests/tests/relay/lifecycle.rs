@@ -407,7 +407,13 @@ async fn program_details_only_when_asked() {
     .unwrap();
     assert_eq!(
         seeker.features(),
-        ["chat-features", "program-details", "pass", "queue-none"]
+        [
+            "chat-features",
+            "program-details",
+            "pass",
+            "queue-none",
+            "resume"
+        ]
     );
     assert_eq!(
         seeker.program().departments.as_deref(),

@@ -14,4 +14,5 @@ mod connect;
 mod demo_peer;
 mod disconnect;
 mod matching;
+mod resume;
 mod tls;

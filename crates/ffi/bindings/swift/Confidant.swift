@@ -600,6 +600,178 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 
 /**
+ * A peer supporter's credential, loaded from the three texts `confidant keygen`,
+ * `admin sign` and `admin revoke` write, and checked (the key must match the certificate).
+ *
+ * An object, not a record: the key is the one secret that ever crosses the boundary, and
+ * only inward. It goes in through the constructor and stays in the library; the app's
+ * object holds a handle and nothing else, so no `toString()` / `description`, no data-class
+ * copy and no reflection can print it (a UniFFI record would be a Kotlin data class whose
+ * `toString()` shows every field). `toString()` names the supporter and says the key is
+ * withheld.
+ */
+public protocol PeerCredentialProtocol: AnyObject, Sendable {
+    
+    /**
+     * The supporter's name as the program signed it.
+     */
+    func displayName()  -> String
+    
+}
+/**
+ * A peer supporter's credential, loaded from the three texts `confidant keygen`,
+ * `admin sign` and `admin revoke` write, and checked (the key must match the certificate).
+ *
+ * An object, not a record: the key is the one secret that ever crosses the boundary, and
+ * only inward. It goes in through the constructor and stays in the library; the app's
+ * object holds a handle and nothing else, so no `toString()` / `description`, no data-class
+ * copy and no reflection can print it (a UniFFI record would be a Kotlin data class whose
+ * `toString()` shows every field). `toString()` names the supporter and says the key is
+ * withheld.
+ */
+open class PeerCredential: PeerCredentialProtocol, @unchecked Sendable, CustomStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_confidant_ffi_fn_clone_peercredential(self.handle, $0) }
+    }
+    /**
+     * Loads and checks the key file's text (secret), the credential file's and the
+     * program's current revocation list's. Fails with `Credential` when a text is
+     * malformed or the key is not the certificate's.
+     */
+public convenience init(key: String, credential: String, revocationList: String)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeConfidantError_lift) {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_constructor_peercredential_new(
+        FfiConverterString.lower(key),
+        FfiConverterString.lower(credential),
+        FfiConverterString.lower(revocationList),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_confidant_ffi_fn_free_peercredential(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The supporter's name as the program signed it.
+     */
+open func displayName() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_method_peercredential_display_name(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_method_peercredential_uniffi_trait_display(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeerCredential: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = PeerCredential
+
+    public static func lift(_ handle: UInt64) throws -> PeerCredential {
+        return PeerCredential(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: PeerCredential) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerCredential {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PeerCredential, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerCredential_lift(_ handle: UInt64) throws -> PeerCredential {
+    return try FfiConverterTypePeerCredential.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerCredential_lower(_ value: PeerCredential) -> UInt64 {
+    return FfiConverterTypePeerCredential.lower(value)
+}
+
+
+
+
+
+
+/**
  * A connected, verified peer supporter.
  */
 public protocol PeerSessionProtocol: AnyObject, Sendable {
@@ -638,6 +810,12 @@ public protocol PeerSessionProtocol: AnyObject, Sendable {
      * Read receipt in `chat`.
      */
     func markRead(chat: UInt32, count: UInt64) async throws 
+    
+    /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */
+    func networkChanged() 
     
     /**
      * The next event; `None` once the connection is gone or closed. Cancel-safe.
@@ -854,6 +1032,18 @@ open func markRead(chat: UInt32, count: UInt64)async throws   {
 }
     
     /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */
+open func networkChanged()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_method_peersession_network_changed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The next event; `None` once the connection is gone or closed. Cancel-safe.
      */
 open func nextEvent()async  -> PeerEvent?  {
@@ -1040,6 +1230,13 @@ public protocol SeekerSessionProtocol: AnyObject, Sendable {
     func markRead(count: UInt64) async throws 
     
     /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */
+    func networkChanged() 
+    
+    /**
      * The next event; `None` once the connection is gone (after `Disconnected`) or closed.
      *
      * Cancel-safe: cancelling the calling coroutine or task drops the wait and loses no
@@ -1209,6 +1406,19 @@ open func markRead(count: UInt64)async throws   {
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeConfidantError_lift
         )
+}
+    
+    /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */
+open func networkChanged()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_confidant_ffi_fn_method_seekersession_network_changed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1470,87 +1680,6 @@ public func FfiConverterTypePeerCard_lift(_ buf: RustBuffer) throws -> PeerCard 
 #endif
 public func FfiConverterTypePeerCard_lower(_ value: PeerCard) -> RustBuffer {
     return FfiConverterTypePeerCard.lower(value)
-}
-
-
-/**
- * A supporter's credential as the three texts `confidant keygen`, `admin sign` and
- * `admin revoke` write. The key is the one secret that ever crosses the boundary, inward
- * only: the SDK keeps it and never hands it back.
- */
-public struct PeerCredentialFiles: Equatable, Hashable {
-    /**
-     * The key file (secret).
-     */
-    public var key: String
-    /**
-     * The credential file (issuer and supporter certificates).
-     */
-    public var credential: String
-    /**
-     * The program's current revocation list file.
-     */
-    public var revocationList: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The key file (secret).
-         */key: String, 
-        /**
-         * The credential file (issuer and supporter certificates).
-         */credential: String, 
-        /**
-         * The program's current revocation list file.
-         */revocationList: String) {
-        self.key = key
-        self.credential = credential
-        self.revocationList = revocationList
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension PeerCredentialFiles: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypePeerCredentialFiles: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerCredentialFiles {
-        return
-            try PeerCredentialFiles(
-                key: FfiConverterString.read(from: &buf), 
-                credential: FfiConverterString.read(from: &buf), 
-                revocationList: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: PeerCredentialFiles, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.key, into: &buf)
-        FfiConverterString.write(value.credential, into: &buf)
-        FfiConverterString.write(value.revocationList, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePeerCredentialFiles_lift(_ buf: RustBuffer) throws -> PeerCredentialFiles {
-    return try FfiConverterTypePeerCredentialFiles.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePeerCredentialFiles_lower(_ value: PeerCredentialFiles) -> RustBuffer {
-    return FfiConverterTypePeerCredentialFiles.lower(value)
 }
 
 
@@ -3128,6 +3257,35 @@ public enum PeerEvent: Equatable, Hashable {
          */message: String
     )
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the chats and
+     * availability are kept for up to `grace_ms` (open offers lapse meanwhile).
+     */
+    case connectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */graceMs: UInt64
+    )
+    /**
+     * The connection is back; nothing was lost.
+     */
+    case reconnected
+    /**
+     * The seeker of `chat` lost its connection; they may be back in a moment.
+     */
+    case partnerAway(
+        /**
+         * The chat.
+         */chat: UInt32
+    )
+    /**
+     * The seeker of `chat` is back.
+     */
+    case partnerBack(
+        /**
+         * The chat.
+         */chat: UInt32
+    )
+    /**
      * The connection is gone; no further events follow.
      */
     case disconnected(
@@ -3192,7 +3350,18 @@ public struct FfiConverterTypePeerEvent: FfiConverterRustBuffer {
         case 12: return .relayError(code: try FfiConverterTypeRelayErrorCode.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
+        case 13: return .connectionLost(graceMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 14: return .reconnected
+        
+        case 15: return .partnerAway(chat: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 16: return .partnerBack(chat: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 17: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3275,8 +3444,27 @@ public struct FfiConverterTypePeerEvent: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .disconnected(error):
+        case let .connectionLost(graceMs):
             writeInt(&buf, Int32(13))
+            FfiConverterUInt64.write(graceMs, into: &buf)
+            
+        
+        case .reconnected:
+            writeInt(&buf, Int32(14))
+        
+        
+        case let .partnerAway(chat):
+            writeInt(&buf, Int32(15))
+            FfiConverterUInt32.write(chat, into: &buf)
+            
+        
+        case let .partnerBack(chat):
+            writeInt(&buf, Int32(16))
+            FfiConverterUInt32.write(chat, into: &buf)
+            
+        
+        case let .disconnected(error):
+            writeInt(&buf, Int32(17))
             FfiConverterTypeConfidantError.write(error, into: &buf)
             
         }
@@ -3403,6 +3591,7 @@ public enum RelayErrorCode: Equatable, Hashable {
     case credentialRevoked
     case shuttingDown
     case internalError
+    case resumeFailed
 
 
 
@@ -3463,6 +3652,8 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         case 19: return .shuttingDown
         
         case 20: return .internalError
+        
+        case 21: return .resumeFailed
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3550,6 +3741,10 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         
         case .internalError:
             writeInt(&buf, Int32(20))
+        
+        
+        case .resumeFailed:
+            writeInt(&buf, Int32(21))
         
         }
     }
@@ -3768,6 +3963,27 @@ public enum SeekerEvent: Equatable, Hashable {
          */message: String
     )
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the queue place
+     * or chat is kept for up to `grace_ms`. Say "reconnecting…", keep help on screen.
+     */
+    case connectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */graceMs: UInt64
+    )
+    /**
+     * The connection is back; nothing was lost.
+     */
+    case reconnected
+    /**
+     * The peer's connection dropped; they may be back in a moment.
+     */
+    case peerAway
+    /**
+     * The peer is back.
+     */
+    case peerBack
+    /**
      * The connection is gone; no further events follow.
      */
     case disconnected(
@@ -3830,7 +4046,16 @@ public struct FfiConverterTypeSeekerEvent: FfiConverterRustBuffer {
         case 12: return .relayError(code: try FfiConverterTypeRelayErrorCode.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
+        case 13: return .connectionLost(graceMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 14: return .reconnected
+        
+        case 15: return .peerAway
+        
+        case 16: return .peerBack
+        
+        case 17: return .disconnected(error: try FfiConverterTypeConfidantError.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3904,8 +4129,25 @@ public struct FfiConverterTypeSeekerEvent: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .disconnected(error):
+        case let .connectionLost(graceMs):
             writeInt(&buf, Int32(13))
+            FfiConverterUInt64.write(graceMs, into: &buf)
+            
+        
+        case .reconnected:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .peerAway:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .peerBack:
+            writeInt(&buf, Int32(16))
+        
+        
+        case let .disconnected(error):
+            writeInt(&buf, Int32(17))
             FfiConverterTypeConfidantError.write(error, into: &buf)
             
         }
@@ -4224,11 +4466,11 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
  * Connects as the supporter whose credential this is: presents the certificates, proves
  * the key, and returns once the relay has verified them. Then call `set_availability`.
  */
-public func connectPeer(relayUrl: String, programId: String, credential: PeerCredentialFiles, trust: RelayTrust, connectTimeoutMs: UInt64)async throws  -> PeerSession  {
+public func connectPeer(relayUrl: String, programId: String, credential: PeerCredential, trust: RelayTrust, connectTimeoutMs: UInt64)async throws  -> PeerSession  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_confidant_ffi_fn_func_connect_peer(FfiConverterString.lower(relayUrl),FfiConverterString.lower(programId),FfiConverterTypePeerCredentialFiles_lower(credential),FfiConverterTypeRelayTrust_lower(trust),FfiConverterUInt64.lower(connectTimeoutMs)
+                uniffi_confidant_ffi_fn_func_connect_peer(FfiConverterString.lower(relayUrl),FfiConverterString.lower(programId),FfiConverterTypePeerCredential_lower(credential),FfiConverterTypeRelayTrust_lower(trust),FfiConverterUInt64.lower(connectTimeoutMs)
                 )
             },
             pollFunc: ffi_confidant_ffi_rust_future_poll_u64,
@@ -4295,13 +4537,16 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_confidant_ffi_checksum_func_connect_peer() != 21854) {
+    if (uniffi_confidant_ffi_checksum_func_connect_peer() != 19819) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_func_list_programs() != 50940) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_func_connect_seeker() != 57844) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_confidant_ffi_checksum_method_peercredential_display_name() != 14592) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_peersession_accept() != 51367) {
@@ -4323,6 +4568,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_peersession_mark_read() != 14369) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_confidant_ffi_checksum_method_peersession_network_changed() != 18040) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_peersession_next_event() != 40816) {
@@ -4355,6 +4603,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_confidant_ffi_checksum_method_seekersession_mark_read() != 18111) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_confidant_ffi_checksum_method_seekersession_network_changed() != 63385) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_confidant_ffi_checksum_method_seekersession_next_event() != 22508) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4371,6 +4622,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_seekersession_typing() != 63157) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_confidant_ffi_checksum_constructor_peercredential_new() != 61184) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -243,6 +243,31 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERCREDENTIAL
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERCREDENTIAL
+uint64_t uniffi_confidant_ffi_fn_clone_peercredential(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FREE_PEERCREDENTIAL
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FREE_PEERCREDENTIAL
+void uniffi_confidant_ffi_fn_free_peercredential(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CONSTRUCTOR_PEERCREDENTIAL_NEW
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CONSTRUCTOR_PEERCREDENTIAL_NEW
+uint64_t uniffi_confidant_ffi_fn_constructor_peercredential_new(RustBuffer key, RustBuffer credential, RustBuffer revocation_list, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+RustBuffer uniffi_confidant_ffi_fn_method_peercredential_display_name(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERCREDENTIAL_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_confidant_ffi_fn_method_peercredential_uniffi_trait_display(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERSESSION
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_CLONE_PEERSESSION
 uint64_t uniffi_confidant_ffi_fn_clone_peersession(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -286,6 +311,11 @@ uint64_t uniffi_confidant_ffi_fn_method_peersession_end(uint64_t ptr, uint32_t c
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_MARK_READ
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_MARK_READ
 uint64_t uniffi_confidant_ffi_fn_method_peersession_mark_read(uint64_t ptr, uint32_t chat, uint64_t count
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_NETWORK_CHANGED
+void uniffi_confidant_ffi_fn_method_peersession_network_changed(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_PEERSESSION_NEXT_EVENT
@@ -348,6 +378,11 @@ uint64_t uniffi_confidant_ffi_fn_method_seekersession_end(uint64_t ptr
 uint64_t uniffi_confidant_ffi_fn_method_seekersession_mark_read(uint64_t ptr, uint64_t count
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_NETWORK_CHANGED
+void uniffi_confidant_ffi_fn_method_seekersession_network_changed(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_NEXT_EVENT
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_METHOD_SEEKERSESSION_NEXT_EVENT
 uint64_t uniffi_confidant_ffi_fn_method_seekersession_next_event(uint64_t ptr
@@ -380,7 +415,7 @@ uint64_t uniffi_confidant_ffi_fn_method_seekersession_typing(uint64_t ptr, int8_
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FUNC_CONNECT_PEER
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FUNC_CONNECT_PEER
-uint64_t uniffi_confidant_ffi_fn_func_connect_peer(RustBuffer relay_url, RustBuffer program_id, RustBuffer credential, RustBuffer trust, uint64_t connect_timeout_ms
+uint64_t uniffi_confidant_ffi_fn_func_connect_peer(RustBuffer relay_url, RustBuffer program_id, uint64_t credential, RustBuffer trust, uint64_t connect_timeout_ms
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_FN_FUNC_LIST_PROGRAMS
@@ -671,6 +706,12 @@ uint16_t uniffi_confidant_ffi_checksum_func_connect_seeker(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERCREDENTIAL_DISPLAY_NAME
+uint16_t uniffi_confidant_ffi_checksum_method_peercredential_display_name(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_ACCEPT
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_ACCEPT
 uint16_t uniffi_confidant_ffi_checksum_method_peersession_accept(void
@@ -710,6 +751,12 @@ uint16_t uniffi_confidant_ffi_checksum_method_peersession_end(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_MARK_READ
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_MARK_READ
 uint16_t uniffi_confidant_ffi_checksum_method_peersession_mark_read(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_PEERSESSION_NETWORK_CHANGED
+uint16_t uniffi_confidant_ffi_checksum_method_peersession_network_changed(void
     
 );
 #endif
@@ -773,6 +820,12 @@ uint16_t uniffi_confidant_ffi_checksum_method_seekersession_mark_read(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_NETWORK_CHANGED
+uint16_t uniffi_confidant_ffi_checksum_method_seekersession_network_changed(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_NEXT_EVENT
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_NEXT_EVENT
 uint16_t uniffi_confidant_ffi_checksum_method_seekersession_next_event(void
@@ -806,6 +859,12 @@ uint16_t uniffi_confidant_ffi_checksum_method_seekersession_send_text(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_TYPING
 #define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_METHOD_SEEKERSESSION_TYPING
 uint16_t uniffi_confidant_ffi_checksum_method_seekersession_typing(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_CONSTRUCTOR_PEERCREDENTIAL_NEW
+#define UNIFFI_FFIDEF_UNIFFI_CONFIDANT_FFI_CHECKSUM_CONSTRUCTOR_PEERCREDENTIAL_NEW
+uint16_t uniffi_confidant_ffi_checksum_constructor_peercredential_new(void
     
 );
 #endif

@@ -51,17 +51,10 @@ fun programKeyHex(rootPubFile: File): String {
     return Base64.getDecoder().decode(base64).joinToString("") { "%02x".format(it) }
 }
 
-fun main(args: Array<String>) {
-    if (args.size != 2) {
-        System.err.println("usage: ConfidantTest RELAY_URL CREDENTIAL_DIR")
-        exitProcess(2)
-    }
-    val url = args[0]
-    val dir = File(args[1])
-    val program = File(dir, "program").readText().trim()
-    val key = programKeyHex(File(dir, "root.pub"))
-    val config = SeekerConfig(trust = RelayTrust.PublicRoots, connectTimeoutMs = 10_000uL, avoidDepartment = null)
-    val mainThread = Thread.currentThread()
+/** Runs each test as an app must call the SDK: on Dispatchers.IO, never on the caller's
+ *  (main) thread (uniffi-rs #1901), bounded in time; counts and prints the outcome. */
+class Runner {
+    private val mainThread = Thread.currentThread()
     var passed = 0
     var failed = 0
 
@@ -83,7 +76,20 @@ fun main(args: Array<String>) {
             println("FAILED $name: $e")
         }
     }
+}
 
+fun main(args: Array<String>) {
+    if (args.size != 3) {
+        System.err.println("usage: ConfidantTest DEV_RELAY_URL DEV_CREDENTIAL_DIR FIXTURE_DIR")
+        exitProcess(2)
+    }
+    val url = args[0]
+    val dir = File(args[1])
+    val program = File(dir, "program").readText().trim()
+    val key = programKeyHex(File(dir, "root.pub"))
+    val config = SeekerConfig(trust = RelayTrust.PublicRoots, connectTimeoutMs = 10_000uL, avoidDepartment = null)
+    val runner = Runner()
+    fun test(name: String, body: suspend CoroutineScope.() -> Unit) = runner.test(name, body)
     test("the relay lists the program; its claimed key matches the pinned one") {
         val programs = listPrograms(url, RelayTrust.PublicRoots, 5_000uL)
         val listed = programs.find { it.id == program } ?: throw Check("$program not listed")
@@ -116,6 +122,33 @@ fun main(args: Array<String>) {
                 throw Check("sendText after end succeeded")
             } catch (e: ConfidantException.NoChat) {
             }
+        } finally {
+            seeker.disconnect()
+            seeker.destroy()
+        }
+    }
+
+    test("networkChanged() mid-chat: a new socket resumes the chat, nothing lost or doubled") {
+        val seeker = connectSeeker(url, program, key, config)
+        try {
+            seeker.seek(SeekPreferences())
+            val matched = seeker.nextSignificant()
+            check(matched is SeekerEvent.Matched) { "expected Matched, got $matched" }
+            val greeting = seeker.nextSignificant()
+            check(greeting is SeekerEvent.Message) { "expected the greeting, got $greeting" }
+            // What an app calls from its ConnectivityManager / NWPathMonitor callback.
+            seeker.networkChanged()
+            val lost = seeker.nextSignificant()
+            check(lost is SeekerEvent.ConnectionLost && lost.graceMs > 0uL) { "expected ConnectionLost, got $lost" }
+            // Sent while the socket is being replaced: kept, and sent once after the resume.
+            seeker.sendText("sent while reconnecting")
+            val back = seeker.nextSignificant()
+            check(back is SeekerEvent.Reconnected) { "expected Reconnected, got $back" }
+            val reply = seeker.nextSignificant()
+            check(reply is SeekerEvent.Message && reply.text.isNotBlank()) { "expected the demo peer's one reply, got $reply" }
+            seeker.end()
+            val ended = seeker.nextSignificant()
+            check(ended is SeekerEvent.Ended && ended.reason == EndReason.Local) { "expected Ended(Local), got $ended" }
         } finally {
             seeker.disconnect()
             seeker.destroy()
@@ -187,12 +220,13 @@ fun main(args: Array<String>) {
     test("a Kotlin peer holds two chats with two Kotlin seekers, each by its number") {
         // The relay's test supporter (role "resident"); the demo peer's role is "demo", so
         // seekers asking for a resident reach only this peer.
-        val files = PeerCredentialFiles(
+        val credential = PeerCredential(
             key = File(dir, "supporter.key").readText(),
             credential = File(dir, "supporter.credential").readText(),
             revocationList = File(dir, "revocation.list").readText(),
         )
-        val peer = connectPeer(url, program, files, RelayTrust.PublicRoots, 10_000uL)
+        val peer = connectPeer(url, program, credential, RelayTrust.PublicRoots, 10_000uL)
+        credential.destroy()
         val resident = SeekPreferences(peerRole = "resident")
         val seekers = mutableListOf<SeekerSession>()
         try {
@@ -262,6 +296,8 @@ fun main(args: Array<String>) {
         }
     }
 
-    println("$passed passed, $failed failed")
-    exitProcess(if (failed == 0) 0 else 1)
+    fixtureTests(runner, File(args[2]))
+
+    println("${runner.passed} passed, ${runner.failed} failed")
+    exitProcess(if (runner.failed == 0) 0 else 1)
 }

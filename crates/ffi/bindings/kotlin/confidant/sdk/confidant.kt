@@ -688,6 +688,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_confidant_ffi_checksum_func_connect_seeker(
     ): Int
+    external fun uniffi_confidant_ffi_checksum_method_peercredential_display_name(
+    ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_accept(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_block(
@@ -701,6 +703,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_confidant_ffi_checksum_method_peersession_end(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_mark_read(
+    ): Int
+    external fun uniffi_confidant_ffi_checksum_method_peersession_network_changed(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_peersession_next_event(
     ): Int
@@ -722,6 +726,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_mark_read(
     ): Int
+    external fun uniffi_confidant_ffi_checksum_method_seekersession_network_changed(
+    ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_next_event(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_program(
@@ -733,6 +739,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_confidant_ffi_checksum_method_seekersession_send_text(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_typing(
+    ): Int
+    external fun uniffi_confidant_ffi_checksum_constructor_peercredential_new(
     ): Int
     external fun ffi_confidant_ffi_uniffi_contract_version(
     ): Int
@@ -754,6 +762,16 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_confidant_ffi_fn_clone_peercredential(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_confidant_ffi_fn_free_peercredential(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_confidant_ffi_fn_constructor_peercredential_new(`key`: RustBuffer.ByValue,`credential`: RustBuffer.ByValue,`revocationList`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_confidant_ffi_fn_method_peercredential_display_name(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_confidant_ffi_fn_method_peercredential_uniffi_trait_display(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_confidant_ffi_fn_clone_peersession(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_confidant_ffi_fn_free_peersession(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -772,6 +790,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_mark_read(`ptr`: Long,`chat`: Int,`count`: Long,
     ): Long
+    external fun uniffi_confidant_ffi_fn_method_peersession_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_confidant_ffi_fn_method_peersession_next_event(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_peersession_program(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -796,6 +816,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_mark_read(`ptr`: Long,`count`: Long,
     ): Long
+    external fun uniffi_confidant_ffi_fn_method_seekersession_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_confidant_ffi_fn_method_seekersession_next_event(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_program(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -808,7 +830,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_typing(`ptr`: Long,`typing`: Byte,
     ): Long
-    external fun uniffi_confidant_ffi_fn_func_connect_peer(`relayUrl`: RustBuffer.ByValue,`programId`: RustBuffer.ByValue,`credential`: RustBuffer.ByValue,`trust`: RustBuffer.ByValue,`connectTimeoutMs`: Long,
+    external fun uniffi_confidant_ffi_fn_func_connect_peer(`relayUrl`: RustBuffer.ByValue,`programId`: RustBuffer.ByValue,`credential`: Long,`trust`: RustBuffer.ByValue,`connectTimeoutMs`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_func_list_programs(`relayUrl`: RustBuffer.ByValue,`trust`: RustBuffer.ByValue,`timeoutMs`: Long,
     ): Long
@@ -933,13 +955,16 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_confidant_ffi_checksum_func_connect_peer() and 0xFFFF) != 21854) {
+    if ((lib.uniffi_confidant_ffi_checksum_func_connect_peer() and 0xFFFF) != 19819) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_func_list_programs() and 0xFFFF) != 50940) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_func_connect_seeker() and 0xFFFF) != 57844) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_confidant_ffi_checksum_method_peercredential_display_name() and 0xFFFF) != 14592) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_accept() and 0xFFFF) != 51367) {
@@ -961,6 +986,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_mark_read() and 0xFFFF) != 14369) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_confidant_ffi_checksum_method_peersession_network_changed() and 0xFFFF) != 18040) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_peersession_next_event() and 0xFFFF) != 40816) {
@@ -993,6 +1021,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_mark_read() and 0xFFFF) != 18111) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_network_changed() and 0xFFFF) != 63385) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_next_event() and 0xFFFF) != 22508) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1009,6 +1040,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_typing() and 0xFFFF) != 63157) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_confidant_ffi_checksum_constructor_peercredential_new() and 0xFFFF) != 61184) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1485,6 +1519,317 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 
 
 /**
+ * A peer supporter's credential, loaded from the three texts `confidant keygen`,
+ * `admin sign` and `admin revoke` write, and checked (the key must match the certificate).
+ *
+ * An object, not a record: the key is the one secret that ever crosses the boundary, and
+ * only inward. It goes in through the constructor and stays in the library; the app's
+ * object holds a handle and nothing else, so no `toString()` / `description`, no data-class
+ * copy and no reflection can print it (a UniFFI record would be a Kotlin data class whose
+ * `toString()` shows every field). `toString()` names the supporter and says the key is
+ * withheld.
+ */
+public interface PeerCredentialInterface {
+    
+    /**
+     * The supporter's name as the program signed it.
+     */
+    fun `displayName`(): kotlin.String
+    
+    companion object
+}
+
+/**
+ * A peer supporter's credential, loaded from the three texts `confidant keygen`,
+ * `admin sign` and `admin revoke` write, and checked (the key must match the certificate).
+ *
+ * An object, not a record: the key is the one secret that ever crosses the boundary, and
+ * only inward. It goes in through the constructor and stays in the library; the app's
+ * object holds a handle and nothing else, so no `toString()` / `description`, no data-class
+ * copy and no reflection can print it (a UniFFI record would be a Kotlin data class whose
+ * `toString()` shows every field). `toString()` names the supporter and says the key is
+ * withheld.
+ */
+open class PeerCredential: Disposable, AutoCloseable, PeerCredentialInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * Loads and checks the key file's text (secret), the credential file's and the
+     * program's current revocation list's. Fails with `Credential` when a text is
+     * malformed or the key is not the certificate's.
+     */
+    constructor(`key`: kotlin.String, `credential`: kotlin.String, `revocationList`: kotlin.String) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(ConfidantException) { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_constructor_peercredential_new(
+    
+        
+        FfiConverterString.lower(`key`),
+        FfiConverterString.lower(`credential`),
+        FfiConverterString.lower(`revocationList`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_confidant_ffi_fn_free_peercredential(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_confidant_ffi_fn_clone_peercredential(handle, status)
+        }
+    }
+
+    
+    /**
+     * The supporter's name as the program signed it.
+     */override fun `displayName`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_method_peercredential_display_name(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_method_peercredential_uniffi_trait_display(
+        it,
+        _status)
+}
+    }
+    )
+    }
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePeerCredential: FfiConverter<PeerCredential, Long> {
+    override fun lower(value: PeerCredential): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): PeerCredential {
+        return PeerCredential(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): PeerCredential {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: PeerCredential) = 8UL
+
+    override fun write(value: PeerCredential, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A connected, verified peer supporter.
  */
 public interface PeerSessionInterface {
@@ -1523,6 +1868,12 @@ public interface PeerSessionInterface {
      * Read receipt in `chat`.
      */
     suspend fun `markRead`(`chat`: kotlin.UInt, `count`: kotlin.ULong)
+    
+    /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */
+    fun `networkChanged`()
     
     /**
      * The next event; `None` once the connection is gone or closed. Cancel-safe.
@@ -1831,6 +2182,22 @@ open class PeerSession: Disposable, AutoCloseable, PeerSessionInterface
         ConfidantException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Call from the app's network-change callback and on return to the foreground: a
+     * socket that may be dead is replaced at once and the chats resume.
+     */override fun `networkChanged`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_method_peersession_network_changed(
+        it,
+        _status)
+}
+    }
+    
+    
 
     
     /**
@@ -2144,6 +2511,13 @@ public interface SeekerSessionInterface {
     suspend fun `markRead`(`count`: kotlin.ULong)
     
     /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */
+    fun `networkChanged`()
+    
+    /**
      * The next event; `None` once the connection is gone (after `Disconnected`) or closed.
      *
      * Cancel-safe: cancelling the calling coroutine or task drops the wait and loses no
@@ -2387,6 +2761,23 @@ open class SeekerSession: Disposable, AutoCloseable, SeekerSessionInterface
         ConfidantException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Call from the app's network-change callback (Android `ConnectivityManager`, iOS
+     * `NWPathMonitor`) and when it returns to the foreground: a socket that may be dead is
+     * replaced at once and the chat resumes, instead of waiting for the keepalive.
+     */override fun `networkChanged`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_confidant_ffi_fn_method_seekersession_network_changed(
+        it,
+        _status)
+}
+    }
+    
+    
 
     
     /**
@@ -2640,63 +3031,6 @@ public object FfiConverterTypePeerCard: FfiConverterRustBuffer<PeerCard> {
             FfiConverterString.write(value.`department`, buf)
             FfiConverterSequenceString.write(value.`topics`, buf)
             FfiConverterSequenceString.write(value.`languages`, buf)
-    }
-}
-
-
-
-/**
- * A supporter's credential as the three texts `confidant keygen`, `admin sign` and
- * `admin revoke` write. The key is the one secret that ever crosses the boundary, inward
- * only: the SDK keeps it and never hands it back.
- */
-data class PeerCredentialFiles (
-    /**
-     * The key file (secret).
-     */
-    var `key`: kotlin.String
-    , 
-    /**
-     * The credential file (issuer and supporter certificates).
-     */
-    var `credential`: kotlin.String
-    , 
-    /**
-     * The program's current revocation list file.
-     */
-    var `revocationList`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypePeerCredentialFiles: FfiConverterRustBuffer<PeerCredentialFiles> {
-    override fun read(buf: ByteBuffer): PeerCredentialFiles {
-        return PeerCredentialFiles(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: PeerCredentialFiles) = (
-            FfiConverterString.allocationSize(value.`key`) +
-            FfiConverterString.allocationSize(value.`credential`) +
-            FfiConverterString.allocationSize(value.`revocationList`)
-    )
-
-    override fun write(value: PeerCredentialFiles, buf: ByteBuffer) {
-            FfiConverterString.write(value.`key`, buf)
-            FfiConverterString.write(value.`credential`, buf)
-            FfiConverterString.write(value.`revocationList`, buf)
     }
 }
 
@@ -4201,6 +4535,58 @@ sealed class PeerEvent {
     }
     
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the chats and
+     * availability are kept for up to `grace_ms` (open offers lapse meanwhile).
+     */
+    data class ConnectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */
+        val `graceMs`: kotlin.ULong) : PeerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The connection is back; nothing was lost.
+     */
+    object Reconnected : PeerEvent()
+    
+    
+    /**
+     * The seeker of `chat` lost its connection; they may be back in a moment.
+     */
+    data class PartnerAway(
+        /**
+         * The chat.
+         */
+        val `chat`: kotlin.UInt) : PeerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The seeker of `chat` is back.
+     */
+    data class PartnerBack(
+        /**
+         * The chat.
+         */
+        val `chat`: kotlin.UInt) : PeerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The connection is gone; no further events follow.
      */
     data class Disconnected(
@@ -4279,7 +4665,17 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 FfiConverterTypeRelayErrorCode.read(buf),
                 FfiConverterString.read(buf),
                 )
-            13 -> PeerEvent.Disconnected(
+            13 -> PeerEvent.ConnectionLost(
+                FfiConverterULong.read(buf),
+                )
+            14 -> PeerEvent.Reconnected
+            15 -> PeerEvent.PartnerAway(
+                FfiConverterUInt.read(buf),
+                )
+            16 -> PeerEvent.PartnerBack(
+                FfiConverterUInt.read(buf),
+                )
+            17 -> PeerEvent.Disconnected(
                 FfiConverterTypeConfidantError.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -4383,6 +4779,33 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 + FfiConverterString.allocationSize(value.`message`)
             )
         }
+        is PeerEvent.ConnectionLost -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`graceMs`)
+            )
+        }
+        is PeerEvent.Reconnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is PeerEvent.PartnerAway -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`chat`)
+            )
+        }
+        is PeerEvent.PartnerBack -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`chat`)
+            )
+        }
         is PeerEvent.Disconnected -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -4466,8 +4889,27 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PeerEvent.Disconnected -> {
+            is PeerEvent.ConnectionLost -> {
                 buf.putInt(13)
+                FfiConverterULong.write(value.`graceMs`, buf)
+                Unit
+            }
+            is PeerEvent.Reconnected -> {
+                buf.putInt(14)
+                Unit
+            }
+            is PeerEvent.PartnerAway -> {
+                buf.putInt(15)
+                FfiConverterUInt.write(value.`chat`, buf)
+                Unit
+            }
+            is PeerEvent.PartnerBack -> {
+                buf.putInt(16)
+                FfiConverterUInt.write(value.`chat`, buf)
+                Unit
+            }
+            is PeerEvent.Disconnected -> {
+                buf.putInt(17)
                 FfiConverterTypeConfidantError.write(value.`error`, buf)
                 Unit
             }
@@ -4549,7 +4991,8 @@ enum class RelayErrorCode {
     SLOW_CONSUMER,
     CREDENTIAL_REVOKED,
     SHUTTING_DOWN,
-    INTERNAL_ERROR;
+    INTERNAL_ERROR,
+    RESUME_FAILED;
 
     
 
@@ -4857,6 +5300,40 @@ sealed class SeekerEvent {
     }
     
     /**
+     * The connection to the relay was lost; the SDK is reconnecting and the queue place
+     * or chat is kept for up to `grace_ms`. Say "reconnecting…", keep help on screen.
+     */
+    data class ConnectionLost(
+        /**
+         * How long the relay keeps the connection, in milliseconds.
+         */
+        val `graceMs`: kotlin.ULong) : SeekerEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The connection is back; nothing was lost.
+     */
+    object Reconnected : SeekerEvent()
+    
+    
+    /**
+     * The peer's connection dropped; they may be back in a moment.
+     */
+    object PeerAway : SeekerEvent()
+    
+    
+    /**
+     * The peer is back.
+     */
+    object PeerBack : SeekerEvent()
+    
+    
+    /**
      * The connection is gone; no further events follow.
      */
     data class Disconnected(
@@ -4924,7 +5401,13 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 FfiConverterTypeRelayErrorCode.read(buf),
                 FfiConverterString.read(buf),
                 )
-            13 -> SeekerEvent.Disconnected(
+            13 -> SeekerEvent.ConnectionLost(
+                FfiConverterULong.read(buf),
+                )
+            14 -> SeekerEvent.Reconnected
+            15 -> SeekerEvent.PeerAway
+            16 -> SeekerEvent.PeerBack
+            17 -> SeekerEvent.Disconnected(
                 FfiConverterTypeConfidantError.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -5019,6 +5502,31 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 + FfiConverterString.allocationSize(value.`message`)
             )
         }
+        is SeekerEvent.ConnectionLost -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`graceMs`)
+            )
+        }
+        is SeekerEvent.Reconnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SeekerEvent.PeerAway -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SeekerEvent.PeerBack -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
         is SeekerEvent.Disconnected -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -5093,8 +5601,25 @@ public object FfiConverterTypeSeekerEvent : FfiConverterRustBuffer<SeekerEvent>{
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is SeekerEvent.Disconnected -> {
+            is SeekerEvent.ConnectionLost -> {
                 buf.putInt(13)
+                FfiConverterULong.write(value.`graceMs`, buf)
+                Unit
+            }
+            is SeekerEvent.Reconnected -> {
+                buf.putInt(14)
+                Unit
+            }
+            is SeekerEvent.PeerAway -> {
+                buf.putInt(15)
+                Unit
+            }
+            is SeekerEvent.PeerBack -> {
+                buf.putInt(16)
+                Unit
+            }
+            is SeekerEvent.Disconnected -> {
+                buf.putInt(17)
                 FfiConverterTypeConfidantError.write(value.`error`, buf)
                 Unit
             }
@@ -5432,12 +5957,12 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
          */
     @Throws(ConfidantException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-     suspend fun `connectPeer`(`relayUrl`: kotlin.String, `programId`: kotlin.String, `credential`: PeerCredentialFiles, `trust`: RelayTrust, `connectTimeoutMs`: kotlin.ULong) : PeerSession {
+     suspend fun `connectPeer`(`relayUrl`: kotlin.String, `programId`: kotlin.String, `credential`: PeerCredential, `trust`: RelayTrust, `connectTimeoutMs`: kotlin.ULong) : PeerSession {
         return uniffiRustCallAsync(
         UniffiLib.uniffi_confidant_ffi_fn_func_connect_peer(
         FfiConverterString.lower(`relayUrl`),
         FfiConverterString.lower(`programId`),
-        FfiConverterTypePeerCredentialFiles.lower(`credential`),
+        FfiConverterTypePeerCredential.lower(`credential`),
         FfiConverterTypeRelayTrust.lower(`trust`),
         FfiConverterULong.lower(`connectTimeoutMs`),),
         { future, callback, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_poll_u64(future, callback, continuation) },
