@@ -171,6 +171,9 @@ for (const [device, lang] of [
           expect(box.y + box.height, `${sel} on screen`).toBeLessThanOrEqual(640 + 1);
           expect(box.y, `${sel} on screen`).toBeGreaterThanOrEqual(0);
         }
+        // And the messages keep room to be read under the banner (a quarter of the screen).
+        const log = await seeker.page.locator('#chat-body').boundingBox();
+        expect(log.height, 'room left for the messages').toBeGreaterThan(640 / 4);
       }
       await expectAccessible(seeker.page, testInfo, `seeker reconnecting (${device}, ${lang})`);
       await seeker.page.waitForTimeout(GAP_MS - 2000);
@@ -272,6 +275,7 @@ test("the console's network goes: the seeker is told, chats go on, an open offer
     await seekerSays(seeker.page, 'are you there?');
     await expectAccessible(peer.page, testInfo, 'console reconnecting');
     await screenshot(seeker.page, 'seeker-partner-away', 'phone', { fullPage: false });
+    await expectAccessible(seeker.page, testInfo, 'seeker whose peer is away');
     await peer.page.waitForTimeout(GAP_MS - 3000);
 
     const back = Date.now();
