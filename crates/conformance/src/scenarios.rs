@@ -343,7 +343,12 @@ async fn resume(url: String, program: String, keys: &PeerKeys) -> Result<(), Str
         ))
         .await?;
     let welcome = seeker.expect("welcome").await?;
-    let Some(secret) = welcome["resume"]["secret"].as_str().map(str::to_owned) else {
+    let Some(secret) = welcome
+        .get("resume")
+        .and_then(|resume| resume.get("secret"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         seeker.close().await;
         peer.close().await;
         return Ok(());
@@ -375,12 +380,12 @@ async fn resume(url: String, program: String, keys: &PeerKeys) -> Result<(), Str
         .frame(&json!({"type": "resume", "secret": secret, "received": received}))
         .await?;
     let resumed = seeker.expect("resumed").await?;
-    if resumed["received"] != json!(2) {
+    if resumed.get("received") != Some(&json!(2)) {
         return Err(format!(
             "the relay received seek and one data frame: resumed.received should be 2, got {resumed}"
         ));
     }
-    if resumed["secret"] == json!(secret) {
+    if resumed.get("secret") == Some(&json!(secret)) {
         return Err("resumed must carry a fresh secret".to_owned());
     }
     if peer_resume {
