@@ -30,7 +30,15 @@ async function open(page) {
 
 async function pickProgram(page, id = 'resident-peer-support') {
   const radio = page.locator(`#program-${id}`);
+  const talk = page.getByRole('button', { name: /talk to a peer/i });
+  // The programs come from GET /v1/programs after the page loads: wait until they are on the
+  // page (a radio per program, or with a single program the Talk button enabled). Checking
+  // before they arrived left Talk disabled and the test waiting out its timeout.
+  await expect
+    .poll(async () => (await radio.count()) > 0 || (await talk.isEnabled()), { timeout: 15_000 })
+    .toBe(true);
   if (await radio.count()) await radio.check();
+  await expect(talk).toBeEnabled();
 }
 
 async function startChat(page) {
