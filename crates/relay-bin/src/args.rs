@@ -140,7 +140,7 @@ pub(crate) struct Args {
     /// [default: 100].
     #[arg(long, env = "CONFIDANT_ADMISSION_NEW_PER_SECOND", value_name = "N")]
     pub(crate) admission_new_per_second: Option<u32>,
-    /// Leading zero bits of SHA-256 a proof must have, 1..=32 [default: 16].
+    /// Leading zero bits of SHA-256 a proof must have, 1..=32 [default: 12].
     #[arg(long, env = "CONFIDANT_ADMISSION_DIFFICULTY", value_name = "BITS")]
     pub(crate) admission_difficulty: Option<u8>,
     /// Seconds to wait for tasks after the shutdown deadline [default: 2].

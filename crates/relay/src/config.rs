@@ -243,7 +243,7 @@ impl Default for Limits {
             admission: AdmissionMode::Auto,
             admission_open_connections: 2_000,
             admission_new_per_second: 100,
-            admission_difficulty: 16,
+            admission_difficulty: 12,
             admission_validity: Duration::from_secs(60),
         }
     }

@@ -200,7 +200,7 @@ function queueNone(q) {
 
 function queueLines() {
   const q = state.queue;
-  if (!q) return [h('p', {}, t('queue.connecting'))];
+  if (!q) return [h('p', { id: state.checking ? 'admission-checking' : null }, t(state.checking ? 'queue.checking' : 'queue.connecting'))];
   const none = queueNone(q);
   return [
     h('p', { class: 'big' }, t('queue.position', { n: q.position })),
@@ -456,8 +456,16 @@ async function startSeeking(plain = false) {
     onControl: (frame) => state.conn === conn && onControl(frame),
     onData: (data) => state.conn === conn && onData(data),
     onClose: (info) => state.conn === conn && onClose(info),
+    // A relay under load asks for a proof of work first; past 300 ms, say why we wait.
+    onAdmission: (phase) => {
+      if (state.conn !== conn) return;
+      state.checking = phase === 'checking';
+      if (state.checking) announce(t('queue.checking'));
+      updateQueue();
+    },
   });
   state.conn = conn;
+  state.checking = false;
   try {
     await conn.open();
   } catch {
