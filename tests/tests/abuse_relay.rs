@@ -1210,7 +1210,10 @@ async fn a_flood_from_one_address_pays_while_clients_behind_it_chat() {
     assert_eq!(text, "behind the same NAT");
     let memory = memory.finish().await;
 
-    assert!(welcomed < 100, "the gate closed early in the flood: {welcomed} got in");
+    assert!(
+        welcomed < 100,
+        "the gate closed early in the flood: {welcomed} got in"
+    );
     assert_eq!(welcomed + busy + required, FLOOD);
     let m = relay.metrics().await;
     let get = |name: &str| m.get(name).copied().unwrap_or(0.0);

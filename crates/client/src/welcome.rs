@@ -62,7 +62,9 @@ pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Link, Welcomed), C
             Err(error) if admission::asks_for_proof(&error) && tries < admission::TRIES => {
                 connection.close().await;
                 tries += 1;
-                proof = Some(admission::earn_proof(greeting.url, greeting.tls, greeting.timeout).await?);
+                proof = Some(
+                    admission::earn_proof(greeting.url, greeting.tls, greeting.timeout).await?,
+                );
             }
             result => break (connection, result),
         }

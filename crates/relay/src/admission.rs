@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use confidant_proto::admission::leading_zero_bits;
 use confidant_proto::{AdmissionChallenge, ErrorCode};
-use hmac::{KeyInit as _, Mac as _};
+use hmac::{KeyInit, Mac as _};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{ADMISSION_HOLD, AdmissionMode, Limits};
@@ -53,7 +53,11 @@ struct Inner {
 
 /// The gate: the key, the load figures and the spent set.
 pub(crate) struct Admission {
-    key: [u8; 32],
+    /// One HMAC-SHA256 block of key: 64 random bytes.
+    key: [u8; 64],
+    /// False if the operating system gave no randomness: then no challenge is issued and
+    /// no proof accepted (closed, never open with a guessable key).
+    key_ok: bool,
     born: Instant,
     inner: Mutex<Inner>,
 }
@@ -67,11 +71,12 @@ impl std::fmt::Debug for Admission {
 impl Admission {
     /// A gate with a fresh random key.
     pub(crate) fn new() -> Self {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).expect("the operating system's random source");
+        let mut key = [0u8; 64];
+        let key_ok = getrandom::fill(&mut key).is_ok();
         let now = Instant::now();
         Self {
             key,
+            key_ok,
             born: now,
             inner: Mutex::new(Inner {
                 window_start: now,
@@ -93,17 +98,24 @@ impl Admission {
     }
 
     fn tag(&self, signed: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = <HmacSha256 as KeyInit>::new(&self.key.into());
         mac.update(b"confidant admission challenge v1");
         mac.update(signed);
         mac
     }
 
-    /// A fresh challenge (`GET /v1/admission`).
-    pub(crate) fn issue(&self, limits: &Limits, live: usize, now: Instant) -> AdmissionChallenge {
+    /// A fresh challenge (`GET /v1/admission`); `None` without randomness.
+    pub(crate) fn issue(
+        &self,
+        limits: &Limits,
+        live: usize,
+        now: Instant,
+    ) -> Option<AdmissionChallenge> {
         let mut signed = [0u8; SIGNED_LEN];
         let mut random = [0u8; 16];
-        getrandom::fill(&mut random).expect("the operating system's random source");
+        if !self.key_ok || getrandom::fill(&mut random).is_err() {
+            return None;
+        }
         let (head, rest) = signed.split_at_mut(2);
         head.copy_from_slice(&[VERSION, limits.admission_difficulty]);
         let (issued, random_part) = rest.split_at_mut(8);
@@ -113,13 +125,12 @@ impl Admission {
         let mut challenge = Vec::with_capacity(CHALLENGE_LEN);
         challenge.extend_from_slice(&signed);
         challenge.extend_from_slice(&tag);
-        AdmissionChallenge {
+        Some(AdmissionChallenge {
             required: self.gate_closed(limits, live, now, false),
             challenge: URL_SAFE_NO_PAD.encode(&challenge),
             difficulty: limits.admission_difficulty,
-            expires_in_ms: u64::try_from(limits.admission_validity.as_millis())
-                .unwrap_or(u64::MAX),
-        }
+            expires_in_ms: u64::try_from(limits.admission_validity.as_millis()).unwrap_or(u64::MAX),
+        })
     }
 
     /// Whether new connections must show a proof now; `arrival` counts one new connection.
@@ -183,6 +194,9 @@ impl Admission {
     }
 
     fn verify(&self, limits: &Limits, proof: &str, now: Instant) -> Result<(), &'static str> {
+        if !self.key_ok {
+            return Err("invalid");
+        }
         let (challenge, nonce) = proof.split_once('.').ok_or("invalid")?;
         let nonce: u64 = nonce.parse().map_err(|_| "invalid")?;
         let bytes = URL_SAFE_NO_PAD.decode(challenge).map_err(|_| "invalid")?;
@@ -260,7 +274,7 @@ mod tests {
         let gate = Admission::new();
         let limits = always(8);
         let now = Instant::now();
-        let c = gate.issue(&limits, 0, now);
+        let c = gate.issue(&limits, 0, now).unwrap();
         assert!(c.required);
         let nonce = solve(&c.challenge, 8).unwrap();
         let proof = format!("{}.{nonce}", c.challenge);
@@ -273,7 +287,7 @@ mod tests {
             Verdict::Refused(ErrorCode::ProofRejected, "reused")
         );
         let later = now + limits.admission_validity + Duration::from_millis(5);
-        let c = gate.issue(&limits, 0, now);
+        let c = gate.issue(&limits, 0, now).unwrap();
         let nonce = solve(&c.challenge, 8).unwrap();
         let proof = format!("{}.{nonce}", c.challenge);
         assert_eq!(
@@ -282,7 +296,7 @@ mod tests {
         );
         // Another relay's (another key's) challenge is not ours.
         let other = Admission::new();
-        let c = other.issue(&limits, 0, now);
+        let c = other.issue(&limits, 0, now).unwrap();
         let nonce = solve(&c.challenge, 8).unwrap();
         let proof = format!("{}.{nonce}", c.challenge);
         assert_eq!(

@@ -23,12 +23,13 @@ const LARGEST_MESSAGE: usize = if MAX_CONTROL_FRAME > MAX_DATA_FRAME {
 } else {
     MAX_DATA_FRAME
 };
-use confidant_proto::{AdmissionChallenge, ErrorCode, ProgramInfo};
+use confidant_proto::{ErrorCode, ProgramInfo};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Verdict;
 use crate::config::{Limits, ProgramConfig, RelayConfig};
 use crate::connection::{self, ConnectionGuard};
 use crate::credentials::install_list;
@@ -37,7 +38,6 @@ use crate::hub::Hub;
 use crate::messages::HubEvent;
 use crate::revocation_store::RevocationStore;
 use crate::shared::Shared;
-use crate::admission::Verdict;
 use crate::sources::SourceKey;
 use crate::stats::RelayStats;
 use crate::tls::{CertStore, TlsError};
@@ -196,7 +196,10 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
     let app = Router::new()
         .route(WEBSOCKET_PATH, get(upgrade))
         .route("/v1/programs", get(list_programs))
-        .route(confidant_proto::admission::ADMISSION_PATH, get(admission_challenge))
+        .route(
+            confidant_proto::admission::ADMISSION_PATH,
+            get(admission_challenge),
+        )
         .merge(crate::web_assets::router())
         .with_state(shared.clone())
         .layer(axum::Extension(policy))
@@ -275,18 +278,22 @@ async fn list_programs(
 
 /// `GET /v1/admission`: a fresh proof-of-work challenge (`proto/spec.md`, "Admission").
 /// Stateless for the relay: the challenge carries its own authentication tag.
-async fn admission_challenge(
-    State(shared): State<Arc<Shared>>,
-) -> ([(axum::http::header::HeaderName, &'static str); 1], Json<AdmissionChallenge>) {
-    metrics::counter!(crate::metrics::ADMISSION_CHALLENGES).increment(1);
+async fn admission_challenge(State(shared): State<Arc<Shared>>) -> Response {
     let live = shared.live_connections.load(Ordering::Acquire);
-    let challenge = shared
+    match shared
         .admission
-        .issue(&shared.limits(), live, std::time::Instant::now());
-    (
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        Json(challenge),
-    )
+        .issue(&shared.limits(), live, std::time::Instant::now())
+    {
+        Some(challenge) => {
+            metrics::counter!(crate::metrics::ADMISSION_CHALLENGES).increment(1);
+            (
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+                Json(challenge),
+            )
+                .into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no randomness\n").into_response(),
+    }
 }
 
 /// The query of the WebSocket upgrade: feature `admission` and its proof.

@@ -314,8 +314,10 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
                 received,
             })
             .await;
-        let confidant_proto::RelayFrame::Resumed { secret, received: got } =
-            seeker.frame().await
+        let confidant_proto::RelayFrame::Resumed {
+            secret,
+            received: got,
+        } = seeker.frame().await
         else {
             panic!("not resumed");
         };

@@ -37,7 +37,11 @@ async fn challenge(relay: &TestRelay) -> AdmissionChallenge {
     tcp.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8(response).unwrap();
     assert!(text.starts_with("HTTP/1.0 200"), "{text}");
-    assert!(text.to_ascii_lowercase().contains("cache-control: no-store"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{text}"
+    );
     let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
     serde_json::from_str(body).unwrap()
 }
@@ -94,8 +98,14 @@ async fn missing_wrong_stale_and_reused_proofs_get_their_codes() {
         )
         .await;
     }
-    refused_with(&relay, "features=admission&proof=garbage", ErrorCode::ProofRejected).await;
-    let other = TestRelay::start(vec![fixture.program_config()], gated(AdmissionMode::Always)).await;
+    refused_with(
+        &relay,
+        "features=admission&proof=garbage",
+        ErrorCode::ProofRejected,
+    )
+    .await;
+    let other =
+        TestRelay::start(vec![fixture.program_config()], gated(AdmissionMode::Always)).await;
     let foreign = proof(&other).await;
     refused_with(
         &relay,
@@ -132,16 +142,15 @@ async fn with_the_gate_open_version_1_clients_are_untouched() {
     // No query at all, the feature without a proof, and even a wrong proof: all welcome.
     for query in ["", "features=admission", "features=admission&proof=x.1"] {
         let (_client, first) = hello_at(&relay, query).await;
-        assert!(matches!(first, RelayFrame::Welcome { .. }), "{query}: {first:?}");
+        assert!(
+            matches!(first, RelayFrame::Welcome { .. }),
+            "{query}: {first:?}"
+        );
     }
     let mut plain = RawClient::connect(&relay).await;
     plain.hello(Role::Seeker, PROGRAM).await;
     assert!(matches!(plain.frame().await, RelayFrame::Welcome { .. }));
-    let off = TestRelay::start(
-        vec![fixture.program_config()],
-        gated(AdmissionMode::Off),
-    )
-    .await;
+    let off = TestRelay::start(vec![fixture.program_config()], gated(AdmissionMode::Off)).await;
     let mut plain = RawClient::connect(&off).await;
     plain.hello(Role::Seeker, PROGRAM).await;
     assert!(matches!(plain.frame().await, RelayFrame::Welcome { .. }));
@@ -183,7 +192,10 @@ async fn a_flood_closes_the_gate_and_clients_behind_the_same_address_still_chat(
         }
     }
     let flood_time = started.elapsed();
-    assert!(welcomed < 60, "the gate closed early in the flood: {welcomed} got in");
+    assert!(
+        welcomed < 60,
+        "the gate closed early in the flood: {welcomed} got in"
+    );
     assert_eq!(welcomed + refused, FLOOD);
     assert!(challenge(&relay).await.required, "closed during the flood");
 
