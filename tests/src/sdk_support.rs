@@ -413,3 +413,50 @@ impl MitmProxy {
 pub fn pass_through(direction: Direction, message: Message) -> Vec<(Direction, Message)> {
     vec![(direction, message)]
 }
+
+/// A running chat, once both sides are ready: a fresh supporter of the fixture's program
+/// (auto-accept, one chat at a time) connected at `peer_url`, and a seeker connected at
+/// `seeker_url` (the relay's URL, or a proxy's in front of it). Returns the seeker, the
+/// peer and the peer's chat number.
+pub async fn open_chat(
+    fixture: &mut crate::ProgramFixture,
+    seeker_url: &str,
+    peer_url: &str,
+) -> (
+    confidant_client::Seeker,
+    confidant_client::Peer,
+    confidant_client::ChatNumber,
+) {
+    let credential = fixture.supporter();
+    let mut peer = confidant_client::Peer::connect(
+        peer_url,
+        &fixture.id,
+        credential.peer_credential(),
+        confidant_client::PeerOptions::default(),
+    )
+    .await
+    .unwrap();
+    go_available(&mut peer, 1, true).await;
+    let mut seeker = confidant_client::Seeker::connect(
+        seeker_url,
+        &fixture.id,
+        fixture.root().public(),
+        confidant_client::SeekerOptions::default(),
+    )
+    .await
+    .unwrap();
+    seeker
+        .seek(confidant_client::SeekPreferences::default())
+        .await
+        .unwrap();
+    seeker_until(&mut seeker, |e| {
+        matches!(e, SeekerEvent::Matched { .. }).then_some(())
+    })
+    .await;
+    let (chat, _) = peer_until(&mut peer, |e| match e {
+        PeerEvent::ChatReady { chat } => Some(*chat),
+        _ => None,
+    })
+    .await;
+    (seeker, peer, chat)
+}

@@ -88,6 +88,9 @@ pub enum Command {
     Cluster(scenarios::cluster::Opts),
     /// Peer logins per second, and the hub's pause when a new revocation list arrives.
     Revocation(scenarios::revocation::Opts),
+    /// Feature resume: time from a new socket to `resumed` against a fresh reconnect, and
+    /// the relay's memory per away connection.
+    Resume(scenarios::resume::Opts),
     /// Every scenario at tiny sizes in a few seconds; fails if any session fails.
     Smoke(SmokeOpts),
     /// Every scenario at full size, then the plots: the run behind docs/performance.md.
@@ -176,6 +179,7 @@ fn run_client(command: Command) -> Result<()> {
             Command::Churn(opts) => scenarios::churn::run(&opts).await,
             Command::Cluster(opts) => scenarios::cluster::run(&opts).await,
             Command::Revocation(opts) => scenarios::revocation::run(&opts).await,
+            Command::Resume(opts) => scenarios::resume::run(&opts).await,
             Command::IdleUnit(args) => scenarios::idle::unit(&args).await,
             Command::Smoke(opts) => scenarios::smoke(&opts.common).await,
             Command::All(opts) => {

@@ -61,6 +61,11 @@ pub fn all() -> Vec<Scenario> {
             run: |url, program, peer| Box::pin(pass(url, program, peer)),
         },
         Scenario {
+            name: "resume (feature resume): a lost socket's chat is taken over by a new one, once",
+            spec: "Resume",
+            run: |url, program, peer| Box::pin(resume(url, program, peer)),
+        },
+        Scenario {
             name: "chat features are passed to the partner with chat-features, and only then",
             spec: "Chat features",
             run: |url, program, peer| Box::pin(chat_features(url, program, peer)),
@@ -318,4 +323,118 @@ async fn pass(url: String, program: String, keys: &PeerKeys) -> Result<(), Strin
     seeker.close().await;
     peer.close().await;
     result
+}
+
+/// Feature `resume`: the seeker's socket is dropped mid-chat without a close; the peer (if
+/// it agreed on `resume`) is told `partner_away`; a new socket presenting the secret and the
+/// count of what it received gets `resumed` with the count of what the relay received
+/// (`seek` and one data frame), the peer `partner_back`, and the chat goes on; the spent
+/// secret is refused with `resume_failed` (4412). A relay that does not grant `resume` passes
+/// this scenario untested: the feature is optional.
+async fn resume(url: String, program: String, keys: &PeerKeys) -> Result<(), String> {
+    let mut peer =
+        available_peer(&url, &program, keys, 1, &json!({"features": ["resume"]})).await?;
+    let mut seeker = Wire::connect(&url).await?;
+    seeker
+        .frame(&hello_with(
+            "seeker",
+            &program,
+            &json!({"features": ["resume"]}),
+        ))
+        .await?;
+    let welcome = seeker.expect("welcome").await?;
+    let Some(secret) = welcome
+        .get("resume")
+        .and_then(|resume| resume.get("secret"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        seeker.close().await;
+        peer.close().await;
+        return Ok(());
+    };
+    seeker.frame(&json!({"type": "seek"})).await?;
+    // Count every message after `welcome` but the relay's `ack`s.
+    let mut received = 0_u64;
+    let chat = loop {
+        let next = seeker.next().await;
+        match next.kind() {
+            Some("ack") => {}
+            Some("matched") => {
+                received += 1;
+                if let Received::Frame(frame) = &next {
+                    break chat_of(frame)?;
+                }
+            }
+            Some(_) => received += 1,
+            None => return Err(format!("expected matched, got {}", next.describe())),
+        }
+    };
+    peer.expect("chat_started").await?;
+    seeker.binary(data_frame(chat)).await?;
+    // The socket goes without a close, as on a network switch.
+    drop(seeker);
+    let peer_resume = partner_frame(&mut peer, "partner_away").await?;
+    let mut seeker = Wire::connect(&url).await?;
+    seeker
+        .frame(&json!({"type": "resume", "secret": secret, "received": received}))
+        .await?;
+    let resumed = seeker.expect("resumed").await?;
+    if resumed.get("received") != Some(&json!(2)) {
+        return Err(format!(
+            "the relay received seek and one data frame: resumed.received should be 2, got {resumed}"
+        ));
+    }
+    if resumed.get("secret") == Some(&json!(secret)) {
+        return Err("resumed must carry a fresh secret".to_owned());
+    }
+    if peer_resume {
+        partner_frame(&mut peer, "partner_back").await?;
+    }
+    seeker.frame(&json!({"type": "end", "chat": chat})).await?;
+    let ended = loop {
+        let next = seeker.next().await;
+        if next.kind() != Some("ack") {
+            break next;
+        }
+    };
+    if ended.kind() != Some("chat_ended") {
+        return Err(format!(
+            "end after the resume should end the chat, got {}",
+            ended.describe()
+        ));
+    }
+    // The spent secret works no more.
+    let mut again = Wire::connect(&url).await?;
+    again
+        .frame(&json!({"type": "resume", "secret": secret, "received": 0}))
+        .await?;
+    let refused = again.next().await;
+    let refused_code = refused.error_code().map(str::to_owned);
+    let closed = again.next().await;
+    seeker.close().await;
+    peer.close().await;
+    match (refused_code.as_deref(), closed) {
+        (Some("resume_failed"), Received::Closed(Some(4412))) => Ok(()),
+        (code, closed) => Err(format!(
+            "a spent secret should get resume_failed and close 4412, got {code:?} then {}",
+            closed.describe()
+        )),
+    }
+}
+
+/// The peer's next `kind` frame, skipping data frames and updates; `Ok(false)` when the
+/// peer did not agree on `resume` (it is told nothing, by the spec).
+async fn partner_frame(peer: &mut Wire, kind: &str) -> Result<bool, String> {
+    loop {
+        let next = peer.next_within(QUIET).await;
+        match next.kind() {
+            Some(found) if found == kind => return Ok(true),
+            Some("ack" | "queued" | "availability_set") => {}
+            None if matches!(next, Received::Data(_)) => {}
+            // Silence: a peer without the feature hears nothing.
+            None if matches!(next, Received::Silence) => return Ok(false),
+            _ => return Err(format!("expected {kind}, got {}", next.describe())),
+        }
+    }
 }

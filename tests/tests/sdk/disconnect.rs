@@ -9,44 +9,15 @@
 use std::time::Duration;
 
 use confidant_client::{
-    ChatEndReason, ChatNumber, ClientError, EndReason, Peer, PeerEvent, PeerOptions,
-    SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
+    ChatEndReason, ChatNumber, ClientError, EndReason, Peer, PeerEvent, Seeker, SeekerEvent,
 };
-use confidant_tests::sdk_support::{go_available, peer_until, seeker_until};
+use confidant_tests::sdk_support::{open_chat, peer_until, seeker_until};
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
 
 async fn chat(relay: &TestRelay, fixture: &mut ProgramFixture) -> (Seeker, Peer, ChatNumber) {
-    let credential = fixture.supporter();
-    let mut peer = Peer::connect(
-        &relay.ws_url(),
-        PROGRAM,
-        credential.peer_credential(),
-        PeerOptions::default(),
-    )
-    .await
-    .unwrap();
-    go_available(&mut peer, 1, true).await;
-    let mut seeker = Seeker::connect(
-        &relay.ws_url(),
-        PROGRAM,
-        fixture.root().public(),
-        SeekerOptions::default(),
-    )
-    .await
-    .unwrap();
-    seeker.seek(SeekPreferences::default()).await.unwrap();
-    seeker_until(&mut seeker, |e| {
-        matches!(e, SeekerEvent::Matched { .. }).then_some(())
-    })
-    .await;
-    let (chat, _) = peer_until(&mut peer, |e| match e {
-        PeerEvent::ChatReady { chat } => Some(*chat),
-        _ => None,
-    })
-    .await;
-    (seeker, peer, chat)
+    open_chat(fixture, &relay.ws_url(), &relay.ws_url()).await
 }
 
 #[tokio::test]

@@ -7,52 +7,25 @@
 use std::time::Duration;
 
 use confidant_client::{
-    ChatEndReason, ChatNumber, ClientError, EndReason, ErrorCode, Peer, PeerEvent, PeerOptions,
-    SeekPreferences, Seeker, SeekerEvent, SeekerOptions,
+    ChatEndReason, ChatNumber, ClientError, EndReason, ErrorCode, Peer, PeerEvent, Seeker,
+    SeekerEvent,
 };
 use confidant_tests::fault_proxy::FaultProxy;
-use confidant_tests::sdk_support::{go_available, peer_until, seeker_until};
+use confidant_tests::sdk_support::{open_chat, peer_until, seeker_until};
 use confidant_tests::{ProgramFixture, TestRelay, test_limits};
 
 const PROGRAM: &str = "resident-peer-support";
 
-/// A chat whose seeker (or peer) goes through `proxy`.
+/// A chat whose seeker and peer connect at these URLs (the relay's, or a fault proxy's).
 async fn chat(
     relay: &TestRelay,
     fixture: &mut ProgramFixture,
     seeker_url: &str,
     peer_url: &str,
 ) -> (Seeker, Peer, ChatNumber) {
-    let credential = fixture.supporter();
-    let mut peer = Peer::connect(
-        peer_url,
-        PROGRAM,
-        credential.peer_credential(),
-        PeerOptions::default(),
-    )
-    .await
-    .unwrap();
-    go_available(&mut peer, 1, true).await;
-    let mut seeker = Seeker::connect(
-        seeker_url,
-        PROGRAM,
-        fixture.root().public(),
-        SeekerOptions::default(),
-    )
-    .await
-    .unwrap();
-    assert!(seeker.features().iter().any(|f| f == "resume"));
-    seeker.seek(SeekPreferences::default()).await.unwrap();
-    seeker_until(&mut seeker, |e| {
-        matches!(e, SeekerEvent::Matched { .. }).then_some(())
-    })
-    .await;
-    let (chat, _) = peer_until(&mut peer, |e| match e {
-        PeerEvent::ChatReady { chat } => Some(*chat),
-        _ => None,
-    })
-    .await;
     let _ = relay;
+    let (seeker, peer, chat) = open_chat(fixture, seeker_url, peer_url).await;
+    assert!(seeker.features().iter().any(|f| f == "resume"));
     (seeker, peer, chat)
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod churn;
 pub(crate) mod cluster;
 pub(crate) mod idle;
 pub(crate) mod latency;
+pub(crate) mod resume;
 pub(crate) mod revocation;
 pub(crate) mod setup;
 pub(crate) mod throughput;
@@ -354,6 +355,12 @@ pub(crate) async fn smoke(common: &Common) -> Result<()> {
         concurrency: 8,
     })
     .await?;
+    resume::run(&resume::Opts {
+        common: common.clone(),
+        seekers: 40,
+        concurrency: 8,
+    })
+    .await?;
     idle::run(&idle::Opts {
         common: common.clone(),
         steps: vec![60],
@@ -436,6 +443,13 @@ pub(crate) async fn all(common: &Common, churn_sessions: u64, idle_max: usize) -
     })
     .await;
     note("setup", result);
+    let result = resume::run(&resume::Opts {
+        common: common.clone(),
+        seekers: 2_000,
+        concurrency: 64,
+    })
+    .await;
+    note("resume", result);
     let steps = [idle_max / 8, idle_max / 4, idle_max / 2, idle_max];
     let result = idle::run(&idle::Opts {
         common: common.clone(),
