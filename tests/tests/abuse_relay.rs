@@ -368,7 +368,9 @@ async fn oversized_frames_are_refused_at_the_header() {
 async fn endless_continuation_fragments_hit_the_message_limit() {
     const CONNECTIONS: usize = 10;
     let _serial = exclusive().await;
-    let mut relay = AbuseRelay::start(&[]);
+    // Waves of new connections from the attackers would close the admission gate (auto,
+    // 100 new/s) and refuse them before they send a frame: this test is about frames.
+    let mut relay = AbuseRelay::start(&["--admission", "off"]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
     let memory = MemorySampler::start(relay.pid());
@@ -665,11 +667,15 @@ async fn frame_floods_are_rate_limited() {
 async fn many_connections_meet_the_source_and_total_limits() {
     const ATTEMPTS: usize = 100;
     let _serial = exclusive().await;
+    // About the per-source and total caps: the admission gate (which 180 connections in a
+    // second would close) is off here; `a_flood_from_one_address_…` tests it.
     let mut relay = AbuseRelay::start(&[
         "--max-connections-per-source",
         "32",
         "--max-connections",
         "60",
+        "--admission",
+        "off",
     ]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
@@ -1002,7 +1008,9 @@ async fn absurd_capacity_is_refused_and_the_maximum_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_and_replayed_proofs_are_refused() {
     let _serial = exclusive().await;
-    let mut relay = AbuseRelay::start(&[]);
+    // Waves of new connections from the attackers would close the admission gate (auto,
+    // 100 new/s) and refuse them before they send a frame: this test is about credentials.
+    let mut relay = AbuseRelay::start(&["--admission", "off"]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
     let now = confidant_tests::fixtures::now_unix();
