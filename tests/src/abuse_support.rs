@@ -306,6 +306,7 @@ impl Canary {
         seeker
             .send(&ClientFrame::Seek {
                 preferences: Default::default(),
+                urgent: false,
             })
             .await;
         let offer = peer.offer().await;

@@ -206,7 +206,11 @@ impl RawClient {
 
     /// Sends `seek` and returns the first `queued`.
     pub async fn seek(&mut self, preferences: SeekPreferences) -> RelayFrame {
-        self.send(&ClientFrame::Seek { preferences }).await;
+        self.send(&ClientFrame::Seek {
+            preferences,
+            urgent: false,
+        })
+        .await;
         let queued = self.frame().await;
         assert!(matches!(queued, RelayFrame::Queued { .. }), "{queued:?}");
         queued
@@ -214,8 +218,38 @@ impl RawClient {
 
     /// Connects as a peer, presents `credential`, answers the challenge, waits for `verified`.
     pub async fn peer(relay: &TestRelay, program: &str, credential: &SupporterCredential) -> Self {
+        Self::peer_hello(
+            relay,
+            &ClientFrame::hello_v1(Role::Peer, program),
+            credential,
+        )
+        .await
+    }
+
+    /// As [`Self::peer`], offering these connection features in `hello`.
+    pub async fn peer_with_features(
+        relay: &TestRelay,
+        program: &str,
+        credential: &SupporterCredential,
+        features: &[&str],
+    ) -> Self {
+        let hello = ClientFrame::Hello {
+            v: 1,
+            role: Role::Peer,
+            program: program.to_owned(),
+            features: Some(features.iter().map(|f| (*f).to_owned()).collect()),
+            chat_features: None,
+        };
+        Self::peer_hello(relay, &hello, credential).await
+    }
+
+    async fn peer_hello(
+        relay: &TestRelay,
+        hello: &ClientFrame,
+        credential: &SupporterCredential,
+    ) -> Self {
         let mut client = Self::connect(relay).await;
-        client.hello(Role::Peer, program).await;
+        client.send(hello).await;
         let welcome = client.frame().await;
         assert!(
             matches!(

@@ -3,7 +3,9 @@
 //! for another program).
 
 pub use confidant_crypto::wall_clock::unix_now as now_unix;
-use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
+use confidant_crypto::{
+    IssuingKey, MlKemSecret, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret,
+};
 use confidant_proto::{ClientFrame, Resource};
 use confidant_relay::ProgramConfig;
 
@@ -26,6 +28,8 @@ pub struct ProgramFixture {
 pub struct SupporterCredential {
     /// The X25519 secret (never leaves the "device").
     pub secret: SupporterSecret,
+    /// The ML-KEM-768 key of a certificate that carries one (the hybrid handshake).
+    pub mlkem: Option<MlKemSecret>,
     /// Issuer certificate.
     pub issuer_certificate: Vec<u8>,
     /// Supporter certificate.
@@ -97,17 +101,34 @@ impl ProgramFixture {
 
     /// A supporter with chosen attributes.
     pub fn supporter_with(&mut self, spec: SupporterSpec) -> SupporterCredential {
+        self.issue(spec, None)
+    }
+
+    /// A valid supporter whose certificate (version 2) carries an ML-KEM-768 key: seekers
+    /// run the hybrid post-quantum handshake with it.
+    pub fn hybrid_supporter(&mut self) -> SupporterCredential {
+        let mlkem = MlKemSecret::generate().expect("ML-KEM key");
+        self.issue(default_supporter_spec(), Some(mlkem))
+    }
+
+    fn issue(&mut self, spec: SupporterSpec, mlkem: Option<MlKemSecret>) -> SupporterCredential {
         let secret = SupporterSecret::generate().expect("supporter secret");
         let serial = self.next_serial;
         self.next_serial += 1;
         SupporterCredential {
             supporter_certificate: self
                 .authority
-                .issue(serial, secret.public(), spec)
+                .issue_with_mlkem(
+                    serial,
+                    secret.public(),
+                    mlkem.as_ref().map(MlKemSecret::public),
+                    spec,
+                )
                 .expect("supporter certificate"),
             issuer_certificate: self.authority.issuer_certificate().to_vec(),
             revocation_list: self.revocation_list.clone(),
             secret,
+            mlkem,
             serial,
         }
     }

@@ -419,6 +419,7 @@ pub fn dev_credential(dir: &Path) -> SupporterCredential {
         supporter_certificate: credential.supporter_certificate,
         revocation_list: credential.revocation_list,
         secret: credential.secret,
+        mlkem: credential.mlkem,
     }
 }
 

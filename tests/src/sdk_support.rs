@@ -20,11 +20,14 @@ use crate::fixtures::SupporterCredential;
 impl SupporterCredential {
     /// The same credential as the SDK takes it (the secret is copied).
     pub fn peer_credential(&self) -> PeerCredential {
-        PeerCredential::new(
+        PeerCredential::with_mlkem(
             self.issuer_certificate.clone(),
             self.supporter_certificate.clone(),
             self.revocation_list.clone(),
             SupporterSecret::from_bytes(*self.secret.to_bytes()),
+            self.mlkem
+                .as_ref()
+                .map(|kem| confidant_crypto::MlKemSecret::from_seed(&kem.seed())),
         )
         .expect("fixture credential matches its key")
     }

@@ -548,6 +548,7 @@ async fn frame_floods_are_rate_limited() {
     next_received(&mut stream).await;
     let seek = ClientFrame::Seek {
         preferences: SeekPreferences::default(),
+        urgent: false,
     };
     sink.send(Message::Text(seek.to_json().into()))
         .await
@@ -857,6 +858,7 @@ async fn seek_floods_meet_already_seeking_and_the_queue_limit() {
     let attack = async move {
         let seek = ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         };
         // One connection repeating seek.
         let (mut sink, mut stream, _) = WsClient::connect_split(addr, Some(loopback(7))).await;

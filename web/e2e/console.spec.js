@@ -340,7 +340,19 @@ test('the relay stays down: the console stops retrying after its last attempt, o
     page.on('websocket', () => (sockets += 1));
     await relay.stop({ kill: true });
     const note = page.locator('#reconnect-note');
+    // First the lost socket is resumed (feature resume) for the relay's window, 60 s: every
+    // attempt fails for real. Once the window has passed the console falls back to signing
+    // in again, and from there it is the schedule below.
+    await expect(note).toContainText('Connection lost — reconnecting… Your chats and availability are kept for up to a minute.');
+    await page.clock.runFor(58_000);
+    await page.waitForTimeout(300);
+    for (let i = 0; i < 40 && !(await note.innerText()).includes('attempt 1 of 8'); i++) {
+      await page.clock.runFor(500);
+      await page.waitForTimeout(150);
+    }
     await expect(note).toContainText('attempt 1 of 8');
+    expect(sockets).toBeGreaterThan(0); // the resume attempts
+    sockets = 0;
     // Each attempt fails for real (nobody listens); the clock jumps on until the console
     // gives up. Eight attempts, then none.
     const gaveUp = 'The relay could not be reached. Your files are still loaded in this tab.';

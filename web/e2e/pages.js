@@ -79,11 +79,14 @@ export function watchConsole(page) {
   return problems;
 }
 
-/** Opens the peer console and signs in with the files in `dir`. */
-export async function signInPeer(page, origin, dir) {
+/**
+ * Opens the peer console and signs in with the files in `dir`: `supporter.*` (X25519 only),
+ * or with `name` = 'supporter-pq' the supporter whose certificate carries an ML-KEM key.
+ */
+export async function signInPeer(page, origin, dir, name = 'supporter') {
   await page.goto(origin + '/peer.html');
-  await page.locator('#key-file').setInputFiles(join(dir, 'supporter.key'));
-  await page.locator('#credential-file').setInputFiles(join(dir, 'supporter.credential'));
+  await page.locator('#key-file').setInputFiles(join(dir, `${name}.key`));
+  await page.locator('#credential-file').setInputFiles(join(dir, `${name}.credential`));
   await page.locator('#revocation-file').setInputFiles(join(dir, 'revocation.list'));
   await page.locator('#connect').click();
   await expect(page.locator('#view-console')).toContainText(/Signed in as .+/);

@@ -1,7 +1,8 @@
 // Starting the real relay (`confidant-relay --dev`) on a free loopback port, and the Rust
 // `confidant` CLI, for the end-to-end tests.
 import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, connect } from 'node:net';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +25,18 @@ export function relayHelp() {
 }
 
 export const hasFlag = (flag) => relayHelp().includes(flag);
+
+/**
+ * Waits (bounded) until `path` exists: the relay writes its `--dev-peer-credential-dir`
+ * files just after it starts answering, so a test reading them at once can be early.
+ */
+export async function waitForFile(path, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} was never written`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -195,4 +208,65 @@ export async function storageSnapshot(page) {
     serviceWorkers: navigator.serviceWorker ? (await navigator.serviceWorker.getRegistrations()).length : 0,
     indexedDB: indexedDB.databases ? (await indexedDB.databases()).length : 0,
   }));
+}
+
+/**
+ * A loopback TCP proxy in front of the relay, for one browser context: the page loads and
+ * connects through it (`origin`), so the test can do to its connections what a lost
+ * network does. `cut()` destroys every connection at once — no WebSocket close frame, so the
+ * relay sees a lost socket, not a goodbye — and `down()` / `up()` refuse or accept new
+ * ones. (Chromium's `context.setOffline(true)` alone keeps an open WebSocket alive, sending
+ * and holding what arrives, crbug.com/423246: the relay would never see the page go.)
+ */
+export async function tcpProxy(targetPort) {
+  const pairs = new Set();
+  let refusing = false;
+  const server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      pairs.delete(pair);
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', drop);
+      s.on('close', drop);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    /** How many connections run through the proxy now. */
+    open: () => pairs.size,
+    cut() {
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      pairs.clear();
+    },
+    down() {
+      refusing = true;
+    },
+    up() {
+      refusing = false;
+    },
+    close() {
+      this.cut();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
 }

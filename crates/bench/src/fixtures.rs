@@ -3,7 +3,10 @@
 
 pub(crate) use confidant_crypto::hex::encode as hex;
 pub(crate) use confidant_crypto::wall_clock::unix_now as now_unix;
-use confidant_crypto::{IssuingKey, ProgramAuthority, RootKey, SupporterProfile, SupporterSecret};
+use confidant_crypto::{
+    ChatSession, IssuingKey, MlKemSecret, PeerHandshake, ProgramAuthority, RootKey,
+    SupporterProfile, SupporterSecret,
+};
 use confidant_proto::ClientFrame;
 
 use crate::Result;
@@ -17,6 +20,8 @@ pub(crate) struct Program {
     authority: ProgramAuthority,
     pub(crate) revocation_list: Vec<u8>,
     next_serial: u64,
+    /// Supporters get an ML-KEM-768 key too (version-2 certificates: hybrid handshakes).
+    pub(crate) hybrid: bool,
 }
 
 /// What a peer client holds.
@@ -25,6 +30,8 @@ pub(crate) struct Credential {
     pub(crate) issuer_certificate: Vec<u8>,
     pub(crate) supporter_certificate: Vec<u8>,
     pub(crate) revocation_list: Vec<u8>,
+    /// The ML-KEM-768 key of a version-2 certificate.
+    pub(crate) mlkem: Option<MlKemSecret>,
 }
 
 impl Program {
@@ -41,6 +48,7 @@ impl Program {
             authority,
             revocation_list: Vec::new(),
             next_serial: 1,
+            hybrid: false,
         };
         program.next_list(Vec::new())?;
         Ok(program)
@@ -61,14 +69,25 @@ impl Program {
             not_before: now - DAY,
             not_after: now + 30 * DAY,
         };
+        let mlkem = if self.hybrid {
+            Some(MlKemSecret::generate().map_err(|e| format!("ML-KEM key: {e:?}"))?)
+        } else {
+            None
+        };
         Ok(Credential {
             supporter_certificate: self
                 .authority
-                .issue(serial, secret.public(), profile)
+                .issue_with_mlkem(
+                    serial,
+                    secret.public(),
+                    mlkem.as_ref().map(MlKemSecret::public),
+                    profile,
+                )
                 .map_err(|e| format!("supporter certificate: {e:?}"))?,
             issuer_certificate: self.authority.issuer_certificate().to_vec(),
             revocation_list: self.revocation_list.clone(),
             secret,
+            mlkem,
         })
     }
 
@@ -95,6 +114,19 @@ impl Program {
 }
 
 impl Credential {
+    /// Answers a seeker's msg1 as the SDK's peer does: hybrid exactly when this
+    /// credential's certificate carries an ML-KEM key.
+    pub(crate) fn respond(&self, msg1: &[u8]) -> Result<(ChatSession, Vec<u8>)> {
+        PeerHandshake::respond_for_certificate(
+            &self.secret,
+            self.mlkem.as_ref(),
+            &self.supporter_certificate,
+            &[],
+            msg1,
+        )
+        .map_err(|e| format!("respond: {e:?}").into())
+    }
+
     /// The `present` frame.
     pub(crate) fn present_frame(&self) -> ClientFrame {
         ClientFrame::Present {

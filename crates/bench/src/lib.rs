@@ -88,6 +88,9 @@ pub enum Command {
     Cluster(scenarios::cluster::Opts),
     /// Peer logins per second, and the hub's pause when a new revocation list arrives.
     Revocation(scenarios::revocation::Opts),
+    /// The hybrid post-quantum handshake against X25519 only, same run: bytes, CPU
+    /// handshakes/s, and complete sessions/s through the relay.
+    Handshake(scenarios::handshake::Opts),
     /// Feature resume: time from a new socket to `resumed` against a fresh reconnect, and
     /// the relay's memory per away connection.
     Resume(scenarios::resume::Opts),
@@ -181,6 +184,7 @@ fn run_client(command: Command) -> Result<()> {
             Command::Revocation(opts) => scenarios::revocation::run(&opts).await,
             Command::Resume(opts) => scenarios::resume::run(&opts).await,
             Command::IdleUnit(args) => scenarios::idle::unit(&args).await,
+            Command::Handshake(opts) => scenarios::handshake::run(&opts).await,
             Command::Smoke(opts) => scenarios::smoke(&opts.common).await,
             Command::All(opts) => {
                 let result = scenarios::all(&opts.common, opts.churn_sessions, opts.idle_max).await;

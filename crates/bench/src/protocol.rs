@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use confidant_crypto::{ChatSession, PeerHandshake, Record, SeekerHandshake, verify_chain};
+use confidant_crypto::{ChatSession, Record, SeekerHandshake, verify_chain};
 use confidant_proto::{
     Availability, ChatNumber, ClientFrame, DataFrame, ErrorCode, RelayFrame, Role, SeekPreferences,
 };
@@ -198,6 +198,7 @@ pub(crate) async fn seeker_seek_timed(
 pub(crate) async fn seek_timed(ws: &mut Ws, seek_sent: &mut Instant) -> Result<Option<RelayFrame>> {
     let seek = ClientFrame::Seek {
         preferences: SeekPreferences::default(),
+        urgent: false,
     };
     *seek_sent = Instant::now();
     send(ws, &seek).await?;
@@ -264,7 +265,9 @@ impl Target {
 
     /// The seeker's check of a credential, exactly as the SDK does it: chain, validity,
     /// revocation. Returns the peer's X25519 key.
-    pub(crate) fn verify(&self, issuer: &[u8], supporter: &[u8], list: &[u8]) -> Result<[u8; 32]> {
+    /// Verifies the chain as the SDK does; returns the peer's X25519 key and the ML-KEM-768
+    /// key its certificate carries (then the handshake is hybrid).
+    pub(crate) fn verify(&self, issuer: &[u8], supporter: &[u8], list: &[u8]) -> Result<PeerKeys> {
         let verified = verify_chain(
             &self.root_public,
             &self.program,
@@ -275,19 +278,34 @@ impl Target {
             0,
         )
         .map_err(|e| format!("credential did not verify: {e:?}"))?;
-        Ok(verified.certificate.x25519_public)
+        Ok(PeerKeys {
+            x25519: verified.certificate.x25519_public,
+            mlkem: verified.certificate.mlkem768_public,
+        })
     }
 }
 
-/// The seeker's side of Noise NK on `chat`.
+/// The keys a verified certificate names.
+pub(crate) struct PeerKeys {
+    pub(crate) x25519: [u8; 32],
+    pub(crate) mlkem: Option<Vec<u8>>,
+}
+
+/// The seeker's side of the chat handshake on `chat`: Noise NK, or the hybrid NKpsk2 when
+/// the certificate carries an ML-KEM key (as the SDK does).
 pub(crate) async fn seeker_handshake(
     ws: &mut Ws,
     chat: ChatNumber,
-    peer_static: &[u8; 32],
+    peer: &PeerKeys,
     certificate: &[u8],
 ) -> Result<ChatSession> {
-    let (handshake, msg1) = SeekerHandshake::start(peer_static, certificate)
-        .map_err(|e| format!("handshake start: {e:?}"))?;
+    let (handshake, msg1) = SeekerHandshake::start_for_certificate(
+        &peer.x25519,
+        peer.mlkem.as_deref(),
+        certificate,
+        &[],
+    )
+    .map_err(|e| format!("handshake start: {e:?}"))?;
     send_data(ws, chat, &msg1).await?;
     let (got, msg2) = recv_data(ws).await?;
     if got != chat {
@@ -359,8 +377,8 @@ pub(crate) async fn seeker_open_chat(target: &Target) -> Result<(Ws, ChatNumber)
             )
         }
     };
-    let peer_static = target.verify(&issuer, &supporter, &list)?;
-    let mut session = seeker_handshake(&mut ws, chat, &peer_static, &supporter).await?;
+    let peer_keys = target.verify(&issuer, &supporter, &list)?;
+    let mut session = seeker_handshake(&mut ws, chat, &peer_keys, &supporter).await?;
     let first = session
         .seal(&Record::Text("Hello — is anyone there?".into()))
         .map_err(|e| format!("seal: {e:?}"))?;
@@ -375,9 +393,7 @@ pub(crate) async fn seeker_open_chat(target: &Target) -> Result<(Ws, ChatNumber)
 /// The baseline's stand-in peer for one session: a fresh connection paired with the seeker.
 async fn baseline_peer_session(mut ws: Ws, credential: Arc<Credential>) -> Result<()> {
     let (chat, msg1) = recv_data(&mut ws).await?;
-    let (mut session, msg2) =
-        PeerHandshake::respond(&credential.secret, &credential.supporter_certificate, &msg1)
-            .map_err(|e| format!("respond: {e:?}"))?;
+    let (mut session, msg2) = credential.respond(&msg1)?;
     send_data(&mut ws, chat, &msg2).await?;
     let (_, first) = recv_data(&mut ws).await?;
     session.open(&first).map_err(|e| format!("open: {e:?}"))?;
@@ -443,12 +459,7 @@ async fn respond(
     let state = chats.get_mut(&chat.0).ok_or("data on an unknown chat")?;
     match state {
         None => {
-            let (session, msg2) = PeerHandshake::respond(
-                &credential.secret,
-                &credential.supporter_certificate,
-                frame.noise_message,
-            )
-            .map_err(|e| format!("respond: {e:?}"))?;
+            let (session, msg2) = credential.respond(frame.noise_message)?;
             *state = Some(session);
             send_data(ws, chat, &msg2).await
         }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use confidant_client::credential_files::{
-    ISSUER_CERTIFICATE_LABEL, REVOCATION_LIST_LABEL, decode_key_request, decode_single,
+    ISSUER_CERTIFICATE_LABEL, REVOCATION_LIST_LABEL, decode_key_request_any, decode_single,
     encode_credential, encode_labelled,
 };
 use confidant_crypto::keys::encode_root_public_key_file;
@@ -201,7 +201,7 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
     }
     let department = args.department.trim();
     check_department(department, &issuer.program, args.programs.as_deref())?;
-    let public = parse_request(&args.request)?;
+    let (public, mlkem768_public) = parse_request(&args.request)?;
     let now = now();
     let not_after = (now + validity).min(issuer.not_after);
     if not_after <= now {
@@ -221,12 +221,23 @@ fn sign(args: &SignArgs) -> Result<(), CliError> {
         languages: args.languages.clone(),
         not_before: now,
         not_after,
+        mlkem768_public,
     }
     .sign(&issuing)
     .map_err(|error| CliError::Codec {
         what: "supporter certificate",
         error,
     })?;
+    if certificate.len() > confidant_proto::limits::MAX_CERTIFICATE {
+        // With the 1184-byte ML-KEM key, about 730 bytes remain for name, role, department,
+        // topics and languages; the relay would refuse a larger certificate at `present`.
+        return Err(CliError::Invalid(format!(
+            "the certificate would be {} bytes, more than the protocol's {} (shorten the \
+             name, department or the lists of topics and languages)",
+            certificate.len(),
+            confidant_proto::limits::MAX_CERTIFICATE
+        )));
+    }
     write_public_new(
         &args.out,
         &encode_credential(&issuer_certificate, &certificate),
@@ -293,15 +304,16 @@ fn check_department(
     )))
 }
 
-/// A key request file, 64 hex digits, or 32 bytes of base64.
-fn parse_request(value: &str) -> Result<[u8; 32], CliError> {
+/// A key request file (version 2 also carries the ML-KEM-768 key), 64 hex digits, or 32
+/// bytes of base64 (an X25519 key alone).
+fn parse_request(value: &str) -> Result<([u8; 32], Option<Vec<u8>>), CliError> {
     if let Some(key) = confidant_crypto::hex::decode::<32>(value) {
-        return Ok(key);
+        return Ok((key, None));
     }
     if let Ok(bytes) = STANDARD.decode(value.trim())
         && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
     {
-        return Ok(key);
+        return Ok((key, None));
     }
     let path = Path::new(value);
     if !path.exists() {
@@ -310,7 +322,7 @@ fn parse_request(value: &str) -> Result<[u8; 32], CliError> {
              (`confidant keygen --out supporter.key` writes the request as supporter.request)"
         )));
     }
-    decode_key_request(&read_text(path)?).map_err(|error| CliError::FileFormat {
+    decode_key_request_any(&read_text(path)?).map_err(|error| CliError::FileFormat {
         path: path.to_owned(),
         error,
     })

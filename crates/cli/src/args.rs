@@ -78,6 +78,10 @@ pub struct SeekArgs {
     /// Skip (locally, without telling the relay) any peer from this department.
     #[arg(long)]
     pub avoid_department: Option<String>,
+    /// "I need to talk soon": served ahead of anyone who has waited less than five minutes
+    /// (self-declared; the peer's offer says so).
+    #[arg(long)]
+    pub urgent: bool,
 }
 
 /// `confidant peer`.
@@ -119,6 +123,11 @@ pub struct KeygenArgs {
     /// with the extension `.request`).
     #[arg(long)]
     pub request_out: Option<PathBuf>,
+    /// Make an X25519 key only, without the ML-KEM-768 key of the hybrid post-quantum
+    /// handshake: for a program whose seekers still use clients from before ML-KEM (they
+    /// cannot verify a certificate that carries one).
+    #[arg(long)]
+    pub x25519_only: bool,
 }
 
 /// `confidant admin …`.

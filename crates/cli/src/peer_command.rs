@@ -60,9 +60,10 @@ pub(crate) async fn run(args: PeerArgs) -> Result<(), CliError> {
                     PeerEvent::AvailabilitySet { status, capacity, active_chats } => {
                         println!("[availability] {status:?}, {active_chats}/{capacity} chats");
                     }
-                    PeerEvent::Offer { offer, topic, language, expires_in } => {
+                    PeerEvent::Offer { offer, topic, language, expires_in, urgent } => {
                         println!(
-                            "[offer {offer}] topic {}, language {} — /accept {offer} or /decline {offer} within {} s",
+                            "[offer {offer}]{} topic {}, language {} — /accept {offer} or /decline {offer} within {} s",
+                            if urgent { " URGENT: the seeker needs to talk soon;" } else { "" },
                             topic.as_deref().unwrap_or("any"),
                             language.as_deref().unwrap_or("any"),
                             expires_in.as_secs()

@@ -53,13 +53,25 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
         println!("Confidentiality: {statement}");
     }
     println!("Peer support never replaces professional help. Type /quit at any time.");
-    seeker
-        .seek(SeekPreferences {
-            topic: args.topic.clone(),
-            language: args.language.clone(),
-            peer_role: args.peer_role.clone(),
-        })
-        .await?;
+    let preferences = SeekPreferences {
+        topic: args.topic.clone(),
+        language: args.language.clone(),
+        peer_role: args.peer_role.clone(),
+    };
+    if args.urgent {
+        seeker.seek_urgently(preferences).await?;
+        if seeker
+            .features()
+            .iter()
+            .any(|name| name == confidant_client::FEATURE_URGENCY)
+        {
+            println!("You said you need to talk soon: you will be offered to a peer first.");
+        } else {
+            println!("This relay cannot put urgent requests first; you wait in order.");
+        }
+    } else {
+        seeker.seek(preferences).await?;
+    }
     println!("Looking for a peer supporter…");
 
     let resources = seeker.program().resources.clone();
@@ -118,6 +130,11 @@ pub(crate) async fn run(args: SeekArgs) -> Result<(), CliError> {
                             "[matched] {} — {}, {} (verified against the program's key)",
                             peer.display_name, peer.role, peer.department
                         );
+                        if peer.post_quantum {
+                            println!(
+                                "[encryption] hybrid post-quantum handshake: X25519 and ML-KEM-768"
+                            );
+                        }
                         println!("Type a message and press Enter. /end ends the chat.");
                     }
                     SeekerEvent::Message(text) => {

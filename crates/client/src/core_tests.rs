@@ -58,13 +58,17 @@ fn seeker_config(fixture: &Fixture, memory: RevocationMemory, avoid: Option<&str
         avoid_department: avoid.map(str::to_owned),
         chat_features: Vec::new(),
         pass: false,
+        urgency: false,
     }
 }
 
 fn start_seeking(core: &mut SeekerCore) {
     let mut out = Outbox::default();
-    core.on_command(SeekerCommand::Seek(SeekPreferences::default()), &mut out)
-        .unwrap();
+    core.on_command(
+        SeekerCommand::Seek(SeekPreferences::default(), false),
+        &mut out,
+    )
+    .unwrap();
     let sent = split(&mut out);
     assert!(matches!(
         sent.controls.as_slice(),
@@ -94,6 +98,7 @@ fn open_chat(fixture: &Fixture, supporter: &Supporter) -> (SeekerCore, PeerCore)
 
     let mut peer = PeerCore::new(
         confidant_crypto::SupporterSecret::from_bytes(*supporter.secret.to_bytes()),
+        None,
         supporter.certificate.clone(),
         Vec::new(),
     );
@@ -336,6 +341,7 @@ fn swapped_certificate_fails_the_handshake() {
     let msg1 = split(&mut out).data.remove(0).1;
     let mut peer = PeerCore::new(
         confidant_crypto::SupporterSecret::from_bytes(*real.secret.to_bytes()),
+        None,
         real.certificate.clone(),
         Vec::new(),
     );
@@ -480,6 +486,7 @@ fn expired_certificate_is_rejected_by_the_clients_clock() {
         avoid_department: None,
         chat_features: Vec::new(),
         pass: false,
+        urgency: false,
     });
     start_seeking(&mut seeker);
     let mut out = Outbox::default();

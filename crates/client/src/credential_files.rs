@@ -21,6 +21,9 @@ pub const CREDENTIAL_LABEL: &str = "confidant-credential-v1";
 pub const REVOCATION_LIST_LABEL: &str = "confidant-revocation-list-v1";
 /// Label of a key request (the supporter's X25519 public key, for the administrator).
 pub const KEY_REQUEST_LABEL: &str = "confidant-key-request-v1";
+/// Label of a key request that also carries the supporter's ML-KEM-768 public key (two
+/// lines: the X25519 public key, the 1184-byte ML-KEM encapsulation key).
+pub const KEY_REQUEST_MLKEM_LABEL: &str = "confidant-key-request-v2";
 /// Label of an issuer certificate file (written beside the issuing key).
 pub const ISSUER_CERTIFICATE_LABEL: &str = "confidant-issuer-certificate-v1";
 
@@ -132,6 +135,25 @@ pub fn decode_key_request(text: &str) -> Result<[u8; 32], FileFormatError> {
         .map_err(|_| FileFormatError::WrongLength { line: 2 })
 }
 
+/// A key request of either version: the X25519 public key, and the ML-KEM-768 public key
+/// of a version-2 request (checked with the FIPS 203 modulus check).
+pub fn decode_key_request_any(text: &str) -> Result<([u8; 32], Option<Vec<u8>>), FileFormatError> {
+    let first = text.lines().next().map(|l| l.trim_end_matches('\r'));
+    if first != Some(KEY_REQUEST_MLKEM_LABEL) {
+        return decode_key_request(text).map(|k| (k, None));
+    }
+    let mut blobs = decode_labelled(KEY_REQUEST_MLKEM_LABEL, 2, text)?.into_iter();
+    let x25519: [u8; 32] = blobs
+        .next()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(FileFormatError::WrongLength { line: 2 })?;
+    let mlkem = blobs
+        .next()
+        .filter(|b| confidant_crypto::mlkem::is_valid_public(b))
+        .ok_or(FileFormatError::WrongLength { line: 3 })?;
+    Ok((x25519, Some(mlkem)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +184,23 @@ mod tests {
         assert_eq!(
             decode_credential(&short),
             Err(FileFormatError::WrongLineCount { expected: 2 })
+        );
+    }
+
+    #[test]
+    fn key_request_versions() {
+        let kem = confidant_crypto::MlKemSecret::from_seed(&[3; 64]);
+        let v2 = encode_labelled(KEY_REQUEST_MLKEM_LABEL, &[&[7; 32], &kem.public()]);
+        assert_eq!(
+            decode_key_request_any(&v2),
+            Ok(([7; 32], Some(kem.public())))
+        );
+        let v1 = encode_labelled(KEY_REQUEST_LABEL, &[&[7; 32]]);
+        assert_eq!(decode_key_request_any(&v1), Ok(([7; 32], None)));
+        let bad = encode_labelled(KEY_REQUEST_MLKEM_LABEL, &[&[7; 32], &[0xff; 1184]]);
+        assert_eq!(
+            decode_key_request_any(&bad),
+            Err(FileFormatError::WrongLength { line: 3 })
         );
     }
 

@@ -12,7 +12,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use confidant_crypto::{
-    IssuerCertificate, IssuingKey, RevocationList, RootKey, SupporterCertificate, SupporterSecret,
+    IssuerCertificate, IssuingKey, MlKemSecret, RevocationList, RootKey, SupporterCertificate,
+    SupporterSecret,
 };
 use confidant_proto::{Availability, ChatNumber, Resource};
 
@@ -183,6 +184,8 @@ pub fn demo_credential(
         .sign(root)
         .map_err(|_| failed("issuer certificate"))?;
     let secret = SupporterSecret::generate().map_err(|_| failed("no randomness"))?;
+    // The demo peer holds an ML-KEM-768 key too, so seekers run the hybrid handshake with it.
+    let mlkem = MlKemSecret::generate().map_err(|_| failed("no randomness"))?;
     let supporter_certificate = SupporterCertificate {
         program: program.to_owned(),
         issuer_key_id: issuing.key_id(),
@@ -195,6 +198,7 @@ pub fn demo_credential(
         languages: vec!["en".to_owned()],
         not_before: now_unix,
         not_after,
+        mlkem768_public: Some(mlkem.public()),
     }
     .sign(&issuing)
     .map_err(|_| failed("supporter certificate"))?;
@@ -208,11 +212,12 @@ pub fn demo_credential(
     }
     .sign(root)
     .map_err(|_| failed("revocation list"))?;
-    PeerCredential::new(
+    PeerCredential::with_mlkem(
         issuer_certificate,
         supporter_certificate,
         revocation_list,
         secret,
+        Some(mlkem),
     )
 }
 
@@ -235,6 +240,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(verified.certificate.display_name, DEMO_DISPLAY_NAME);
+        assert!(
+            verified.certificate.mlkem768_public.is_some(),
+            "the demo peer offers the hybrid handshake"
+        );
         assert!(DEMO_DISPLAY_NAME.contains("not a real person"));
     }
 

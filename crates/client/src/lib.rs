@@ -53,8 +53,8 @@ pub use admission::solve as solve_admission_challenge;
 pub use clock::{Clock, FixedClock, SystemClock, system_clock};
 pub use confidant_crypto::{CredentialError, NoiseError, ResourceCard};
 pub use confidant_proto::{
-    Availability, ChatEndReason, ChatNumber, ErrorCode, NoPeerReason, OfferWithdrawnReason,
-    ProgramInfo, QueueNone, Resource, SeekPreferences,
+    Availability, ChatEndReason, ChatNumber, ErrorCode, FEATURE_URGENCY, NoPeerReason,
+    OfferWithdrawnReason, ProgramInfo, QueueNone, Resource, SeekPreferences,
 };
 pub use demo_peer::{DEMO_CAPACITY, DEMO_DISPLAY_NAME, demo_credential, run_demo_peer};
 pub use end_reason::EndReason;

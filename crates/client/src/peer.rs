@@ -194,6 +194,7 @@ impl Peer {
             supporter_certificate,
             revocation_list,
             secret,
+            mlkem,
         } = credential;
         connection
             .send_control(&ClientFrame::Present {
@@ -218,7 +219,7 @@ impl Peer {
             RelayFrame::Verified { display_name } => display_name,
             other => return Err(unexpected(other)),
         };
-        let core = PeerCore::new(secret, supporter_certificate, options.chat_features);
+        let core = PeerCore::new(secret, mlkem, supporter_certificate, options.chat_features);
         let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {
             driver,

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use confidant_crypto::{
-    ChatSession, PeerHandshake, Record, ResourceCard, SupporterSecret, agreed_chat_features,
+    ChatSession, MlKemSecret, PeerHandshake, Record, ResourceCard, SupporterSecret,
+    agreed_chat_features,
 };
 use confidant_proto::{Availability, ChatEndReason, ChatNumber, ClientFrame, RelayFrame};
 
@@ -56,6 +57,9 @@ type Out = Outbox<PeerEvent>;
 /// The peer state machine.
 pub(crate) struct PeerCore {
     secret: SupporterSecret,
+    /// The ML-KEM-768 key when the certificate carries its public half: then every chat
+    /// must use the hybrid handshake (`proto/crypto.md` §2.1).
+    mlkem: Option<MlKemSecret>,
     supporter_certificate: Vec<u8>,
     /// The end-to-end chat features this app implements.
     chat_features: Vec<String>,
@@ -73,11 +77,13 @@ impl std::fmt::Debug for PeerCore {
 impl PeerCore {
     pub(crate) fn new(
         secret: SupporterSecret,
+        mlkem: Option<MlKemSecret>,
         supporter_certificate: Vec<u8>,
         chat_features: Vec<String>,
     ) -> Self {
         Self {
             secret,
+            mlkem,
             supporter_certificate,
             chat_features,
             chats: HashMap::new(),
@@ -106,11 +112,13 @@ impl PeerCore {
                 topic,
                 language,
                 expires_in_ms,
+                urgent,
             } => out.event(PeerEvent::Offer {
                 offer,
                 topic,
                 language,
                 expires_in: Duration::from_millis(u64::from(expires_in_ms)),
+                urgent,
             }),
             RelayFrame::OfferWithdrawn { offer, reason } => {
                 out.event(PeerEvent::OfferWithdrawn { offer, reason });
@@ -176,8 +184,9 @@ impl PeerCore {
         match state {
             Chat::AwaitingHandshake { partner_features } => {
                 let agreed = agreed_chat_features(&self.chat_features, &partner_features);
-                match PeerHandshake::respond_bound(
+                match PeerHandshake::respond_for_certificate(
                     &self.secret,
+                    self.mlkem.as_ref(),
                     &self.supporter_certificate,
                     &agreed,
                     payload,

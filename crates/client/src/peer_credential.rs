@@ -4,7 +4,9 @@
 use confidant_crypto::SignedBody as _;
 use std::path::Path;
 
-use confidant_crypto::{SupporterCertificate, SupporterSecret};
+use confidant_crypto::{
+    MlKemSecret, SupporterCertificate, SupporterSecret, decode_supporter_key_file,
+};
 
 use crate::credential_files::{REVOCATION_LIST_LABEL, decode_credential, decode_single};
 use crate::error::ClientError;
@@ -19,6 +21,9 @@ pub struct PeerCredential {
     pub revocation_list: Vec<u8>,
     /// The X25519 secret whose public half the supporter certificate names.
     pub secret: SupporterSecret,
+    /// The ML-KEM-768 key whose public half a version-2 supporter certificate carries
+    /// (then every chat uses the hybrid handshake); `None` for a version-1 certificate.
+    pub mlkem: Option<MlKemSecret>,
 }
 
 impl std::fmt::Debug for PeerCredential {
@@ -40,6 +45,24 @@ impl PeerCredential {
         revocation_list: Vec<u8>,
         secret: SupporterSecret,
     ) -> Result<Self, ClientError> {
+        Self::with_mlkem(
+            issuer_certificate,
+            supporter_certificate,
+            revocation_list,
+            secret,
+            None,
+        )
+    }
+
+    /// [`PeerCredential::new`] with the ML-KEM-768 key of a version-2 certificate. The key
+    /// must be there exactly when the certificate carries its public half, and match it.
+    pub fn with_mlkem(
+        issuer_certificate: Vec<u8>,
+        supporter_certificate: Vec<u8>,
+        revocation_list: Vec<u8>,
+        secret: SupporterSecret,
+        mlkem: Option<MlKemSecret>,
+    ) -> Result<Self, ClientError> {
         let certificate = SupporterCertificate::decode_unverified(&supporter_certificate)
             .map_err(|e| ClientError::Credential(format!("supporter certificate: {e}")))?;
         if certificate.x25519_public != secret.public() {
@@ -47,11 +70,35 @@ impl PeerCredential {
                 "the key file does not match the certificate's public key".to_owned(),
             ));
         }
+        match (&certificate.mlkem768_public, &mlkem) {
+            (None, None) => {}
+            (Some(public), Some(kem)) if *public == kem.public() => {}
+            (Some(_), Some(_)) => {
+                return Err(ClientError::Credential(
+                    "the key file's ML-KEM key does not match the certificate's".to_owned(),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(ClientError::Credential(
+                    "the certificate carries an ML-KEM key but the key file has none (a \
+                     version-1 key file): use the key file written with this certificate's request"
+                        .to_owned(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ClientError::Credential(
+                    "the key file holds an ML-KEM key but the certificate carries none: ask the \
+                     program for a certificate from this key file's request"
+                        .to_owned(),
+                ));
+            }
+        }
         Ok(Self {
             issuer_certificate,
             supporter_certificate,
             revocation_list,
             secret,
+            mlkem,
         })
     }
 
@@ -77,13 +124,13 @@ impl PeerCredential {
         credential: &str,
         revocation_list: &str,
     ) -> Result<Self, ClientError> {
-        let secret = SupporterSecret::from_key_file(key)
+        let (secret, mlkem) = decode_supporter_key_file(key)
             .map_err(|e| ClientError::Credential(format!("key file: {e}")))?;
         let (issuer, supporter) = decode_credential(credential)
             .map_err(|e| ClientError::Credential(format!("credential file: {e}")))?;
         let list = decode_single(REVOCATION_LIST_LABEL, revocation_list)
             .map_err(|e| ClientError::Credential(format!("revocation list file: {e}")))?;
-        Self::new(issuer, supporter, list, secret)
+        Self::with_mlkem(issuer, supporter, list, secret, mlkem)
     }
 
     /// The certificate as signed (decoded without verifying; the relay and seekers verify).

@@ -31,6 +31,8 @@ pub enum PeerEvent {
         language: Option<String>,
         /// Time before the offer goes to another peer.
         expires_in: Duration,
+        /// The seeker said it needs to talk soon (feature `urgency`).
+        urgent: bool,
     },
     /// An offer went away before it was answered.
     OfferWithdrawn {

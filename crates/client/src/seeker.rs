@@ -68,7 +68,18 @@ impl SeekerHandle {
 
     /// Asks for a peer. Events: `Queued` …, then `Matched`, `NoPeer` or `Cancelled`.
     pub async fn seek(&self, preferences: SeekPreferences) -> Result<(), ClientError> {
-        self.call(SeekerCommand::Seek(preferences)).await.map(drop)
+        self.call(SeekerCommand::Seek(preferences, false))
+            .await
+            .map(drop)
+    }
+
+    /// As [`Self::seek`], saying "I need to talk soon" (self-declared): the relay serves an
+    /// urgent seeker as if it had sought five minutes earlier, and the peer's offer says so
+    /// (feature `urgency`; against a relay without it, a plain `seek`).
+    pub async fn seek_urgently(&self, preferences: SeekPreferences) -> Result<(), ClientError> {
+        self.call(SeekerCommand::Seek(preferences, true))
+            .await
+            .map(drop)
     }
 
     /// Leaves the queue (a `Cancelled` event follows).
@@ -156,6 +167,10 @@ impl Seeker {
                 .features
                 .iter()
                 .any(|name| name == confidant_proto::FEATURE_PASS),
+            urgency: welcomed
+                .features
+                .iter()
+                .any(|name| name == confidant_proto::FEATURE_URGENCY),
         });
         let (commands, driver) = Driver::spawn(connection, core);
         Ok(Self {

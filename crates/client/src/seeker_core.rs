@@ -61,6 +61,8 @@ pub(crate) struct SeekerConfig {
     pub(crate) chat_features: Vec<String>,
     /// The relay agreed on feature `pass`: a refused peer is passed, keeping the queue place.
     pub(crate) pass: bool,
+    /// The relay agreed on feature `urgency`: an urgent seek may say so.
+    pub(crate) urgency: bool,
 }
 
 /// The seeker state machine.
@@ -69,12 +71,15 @@ pub(crate) struct SeekerCore {
     config: SeekerConfig,
     state: State,
     preferences: SeekPreferences,
+    /// The last seek said "I need to talk soon" (and the relay knows `urgency`).
+    urgent: bool,
 }
 
 /// Something the app asked for.
 #[derive(Debug)]
 pub(crate) enum SeekerCommand {
-    Seek(SeekPreferences),
+    /// Preferences, and whether the seeker needs to talk soon.
+    Seek(SeekPreferences, bool),
     Cancel,
     SendText(String),
     Typing(bool),
@@ -94,6 +99,7 @@ impl SeekerCore {
             config,
             state: State::Idle,
             preferences: SeekPreferences::default(),
+            urgent: false,
         }
     }
 
@@ -217,8 +223,10 @@ impl SeekerCore {
             return;
         }
         let agreed = agreed_chat_features(&self.config.chat_features, partner_features);
-        match SeekerHandshake::start_bound(
+        // The hybrid handshake exactly when the verified certificate carries an ML-KEM key.
+        match SeekerHandshake::start_for_certificate(
             &checked.static_key,
+            checked.mlkem_public.as_deref(),
             &checked.supporter_certificate,
             &agreed,
         ) {
@@ -246,6 +254,7 @@ impl SeekerCore {
                 } else {
                     out.control(ClientFrame::Seek {
                         preferences: self.preferences.clone(),
+                        urgent: self.urgent,
                     });
                     self.state = State::Seeking {
                         cancel_requested: false,
@@ -344,10 +353,15 @@ impl SeekerCore {
     /// An app command. Returns the command's answer; frames go into `out`.
     pub(crate) fn on_command(&mut self, command: SeekerCommand, out: &mut Out) -> CommandResult {
         match command {
-            SeekerCommand::Seek(preferences) => match self.state {
+            SeekerCommand::Seek(preferences, urgent) => match self.state {
                 State::Idle => {
                     self.preferences = preferences.clone();
-                    out.control(ClientFrame::Seek { preferences });
+                    // Said only to a relay that knows it (else an unknown member).
+                    self.urgent = urgent && self.config.urgency;
+                    out.control(ClientFrame::Seek {
+                        preferences,
+                        urgent: self.urgent,
+                    });
                     self.state = State::Seeking {
                         cancel_requested: false,
                     };

@@ -50,6 +50,7 @@ impl Fixture {
             languages: vec!["en".to_owned()],
             not_before: NOW - DAY,
             not_after: NOW + 30 * DAY,
+            mlkem768_public: None,
         }
         .sign(&self.issuing)
         .unwrap();

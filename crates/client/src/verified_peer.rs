@@ -24,6 +24,10 @@ pub struct VerifiedPeer {
     pub topics: Vec<String>,
     /// Languages the peer speaks.
     pub languages: Vec<String>,
+    /// The certificate carries an ML-KEM-768 key, so this chat runs the hybrid
+    /// post-quantum handshake (X25519 and ML-KEM; `proto/crypto.md` §2.1). Decided by the
+    /// signed certificate alone: there is no fallback to X25519 only.
+    pub post_quantum: bool,
 }
 
 /// A verified credential: what to show, and the key to run Noise towards.
@@ -31,6 +35,8 @@ pub struct VerifiedPeer {
 pub(crate) struct CheckedCredential {
     pub(crate) peer: VerifiedPeer,
     pub(crate) static_key: [u8; 32],
+    /// The ML-KEM-768 key of a version-2 certificate (checked by `verify_chain`).
+    pub(crate) mlkem_public: Option<Vec<u8>>,
     pub(crate) supporter_certificate: Vec<u8>,
 }
 
@@ -59,6 +65,7 @@ pub(crate) fn check_credential(
     Ok(CheckedCredential {
         static_key: certificate.x25519_public,
         peer: VerifiedPeer {
+            post_quantum: certificate.mlkem768_public.is_some(),
             display_name: certificate.display_name,
             role: certificate.role,
             department: certificate.department,
@@ -66,6 +73,7 @@ pub(crate) fn check_credential(
             languages: certificate.languages,
         },
         supporter_certificate: credential.supporter_certificate.as_bytes().to_vec(),
+        mlkem_public: certificate.mlkem768_public,
     })
 }
 

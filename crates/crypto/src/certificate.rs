@@ -5,6 +5,7 @@
 
 use crate::codec::{CodecError, Reader, Writer, check_tag};
 use crate::keys::{IssuingKey, RootKey, key_id};
+use crate::mlkem::MLKEM768_PUBLIC_LEN;
 use crate::signed_body::SignedBody;
 pub use crate::signed_body::{CREDENTIAL_VERSION, SIGNATURE_LEN, split_signed};
 
@@ -120,7 +121,15 @@ pub struct SupporterCertificate {
     pub not_before: u64,
     /// Last second (Unix time, inclusive) the certificate is valid.
     pub not_after: u64,
+    /// The supporter's ML-KEM-768 encapsulation key (1184 bytes), for the hybrid
+    /// post-quantum handshake (`proto/crypto.md` §2.1). Present only in a version-2 body:
+    /// a certificate with it is encoded as version 2, one without as version 1, so each
+    /// value still has exactly one encoding.
+    pub mlkem768_public: Option<Vec<u8>>,
 }
+
+/// Body version of a supporter certificate that carries an ML-KEM-768 key.
+pub const SUPPORTER_CERTIFICATE_VERSION_MLKEM: u8 = 2;
 
 impl SupporterCertificate {
     /// Role, topics and languages are what the relay matches on, so they must be protocol
@@ -143,7 +152,11 @@ impl SignedBody for SupporterCertificate {
     fn encode_body(&self) -> Result<Vec<u8>, CodecError> {
         self.check_tags()?;
         let mut w = Writer::new();
-        w.u8(CREDENTIAL_VERSION);
+        w.u8(if self.mlkem768_public.is_some() {
+            SUPPORTER_CERTIFICATE_VERSION_MLKEM
+        } else {
+            CREDENTIAL_VERSION
+        });
         w.str(&self.program, true)?;
         w.bytes(&self.issuer_key_id);
         w.u64(self.serial);
@@ -155,13 +168,25 @@ impl SignedBody for SupporterCertificate {
         w.str_list(&self.languages)?;
         w.u64(self.not_before);
         w.u64(self.not_after);
+        if let Some(key) = &self.mlkem768_public {
+            // Exactly 1184 bytes: a shorter key would decode as truncated, a longer one as
+            // trailing bytes, so refuse to write either.
+            match key.len().cmp(&MLKEM768_PUBLIC_LEN) {
+                std::cmp::Ordering::Less => return Err(CodecError::Truncated),
+                std::cmp::Ordering::Greater => return Err(CodecError::TrailingBytes),
+                std::cmp::Ordering::Equal => w.bytes(key),
+            }
+        }
         Ok(w.finish())
     }
 
     fn decode_body(body: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader::new(body);
-        r.version(CREDENTIAL_VERSION)?;
-        let cert = Self {
+        let version = r.u8()?;
+        if version != CREDENTIAL_VERSION && version != SUPPORTER_CERTIFICATE_VERSION_MLKEM {
+            return Err(CodecError::UnknownVersion);
+        }
+        let mut cert = Self {
             program: r.str(true)?,
             issuer_key_id: r.array()?,
             serial: r.u64()?,
@@ -173,7 +198,11 @@ impl SignedBody for SupporterCertificate {
             languages: r.str_list()?,
             not_before: r.u64()?,
             not_after: r.u64()?,
+            mlkem768_public: None,
         };
+        if version == SUPPORTER_CERTIFICATE_VERSION_MLKEM {
+            cert.mlkem768_public = Some(r.take(MLKEM768_PUBLIC_LEN)?.to_vec());
+        }
         r.finish()?;
         cert.check_tags()?;
         Ok(cert)
@@ -198,7 +227,41 @@ pub(crate) mod tests {
             languages: vec!["en".into(), "fr".into()],
             not_before: 100,
             not_after: 200,
+            mlkem768_public: None,
         }
+    }
+
+    #[test]
+    fn supporter_with_mlkem_key_is_version_2() {
+        let mut cert = sample_supporter([3; 8]);
+        let v1 = cert.encode_body().expect("v1");
+        cert.mlkem768_public = Some(vec![9; MLKEM768_PUBLIC_LEN]);
+        let body = cert.encode_body().expect("v2");
+        assert_eq!(body[0], 2);
+        assert_eq!(&body[1..v1.len()], &v1[1..]);
+        assert_eq!(body.len(), v1.len() + MLKEM768_PUBLIC_LEN);
+        assert_eq!(SupporterCertificate::decode_body(&body), Ok(cert.clone()));
+        // A version-2 body without its key, or a version-1 body with one, is refused.
+        let mut stripped = body.clone();
+        stripped.truncate(v1.len());
+        assert_eq!(
+            SupporterCertificate::decode_body(&stripped),
+            Err(CodecError::Truncated)
+        );
+        let mut v1_with_key = body.clone();
+        v1_with_key[0] = 1;
+        assert_eq!(
+            SupporterCertificate::decode_body(&v1_with_key),
+            Err(CodecError::TrailingBytes)
+        );
+        let mut v3 = body;
+        v3[0] = 3;
+        assert_eq!(
+            SupporterCertificate::decode_body(&v3),
+            Err(CodecError::UnknownVersion)
+        );
+        cert.mlkem768_public = Some(vec![9; 10]);
+        assert_eq!(cert.encode_body(), Err(CodecError::Truncated));
     }
 
     #[test]

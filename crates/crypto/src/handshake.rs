@@ -12,12 +12,20 @@ use snow::{Builder, HandshakeState};
 use zeroize::Zeroizing;
 
 use crate::keys::SupporterSecret;
+use crate::mlkem::{self, MLKEM768_CIPHERTEXT_LEN, MlKemSecret};
 use crate::noise_error::NoiseError;
 use crate::noise_resolver::ConfidantResolver;
 use crate::session::ChatSession;
 
 /// The Noise protocol name; both sides must use exactly this suite.
 pub const PROTOCOL_NAME: &str = "Noise_NK_25519_ChaChaPoly_SHA256";
+
+/// The Noise protocol name of the hybrid chat (`proto/crypto.md` §2.1): NK with the ML-KEM
+/// shared secret, through HKDF, as the PSK mixed in at the end of msg2.
+pub const HYBRID_PROTOCOL_NAME: &str = "Noise_NKpsk2_25519_ChaChaPoly_SHA256";
+
+/// Length of a hybrid msg1: `e` (32) `||` the encrypted ML-KEM-768 ciphertext (1088 + 16).
+pub const HYBRID_MSG1_LEN: usize = 32 + MLKEM768_CIPHERTEXT_LEN + 16;
 
 /// Version of the Confidant chat protocol carried in the prologue label.
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -30,6 +38,11 @@ pub const MAX_NOISE_MESSAGE: usize = 16384 + 16;
 
 /// Length of msg1 (`e, es` + empty payload tag) and msg2 (`e, ee` + empty payload tag).
 pub const HANDSHAKE_MESSAGE_LEN: usize = 32 + 16;
+
+/// SHA-256 of the supporter certificate's wire bytes (the prologue's and the PSK's salt).
+fn certificate_hash(certificate: &[u8]) -> [u8; 32] {
+    Sha256::digest(certificate).into()
+}
 
 /// Builds `label || SHA-256(certificate)`, the prologue both sides must agree on.
 pub(crate) fn prologue(label: &[u8], certificate: &[u8]) -> Vec<u8> {
@@ -77,8 +90,8 @@ pub fn agreed_chat_features<'a>(own: &'a [String], partner: &[String]) -> Vec<&'
     agreed
 }
 
-fn params() -> Result<NoiseParams, NoiseError> {
-    PROTOCOL_NAME.parse().map_err(|_| NoiseError::Internal)
+fn params(name: &str) -> Result<NoiseParams, NoiseError> {
+    name.parse().map_err(|_| NoiseError::Internal)
 }
 
 /// An NK initiator towards `peer_static`, optionally with a fixed ephemeral (tests only).
@@ -87,7 +100,16 @@ pub(crate) fn build_initiator(
     peer_static: &[u8; 32],
     ephemeral: Option<&[u8; 32]>,
 ) -> Result<HandshakeState, NoiseError> {
-    let mut builder = Builder::with_resolver(params()?, Box::new(ConfidantResolver))
+    build_initiator_named(PROTOCOL_NAME, prologue, peer_static, ephemeral)
+}
+
+fn build_initiator_named(
+    name: &str,
+    prologue: &[u8],
+    peer_static: &[u8; 32],
+    ephemeral: Option<&[u8; 32]>,
+) -> Result<HandshakeState, NoiseError> {
+    let mut builder = Builder::with_resolver(params(name)?, Box::new(ConfidantResolver))
         .prologue(prologue)
         .map_err(|_| NoiseError::Internal)?
         .remote_public_key(peer_static)
@@ -106,8 +128,17 @@ pub(crate) fn build_responder(
     secret: &SupporterSecret,
     ephemeral: Option<&[u8; 32]>,
 ) -> Result<HandshakeState, NoiseError> {
+    build_responder_named(PROTOCOL_NAME, prologue, secret, ephemeral)
+}
+
+fn build_responder_named(
+    name: &str,
+    prologue: &[u8],
+    secret: &SupporterSecret,
+    ephemeral: Option<&[u8; 32]>,
+) -> Result<HandshakeState, NoiseError> {
     let private = secret.to_bytes();
-    let mut builder = Builder::with_resolver(params()?, Box::new(ConfidantResolver))
+    let mut builder = Builder::with_resolver(params(name)?, Box::new(ConfidantResolver))
         .prologue(prologue)
         .map_err(|_| NoiseError::Internal)?
         .local_private_key(private.as_slice())
@@ -226,6 +257,62 @@ impl SeekerHandshake {
         Self::start_inner(peer_static, supporter_certificate, &[], Some(ephemeral))
     }
 
+    /// Starts the chat the verified certificate calls for: the hybrid handshake
+    /// (`Noise_NKpsk2`, [`HYBRID_PROTOCOL_NAME`]) when it carries an ML-KEM-768 key
+    /// (`mlkem_public`), plain NK otherwise. The choice is the certificate's alone — signed by
+    /// the issuer and hashed into the prologue — so a relay can neither strip the key nor
+    /// make a seeker fall back to X25519 alone for a certificate that offers ML-KEM.
+    ///
+    /// # Errors
+    /// As for [`SeekerHandshake::start`]; `InvalidKemKey` for an ML-KEM key that fails the
+    /// FIPS 203 modulus check.
+    pub fn start_for_certificate(
+        peer_static: &[u8; 32],
+        mlkem_public: Option<&[u8]>,
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        match mlkem_public {
+            None => Self::start_inner(peer_static, supporter_certificate, agreed, None),
+            Some(public) => {
+                let mut m = Zeroizing::new([0_u8; 32]);
+                crate::random::fill(m.as_mut_slice()).map_err(|_| NoiseError::Rng)?;
+                Self::start_hybrid_inner(
+                    peer_static,
+                    public,
+                    supporter_certificate,
+                    agreed,
+                    None,
+                    &m,
+                )
+            }
+        }
+    }
+
+    /// The hybrid start with a fixed ephemeral and a fixed ML-KEM `m` (test vectors only:
+    /// reusing either destroys the handshake's security).
+    ///
+    /// # Errors
+    /// As for [`SeekerHandshake::start_for_certificate`].
+    #[doc(hidden)]
+    pub fn start_hybrid_with_randomness(
+        peer_static: &[u8; 32],
+        mlkem_public: &[u8],
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+        ephemeral: &[u8; 32],
+        m: &[u8; 32],
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        Self::start_hybrid_inner(
+            peer_static,
+            mlkem_public,
+            supporter_certificate,
+            agreed,
+            Some(ephemeral),
+            m,
+        )
+    }
+
     fn start_inner(
         peer_static: &[u8; 32],
         supporter_certificate: &[u8],
@@ -235,6 +322,28 @@ impl SeekerHandshake {
         let prologue = chat_prologue(supporter_certificate, agreed)?;
         let mut state = build_initiator(&prologue, peer_static, ephemeral)?;
         let msg1 = write_handshake(&mut state, &[], HANDSHAKE_MESSAGE_LEN)?;
+        Ok((Self { state }, msg1))
+    }
+
+    fn start_hybrid_inner(
+        peer_static: &[u8; 32],
+        mlkem_public: &[u8],
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+        ephemeral: Option<&[u8; 32]>,
+        m: &[u8; 32],
+    ) -> Result<(Self, Vec<u8>), NoiseError> {
+        let (ciphertext, shared) = mlkem::encapsulate_with(mlkem_public, m)?;
+        let prologue = chat_prologue(supporter_certificate, agreed)?;
+        let mut state =
+            build_initiator_named(HYBRID_PROTOCOL_NAME, &prologue, peer_static, ephemeral)?;
+        // msg1 = e, es, payload: the ML-KEM ciphertext, encrypted and authenticated under the
+        // es key and mixed into h, so the transcript binds it.
+        let msg1 = write_handshake(&mut state, &ciphertext, HYBRID_MSG1_LEN)?;
+        let psk = mlkem::hybrid_psk(&shared, &certificate_hash(supporter_certificate));
+        state
+            .set_psk(2, psk.as_slice())
+            .map_err(|_| NoiseError::Internal)?;
         Ok((Self { state }, msg1))
     }
 
@@ -301,6 +410,78 @@ impl PeerHandshake {
         ephemeral: &[u8; 32],
     ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
         Self::respond_inner(secret, supporter_certificate, &[], msg1, Some(ephemeral))
+    }
+
+    /// Answers msg1 as the supporter's own certificate calls for: with an ML-KEM key
+    /// (`mlkem`, whose public half the certificate carries) only the hybrid handshake is
+    /// accepted — a 48-byte plain msg1, as a relay that stripped the ciphertext would send,
+    /// is `MalformedHandshake` — and without one, plain NK as in [`PeerHandshake::respond_bound`].
+    ///
+    /// # Errors
+    /// As for [`PeerHandshake::respond`]; for the hybrid handshake a msg1 that is not
+    /// [`HYBRID_MSG1_LEN`] bytes is `MalformedHandshake`, and a ciphertext the relay altered
+    /// makes msg1 fail to decrypt (`HandshakeDecrypt`).
+    pub fn respond_for_certificate(
+        secret: &SupporterSecret,
+        mlkem: Option<&MlKemSecret>,
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+        msg1: &[u8],
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        match mlkem {
+            None => Self::respond_inner(secret, supporter_certificate, agreed, msg1, None),
+            Some(kem) => {
+                Self::respond_hybrid_inner(secret, kem, supporter_certificate, agreed, msg1, None)
+            }
+        }
+    }
+
+    /// The hybrid answer with a fixed ephemeral (test vectors only).
+    ///
+    /// # Errors
+    /// As for [`PeerHandshake::respond_for_certificate`].
+    #[doc(hidden)]
+    pub fn respond_hybrid_with_ephemeral(
+        secret: &SupporterSecret,
+        mlkem: &MlKemSecret,
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+        msg1: &[u8],
+        ephemeral: &[u8; 32],
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        Self::respond_hybrid_inner(
+            secret,
+            mlkem,
+            supporter_certificate,
+            agreed,
+            msg1,
+            Some(ephemeral),
+        )
+    }
+
+    fn respond_hybrid_inner(
+        secret: &SupporterSecret,
+        mlkem: &MlKemSecret,
+        supporter_certificate: &[u8],
+        agreed: &[&str],
+        msg1: &[u8],
+        ephemeral: Option<&[u8; 32]>,
+    ) -> Result<(ChatSession, Vec<u8>), NoiseError> {
+        let prologue = chat_prologue(supporter_certificate, agreed)?;
+        let mut state = build_responder_named(HYBRID_PROTOCOL_NAME, &prologue, secret, ephemeral)?;
+        let ciphertext =
+            read_handshake(&mut state, msg1, HYBRID_MSG1_LEN, MLKEM768_CIPHERTEXT_LEN)?;
+        let shared = mlkem.decapsulate(&ciphertext)?;
+        let psk = mlkem::hybrid_psk(&shared, &certificate_hash(supporter_certificate));
+        state
+            .set_psk(2, psk.as_slice())
+            .map_err(|_| NoiseError::Internal)?;
+        let msg2 = write_handshake(&mut state, &[], HANDSHAKE_MESSAGE_LEN)?;
+        let hash = handshake_hash(&state)?;
+        let transport = state
+            .into_transport_mode()
+            .map_err(|e| NoiseError::from_handshake(&e))?;
+        Ok((ChatSession::new(transport, hash), msg2))
     }
 
     fn respond_inner(
@@ -370,6 +551,96 @@ mod tests {
         assert_eq!(peer.open(&ct).expect("open"), Record::Text("hi".into()));
         let ct = peer.seal(&Record::Typing(true)).expect("seal");
         assert_eq!(seeker.open(&ct).expect("open"), Record::Typing(true));
+    }
+
+    fn hybrid_pair() -> (SupporterSecret, MlKemSecret) {
+        (
+            SupporterSecret::from_bytes([3; 32]),
+            MlKemSecret::from_seed(&[5; 64]),
+        )
+    }
+
+    #[test]
+    fn hybrid_handshake_then_chat() {
+        let cert = b"certificate with an ml-kem key";
+        let (secret, kem) = hybrid_pair();
+        let public = kem.public();
+        let (hs, msg1) =
+            SeekerHandshake::start_for_certificate(&secret.public(), Some(&public), cert, &["x-a"])
+                .expect("start");
+        assert_eq!(msg1.len(), HYBRID_MSG1_LEN);
+        assert_eq!(msg1.len(), 1136);
+        let (mut peer, msg2) =
+            PeerHandshake::respond_for_certificate(&secret, Some(&kem), cert, &["x-a"], &msg1)
+                .expect("respond");
+        assert_eq!(msg2.len(), HANDSHAKE_MESSAGE_LEN);
+        let mut seeker = hs.finish(&msg2).expect("finish");
+        assert_eq!(seeker.handshake_hash(), peer.handshake_hash());
+        let ct = seeker.seal(&Record::Text("hi".into())).expect("seal");
+        assert_eq!(peer.open(&ct).expect("open"), Record::Text("hi".into()));
+        // Without a key in the certificate the same call is plain NK (48 bytes).
+        let (_, plain) =
+            SeekerHandshake::start_for_certificate(&secret.public(), None, cert, &[]).expect("s");
+        assert_eq!(plain.len(), HANDSHAKE_MESSAGE_LEN);
+    }
+
+    /// Downgrade: a peer whose certificate carries an ML-KEM key refuses a plain msg1 (what a
+    /// relay stripping the ciphertext would forward), an altered ciphertext, and a msg1 made
+    /// with another ML-KEM key; a seeker given a hybrid certificate never sends plain NK.
+    #[test]
+    fn hybrid_cannot_be_downgraded_or_altered() {
+        let cert = b"hybrid certificate";
+        let (secret, kem) = hybrid_pair();
+        let public = kem.public();
+        let (_, plain) = SeekerHandshake::start(&secret.public(), cert).expect("plain");
+        assert_eq!(
+            PeerHandshake::respond_for_certificate(&secret, Some(&kem), cert, &[], &plain).err(),
+            Some(NoiseError::MalformedHandshake)
+        );
+        let (_, msg1) =
+            SeekerHandshake::start_for_certificate(&secret.public(), Some(&public), cert, &[])
+                .expect("start");
+        // The ciphertext is the encrypted payload: flipping any of its bytes fails the tag.
+        for i in [32, 32 + 500, 32 + 1087, 32 + 1088 + 3] {
+            let mut bad = msg1.clone();
+            bad[i] ^= 1;
+            assert_eq!(
+                PeerHandshake::respond_for_certificate(&secret, Some(&kem), cert, &[], &bad).err(),
+                Some(NoiseError::HandshakeDecrypt),
+                "byte {i}"
+            );
+        }
+        // Only the e and tag of msg1, as a stripping relay would send: wrong length.
+        let stripped: Vec<u8> = msg1[..32].iter().chain(&msg1[1120..]).copied().collect();
+        assert_eq!(
+            PeerHandshake::respond_for_certificate(&secret, Some(&kem), cert, &[], &stripped).err(),
+            Some(NoiseError::MalformedHandshake)
+        );
+        // A hybrid msg1 to a peer that answers as plain NK (an old peer) fails too.
+        assert_eq!(
+            PeerHandshake::respond_for_certificate(&secret, None, cert, &[], &msg1).err(),
+            Some(NoiseError::MalformedHandshake)
+        );
+        // Another ML-KEM key decapsulates to another secret: msg2 does not authenticate.
+        let other = MlKemSecret::from_seed(&[6; 64]);
+        let (hs, msg1) =
+            SeekerHandshake::start_for_certificate(&secret.public(), Some(&public), cert, &[])
+                .expect("start");
+        let (_, msg2) =
+            PeerHandshake::respond_for_certificate(&secret, Some(&other), cert, &[], &msg1)
+                .expect("the peer cannot tell");
+        assert_eq!(hs.finish(&msg2).err(), Some(NoiseError::HandshakeDecrypt));
+        // A key that fails the modulus check is refused before anything is sent.
+        assert_eq!(
+            SeekerHandshake::start_for_certificate(
+                &secret.public(),
+                Some(&[0xff; 1184]),
+                cert,
+                &[]
+            )
+            .err(),
+            Some(NoiseError::InvalidKemKey)
+        );
     }
 
     #[test]

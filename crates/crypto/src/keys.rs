@@ -24,6 +24,9 @@ pub const ROOT_KEY_LABEL: &str = "confidant-root-key-v1";
 pub const ISSUING_KEY_LABEL: &str = "confidant-issuing-key-v1";
 /// Label of a supporter X25519 secret key file.
 pub const SUPPORTER_KEY_LABEL: &str = "confidant-supporter-key-v1";
+/// Label of a supporter key file that also holds an ML-KEM-768 key (three lines: the label,
+/// the X25519 secret, the 64-byte ML-KEM seed `d || z`).
+pub const SUPPORTER_KEY_MLKEM_LABEL: &str = "confidant-supporter-key-v2";
 /// Label of a root *public* key file, as pinned in relay and client configuration.
 pub const ROOT_PUBLIC_KEY_LABEL: &str = "confidant-root-public-key-v1";
 
@@ -308,6 +311,70 @@ impl SupporterSecret {
     }
 }
 
+/// Writes a supporter's key file: the version-1 file (X25519 only) without an ML-KEM key,
+/// the version-2 file ([`SUPPORTER_KEY_MLKEM_LABEL`]) with one.
+#[must_use]
+pub fn encode_supporter_key_file(
+    secret: &SupporterSecret,
+    mlkem: Option<&crate::mlkem::MlKemSecret>,
+) -> Zeroizing<String> {
+    let Some(mlkem) = mlkem else {
+        return secret.to_key_file();
+    };
+    let mut out = Zeroizing::new(String::with_capacity(160));
+    out.push_str(SUPPORTER_KEY_MLKEM_LABEL);
+    out.push('\n');
+    STANDARD.encode_string(secret.to_bytes().as_slice(), &mut out);
+    out.push('\n');
+    STANDARD.encode_string(mlkem.seed().as_slice(), &mut out);
+    out.push('\n');
+    out
+}
+
+/// Reads a supporter's key file of either version: the X25519 secret, and the ML-KEM-768
+/// key when the file is version 2. Version-1 files (`confidant keygen` before ML-KEM) load
+/// as before.
+///
+/// # Errors
+/// As for [`decode_key_file`]; a version-2 file must have exactly three lines, a 32-byte and
+/// a 64-byte key.
+pub fn decode_supporter_key_file(
+    text: &str,
+) -> Result<(SupporterSecret, Option<crate::mlkem::MlKemSecret>), KeyError> {
+    let trimmed = text.strip_suffix('\n').unwrap_or(text);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    let mut lines = trimmed
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l));
+    if lines.next() != Some(SUPPORTER_KEY_MLKEM_LABEL) {
+        return SupporterSecret::from_key_file(text).map(|s| (s, None));
+    }
+    let (Some(x25519), Some(mlkem), None) = (lines.next(), lines.next(), lines.next()) else {
+        return Err(KeyError::Malformed);
+    };
+    let x25519: Zeroizing<[u8; 32]> = decode_exact(x25519)?;
+    let seed: Zeroizing<[u8; 64]> = decode_exact(mlkem)?;
+    Ok((
+        SupporterSecret::from_bytes(*x25519),
+        Some(crate::mlkem::MlKemSecret::from_seed(&seed)),
+    ))
+}
+
+fn decode_exact<const N: usize>(line: &str) -> Result<Zeroizing<[u8; N]>, KeyError> {
+    let mut buf = Zeroizing::new([0_u8; 96]);
+    let n = STANDARD
+        .decode_slice(line, buf.as_mut_slice())
+        .map_err(|e| match e {
+            base64::DecodeSliceError::OutputSliceTooSmall => KeyError::WrongLength,
+            base64::DecodeSliceError::DecodeError(_) => KeyError::BadBase64,
+        })?;
+    let key: [u8; N] = buf
+        .get(..n)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(KeyError::WrongLength)?;
+    Ok(Zeroizing::new(key))
+}
+
 impl std::fmt::Debug for SupporterSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SupporterSecret")
@@ -319,6 +386,39 @@ impl std::fmt::Debug for SupporterSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supporter_key_file_versions() {
+        let secret = SupporterSecret::from_bytes([9; 32]);
+        let v1 = encode_supporter_key_file(&secret, None);
+        let (back, kem) = decode_supporter_key_file(&v1).expect("v1");
+        assert_eq!(back.public(), secret.public());
+        assert!(kem.is_none());
+        let mlkem = crate::mlkem::MlKemSecret::from_seed(&[4; 64]);
+        let v2 = encode_supporter_key_file(&secret, Some(&mlkem));
+        assert!(v2.starts_with("confidant-supporter-key-v2\n"));
+        let (back, kem) = decode_supporter_key_file(&v2.replace('\n', "\r\n")).expect("v2");
+        assert_eq!(back.public(), secret.public());
+        assert_eq!(kem.expect("kem").public(), mlkem.public());
+        let two_lines: String = v2.lines().take(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            decode_supporter_key_file(&two_lines).map(|_| ()),
+            Err(KeyError::Malformed)
+        );
+        let swapped = format!(
+            "confidant-supporter-key-v2\n{}\n{}\n",
+            v2.lines().nth(2).expect("3"),
+            v2.lines().nth(1).expect("2")
+        );
+        assert_eq!(
+            decode_supporter_key_file(&swapped).map(|_| ()),
+            Err(KeyError::WrongLength)
+        );
+        assert_eq!(
+            decode_supporter_key_file("confidant-root-key-v1\nAAAA\n").map(|_| ()),
+            Err(KeyError::WrongLabel)
+        );
+    }
 
     #[test]
     fn key_file_round_trip() {

@@ -22,6 +22,7 @@ pub mod codec;
 pub mod handshake;
 pub mod hex;
 pub mod keys;
+pub mod mlkem;
 pub mod noise_error;
 pub mod noise_resolver;
 pub mod possession;
@@ -40,10 +41,14 @@ pub use certificate::{
 };
 pub use codec::CodecError;
 pub use handshake::{
-    CHAT_PROLOGUE_LABEL, MAX_NOISE_MESSAGE, PROTOCOL_NAME, PROTOCOL_VERSION, PeerHandshake,
-    SeekerHandshake, agreed_chat_features, chat_prologue,
+    CHAT_PROLOGUE_LABEL, HYBRID_MSG1_LEN, HYBRID_PROTOCOL_NAME, MAX_NOISE_MESSAGE, PROTOCOL_NAME,
+    PROTOCOL_VERSION, PeerHandshake, SeekerHandshake, agreed_chat_features, chat_prologue,
 };
-pub use keys::{IssuingKey, KeyError, RootKey, SupporterSecret};
+pub use keys::{
+    IssuingKey, KeyError, RootKey, SupporterSecret, decode_supporter_key_file,
+    encode_supporter_key_file,
+};
+pub use mlkem::MlKemSecret;
 pub use noise_error::NoiseError;
 pub use noise_resolver::ConfidantResolver;
 pub use possession::{PossessionChallenge, answer_possession_challenge};

@@ -39,6 +39,9 @@ pub enum NoiseError {
     /// The possession-proof answer decrypted but echoed a different challenge.
     #[error("possession proof does not match the challenge")]
     ChallengeMismatch,
+    /// An ML-KEM-768 encapsulation key is not 1184 bytes or fails the FIPS 203 modulus check.
+    #[error("invalid ML-KEM encapsulation key")]
+    InvalidKemKey,
     /// The operating system's random number generator failed.
     #[error("random number generator failed")]
     Rng,
@@ -62,6 +65,7 @@ impl NoiseError {
             Self::Record(_) => "invalid_record",
             Self::SessionBroken => "session_broken",
             Self::ChallengeMismatch => "challenge_mismatch",
+            Self::InvalidKemKey => "invalid_kem_key",
             Self::Rng => "rng_failed",
             Self::Internal => "internal",
         }
@@ -105,6 +109,7 @@ mod tests {
             NoiseError::Record(RecordError::TooLong),
             NoiseError::SessionBroken,
             NoiseError::ChallengeMismatch,
+            NoiseError::InvalidKemKey,
             NoiseError::Rng,
             NoiseError::Internal,
         ];

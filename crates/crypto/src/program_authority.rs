@@ -108,6 +108,21 @@ impl ProgramAuthority {
         x25519_public: [u8; 32],
         profile: SupporterProfile,
     ) -> Result<Vec<u8>, CodecError> {
+        self.issue_with_mlkem(serial, x25519_public, None, profile)
+    }
+
+    /// Like [`ProgramAuthority::issue`], with the supporter's ML-KEM-768 encapsulation key
+    /// when given (a version-2 certificate: seekers then use the hybrid handshake).
+    ///
+    /// # Errors
+    /// As for [`ProgramAuthority::issue`]; a key that is not 1184 bytes.
+    pub fn issue_with_mlkem(
+        &self,
+        serial: u64,
+        x25519_public: [u8; 32],
+        mlkem768_public: Option<Vec<u8>>,
+        profile: SupporterProfile,
+    ) -> Result<Vec<u8>, CodecError> {
         SupporterCertificate {
             program: self.program.clone(),
             issuer_key_id: self.issuing.key_id(),
@@ -120,6 +135,7 @@ impl ProgramAuthority {
             languages: profile.languages,
             not_before: profile.not_before,
             not_after: profile.not_after,
+            mlkem768_public,
         }
         .sign(&self.issuing)
     }

@@ -240,6 +240,14 @@ pub fn verify_chain(
     if is_low_order_x25519(&supporter.x25519_public) {
         return Err(CredentialError::WeakKey);
     }
+    // An ML-KEM-768 key must pass the FIPS 203 §7.2 modulus check (`proto/crypto.md` §6).
+    if supporter
+        .mlkem768_public
+        .as_deref()
+        .is_some_and(|key| !crate::mlkem::is_valid_public(key))
+    {
+        return Err(CredentialError::WeakKey);
+    }
 
     let list = verify_revocation_list(
         root_public,

@@ -10,7 +10,7 @@
 mod common;
 mod vectors_gen;
 
-use common::{field_bytes, load_json, record_from_json, unhex, unhex_array, vectors_dir};
+use common::{field_bytes, hex, load_json, record_from_json, unhex, unhex_array, vectors_dir};
 use confidant_crypto::SignedBody as _;
 use confidant_crypto::possession::{
     PossessionChallenge, answer_possession_challenge_with_ephemeral,
@@ -337,4 +337,143 @@ fn negative_json() {
         );
     }
     assert!(total >= 50, "only {total} negative cases");
+}
+
+/// `hybrid.json`: the hybrid handshake reproduces byte for byte from the file's inputs, the
+/// certificate verifies and carries the ML-KEM key, and every negative case fails with its
+/// code on its side.
+#[test]
+fn hybrid_json() {
+    use confidant_crypto::MlKemSecret;
+    use confidant_crypto::mlkem::{encapsulate_with, hybrid_psk};
+    let h = load_json("hybrid.json");
+    let bytes = |k: &str| field_bytes(&h, k);
+    let cert = bytes("supporter_certificate");
+    let root: [u8; 32] = unhex_array(h["root_public_key"].as_str().unwrap());
+    let now = h["now"].as_u64().unwrap();
+    let program = h["program"].as_str().unwrap();
+    let verified = verify_chain(
+        &root,
+        program,
+        &bytes("issuer_certificate"),
+        &cert,
+        &bytes("revocation_list"),
+        now,
+        0,
+    )
+    .unwrap();
+    let public = bytes("mlkem_public");
+    assert_eq!(
+        verified.certificate.mlkem768_public.as_deref(),
+        Some(&public[..])
+    );
+    assert_eq!(
+        hex(&verified.certificate_hash),
+        h["supporter_certificate_sha256"].as_str().unwrap()
+    );
+    let kem = MlKemSecret::from_seed(&unhex_array(h["mlkem_seed"].as_str().unwrap()));
+    assert_eq!(kem.public(), public);
+    let secret =
+        SupporterSecret::from_bytes(unhex_array(h["supporter_static_secret"].as_str().unwrap()));
+    let m: [u8; 32] = unhex_array(h["mlkem_m"].as_str().unwrap());
+    let (ct, shared) = encapsulate_with(&public, &m).unwrap();
+    assert_eq!(hex(&ct), h["mlkem_ciphertext"].as_str().unwrap());
+    assert_eq!(
+        hex(shared.as_slice()),
+        h["mlkem_shared_secret"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex(hybrid_psk(&shared, &verified.certificate_hash).as_slice()),
+        h["psk"].as_str().unwrap()
+    );
+    let agreed: Vec<&str> = h["agreed_chat_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hex(&confidant_crypto::chat_prologue(&cert, &agreed).unwrap()),
+        h["prologue"].as_str().unwrap()
+    );
+    let (hs, msg1) = SeekerHandshake::start_hybrid_with_randomness(
+        &secret.public(),
+        &public,
+        &cert,
+        &agreed,
+        &unhex_array(h["seeker_ephemeral_secret"].as_str().unwrap()),
+        &m,
+    )
+    .unwrap();
+    assert_eq!(hex(&msg1), h["msg1"].as_str().unwrap());
+    let (mut peer, msg2) = PeerHandshake::respond_hybrid_with_ephemeral(
+        &secret,
+        &kem,
+        &cert,
+        &agreed,
+        &msg1,
+        &unhex_array(h["supporter_ephemeral_secret"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(hex(&msg2), h["msg2"].as_str().unwrap());
+    let mut seeker = hs.finish(&msg2).unwrap();
+    assert_eq!(
+        hex(&seeker.handshake_hash()),
+        h["handshake_hash"].as_str().unwrap()
+    );
+    for m in h["messages"].as_array().unwrap() {
+        let record = record_from_json(&m["record"]);
+        let ct = field_bytes(m, "ciphertext");
+        if m["from"] == "seeker" {
+            assert_eq!(seeker.seal(&record).unwrap(), ct);
+            assert_eq!(peer.open(&ct).unwrap(), record);
+        } else {
+            assert_eq!(peer.seal(&record).unwrap(), ct);
+            assert_eq!(seeker.open(&ct).unwrap(), record);
+        }
+    }
+    let mut count = 0;
+    for n in h["negative"].as_array().unwrap() {
+        let input = field_bytes(n, "message");
+        let got = if n["side"] == "supporter" {
+            code(PeerHandshake::respond_for_certificate(
+                &secret,
+                Some(&kem),
+                &cert,
+                &agreed,
+                &input,
+            ))
+        } else {
+            let (hs, _) = SeekerHandshake::start_hybrid_with_randomness(
+                &secret.public(),
+                &public,
+                &cert,
+                &agreed,
+                &unhex_array(h["seeker_ephemeral_secret"].as_str().unwrap()),
+                &m,
+            )
+            .unwrap();
+            code(hs.finish(&input))
+        };
+        assert_eq!(got, n["error"].as_str().unwrap(), "{}", n["description"]);
+        count += 1;
+    }
+    for case in ["weak_mlkem_certificate", "stripped_mlkem_certificate"] {
+        let weak = &h[case];
+        let err = verify_chain(
+            &root,
+            program,
+            &bytes("issuer_certificate"),
+            &field_bytes(weak, "supporter_certificate"),
+            &bytes("revocation_list"),
+            now,
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), weak["error"].as_str().unwrap(), "{case}");
+    }
+    println!(
+        "hybrid.json: handshake, {} records, {count} must-fail inputs, 1 weak key",
+        h["messages"].as_array().unwrap().len()
+    );
 }

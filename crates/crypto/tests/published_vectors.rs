@@ -390,3 +390,92 @@ fn wycheproof_ed25519_verify_strict() {
     );
     assert!(run >= 151, "ran only {run}");
 }
+
+/// Wycheproof ML-KEM-768, key generation and decapsulation (`mlkem_768_test`, the subset
+/// in `published/README.md`): for a 64-byte seed our `MlKemSecret` derives the listed
+/// encapsulation key and decapsulates `c` to `K` — implicit rejection included (random and
+/// bit-flipped ciphertexts give the listed pseudorandom `K`); a seed or ciphertext of another
+/// length is refused.
+#[test]
+fn wycheproof_mlkem768_keygen_and_decaps() {
+    use confidant_crypto::mlkem::{MLKEM_SEED_LEN, MlKemSecret};
+    let v = load_json("published/wycheproof-mlkem_768_test.subset.json");
+    let (mut valid, mut invalid) = (0, 0);
+    for group in v["testGroups"].as_array().unwrap() {
+        assert_eq!(group["parameterSet"], "ML-KEM-768");
+        for t in group["tests"].as_array().unwrap() {
+            let id = &t["tcId"];
+            let seed = field_bytes(t, "seed");
+            let c = field_bytes(t, "c");
+            let outcome = <[u8; MLKEM_SEED_LEN]>::try_from(seed.as_slice())
+                .ok()
+                .map(|seed| MlKemSecret::from_seed(&seed))
+                .and_then(|secret| {
+                    let k = secret.decapsulate(&c).ok()?;
+                    Some((secret.public(), k))
+                });
+            match t["result"].as_str().unwrap() {
+                "valid" => {
+                    let (ek, k) = outcome.unwrap_or_else(|| panic!("tcId {id} refused"));
+                    assert_eq!(hex(&ek), t["ek"].as_str().unwrap(), "tcId {id} ek");
+                    assert_eq!(hex(k.as_slice()), t["K"].as_str().unwrap(), "tcId {id} K");
+                    valid += 1;
+                }
+                _ => {
+                    assert!(outcome.is_none(), "tcId {id} accepted");
+                    invalid += 1;
+                }
+            }
+        }
+    }
+    println!("wycheproof ML-KEM-768 keygen/decaps: {valid} valid, {invalid} invalid");
+    assert_eq!(
+        valid + invalid,
+        v["numberOfTests"].as_u64().unwrap() as usize
+    );
+    assert!(valid > 0 && invalid > 0);
+}
+
+/// Wycheproof ML-KEM-768 encapsulation (`mlkem_768_encaps_test`, the subset): with the
+/// listed `m` our encapsulation gives `c` and `K`; keys that fail the FIPS 203 §7.2 modulus
+/// check (`ModulusOverflow`, "Public key not reduced") or have the wrong length are refused —
+/// the same check `verify_chain` applies to a certificate's ML-KEM key (`weak_key`).
+#[test]
+fn wycheproof_mlkem768_encaps() {
+    use confidant_crypto::mlkem::{encapsulate_with, is_valid_public};
+    let v = load_json("published/wycheproof-mlkem_768_encaps_test.subset.json");
+    let (mut valid, mut invalid) = (0, 0);
+    for group in v["testGroups"].as_array().unwrap() {
+        assert_eq!(group["parameterSet"], "ML-KEM-768");
+        for t in group["tests"].as_array().unwrap() {
+            let id = &t["tcId"];
+            let ek = field_bytes(t, "ek");
+            let m: [u8; 32] = unhex_array(t["m"].as_str().unwrap());
+            let outcome = encapsulate_with(&ek, &m);
+            match t["result"].as_str().unwrap() {
+                "valid" => {
+                    let (c, k) = outcome.unwrap_or_else(|e| panic!("tcId {id}: {e}"));
+                    assert!(is_valid_public(&ek));
+                    assert_eq!(hex(&c), t["c"].as_str().unwrap(), "tcId {id} c");
+                    assert_eq!(hex(k.as_slice()), t["K"].as_str().unwrap(), "tcId {id} K");
+                    valid += 1;
+                }
+                _ => {
+                    assert_eq!(
+                        outcome.err(),
+                        Some(confidant_crypto::NoiseError::InvalidKemKey),
+                        "tcId {id}"
+                    );
+                    assert!(!is_valid_public(&ek));
+                    invalid += 1;
+                }
+            }
+        }
+    }
+    println!("wycheproof ML-KEM-768 encaps: {valid} valid, {invalid} invalid");
+    assert_eq!(
+        valid + invalid,
+        v["numberOfTests"].as_u64().unwrap() as usize
+    );
+    assert!(valid > 0 && invalid > 0);
+}

@@ -111,6 +111,8 @@ pub enum PeerEvent {
         language: Option<String>,
         /// Milliseconds before the offer goes to another peer.
         expires_in_ms: u64,
+        /// The seeker said it needs to talk soon.
+        urgent: bool,
     },
     /// An offer went away before it was answered.
     OfferWithdrawn {
@@ -224,11 +226,13 @@ impl PeerEvent {
                 topic,
                 language,
                 expires_in,
+                urgent,
             } => Self::Offer {
                 offer,
                 topic,
                 language,
                 expires_in_ms: millis(expires_in),
+                urgent,
             },
             E::OfferWithdrawn { offer, .. } => Self::OfferWithdrawn { offer },
             E::ChatStarted { chat, offer } => Self::ChatStarted {

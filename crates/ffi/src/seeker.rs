@@ -234,6 +234,12 @@ impl SeekerSession {
         Ok(self.handle.seek(preferences.into()).await?)
     }
 
+    /// As `seek`, saying "I need to talk soon" (self-declared; served as if it had sought
+    /// five minutes earlier, and the peer's offer says so).
+    pub async fn seek_urgently(&self, preferences: SeekPreferences) -> Result<(), ConfidantError> {
+        Ok(self.handle.seek_urgently(preferences.into()).await?)
+    }
+
     /// Leaves the queue (`Cancelled` follows).
     pub async fn cancel(&self) -> Result<(), ConfidantError> {
         Ok(self.handle.cancel().await?)

@@ -34,6 +34,8 @@ pub enum Action {
         topic: Option<String>,
         /// The seeker's chosen language.
         language: Option<String>,
+        /// The seeker said it needs to talk soon (feature `urgency`).
+        urgent: bool,
         /// How long the peer has to answer.
         expires_in: Duration,
     },

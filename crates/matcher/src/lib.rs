@@ -39,6 +39,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use confidant_proto::limits::URGENT_HEAD_START;
 use confidant_proto::{
     Availability, ErrorCode, NoPeerReason, OfferWithdrawnReason, QueueNone, SeekPreferences,
 };
@@ -175,6 +176,11 @@ enum SeekerState {
 struct Waiting {
     preferences: SeekPreferences,
     since: Instant,
+    /// Where the seeker stands in the queue: `since`, or for an urgent seeker (feature
+    /// `urgency`) [`URGENT_HEAD_START`] earlier.
+    rank: Instant,
+    /// The seeker said it needs to talk soon; its offers say so.
+    urgent: bool,
     deadline: Instant,
     offer: Option<OfferKey>,
     last_sent: Option<QueueFigures>,
@@ -283,6 +289,20 @@ impl Matcher {
         preferences: SeekPreferences,
         now: Instant,
     ) -> Result<Vec<Action>, MatchError> {
+        self.seek_with(seeker, preferences, false, now)
+    }
+
+    /// `seek`, possibly urgent (feature `urgency`): an urgent seeker is placed as if it had
+    /// sought [`URGENT_HEAD_START`] earlier — before everyone who sought less than that
+    /// before it, never before anyone who has waited that long. Its wait limit counts from
+    /// now, as for everyone.
+    pub fn seek_with(
+        &mut self,
+        seeker: SeekerId,
+        preferences: SeekPreferences,
+        urgent: bool,
+        now: Instant,
+    ) -> Result<Vec<Action>, MatchError> {
         let record = self
             .seekers
             .get_mut(&seeker)
@@ -301,14 +321,31 @@ impl Matcher {
                 reason: NoPeerReason::QueueFull,
             }]);
         }
+        let rank = if urgent {
+            now.checked_sub(URGENT_HEAD_START).unwrap_or(now)
+        } else {
+            now
+        };
         record.state = SeekerState::Waiting(Waiting {
             preferences,
             since: now,
+            rank,
+            urgent,
             deadline: now + program.wait_limit,
             offer: None,
             last_sent: None,
         });
-        program.queue.push_back(seeker);
+        // Before the first seeker that ranks later (for a non-urgent seeker: nobody, so the
+        // back of the queue).
+        let place = program
+            .queue
+            .iter()
+            .position(|other| match self.seekers.get(other).map(|r| &r.state) {
+                Some(SeekerState::Waiting(waiting)) => waiting.rank > rank,
+                _ => false,
+            })
+            .unwrap_or(program.queue.len());
+        program.queue.insert(place, seeker);
         let mut actions = Vec::new();
         // The first `queued` comes before any offer, so clients always see it.
         self.refresh_queued(&program_id, &mut actions);
@@ -535,7 +572,7 @@ impl Matcher {
                 let mut waiting = *waiting;
                 waiting.offer = None;
                 waiting.last_sent = None;
-                requeued = Some((record.program.clone(), waiting.since));
+                requeued = Some((record.program.clone(), waiting.rank));
                 record.state = SeekerState::Waiting(waiting);
             }
         }
@@ -546,7 +583,7 @@ impl Matcher {
                     .queue
                     .iter()
                     .position(|other| match self.seekers.get(other).map(|r| &r.state) {
-                        Some(SeekerState::Waiting(waiting)) => waiting.since > *since,
+                        Some(SeekerState::Waiting(waiting)) => waiting.rank > *since,
                         _ => false,
                     })
                     .unwrap_or(program.queue.len())
@@ -739,6 +776,8 @@ impl Matcher {
                 state: SeekerState::Waiting(Waiting {
                     preferences: preferences.clone(),
                     since: now,
+                    rank: now,
+                    urgent: false,
                     deadline: now + wait_limit,
                     offer: None,
                     last_sent: None,
@@ -753,11 +792,11 @@ impl Matcher {
             return Err(MatchError::UnknownParty);
         }
         let mut actions = Vec::new();
+        // Urgency orders a node's own queue only; a cross-node offer does not carry it.
         self.offer(
             peer,
             seeker,
-            preferences.topic,
-            preferences.language,
+            (preferences.topic, preferences.language, false),
             now,
             &mut actions,
         );
@@ -1070,7 +1109,8 @@ impl Matcher {
             };
             let topic = waiting.preferences.topic.clone();
             let language = waiting.preferences.language.clone();
-            self.offer(peer_id, seeker, topic, language, now, actions);
+            let urgent = waiting.urgent;
+            self.offer(peer_id, seeker, (topic, language, urgent), now, actions);
         }
         // A hold that ran out without anyone taking the slot is over; the next freed slot
         // gets a fresh one.
@@ -1088,8 +1128,7 @@ impl Matcher {
         &mut self,
         peer: PeerId,
         seeker: SeekerId,
-        topic: Option<String>,
-        language: Option<String>,
+        (topic, language, urgent): (Option<String>, Option<String>, bool),
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -1118,6 +1157,7 @@ impl Matcher {
             seeker,
             topic,
             language,
+            urgent,
             expires_in: self.config.offer_timeout,
         });
     }

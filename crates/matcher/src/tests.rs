@@ -1262,3 +1262,74 @@ fn an_away_peer_lets_its_offers_lapse_and_gets_none_until_back() {
     );
     assert_eq!(m.stats().available_peers, 2);
 }
+
+// Feature `urgency`: an urgent seeker is placed as if it had sought URGENT_HEAD_START earlier.
+
+#[test]
+fn an_urgent_seeker_goes_ahead_of_recent_seekers_but_never_of_one_who_waited_the_head_start() {
+    use confidant_proto::limits::URGENT_HEAD_START;
+    let start = Instant::now();
+    let mut m = matcher(10);
+    let long_waiting = seeker(&mut m, 1, PROGRAM);
+    m.seek(long_waiting, SeekPreferences::default(), start)
+        .unwrap();
+    // Sought just after the head start had passed for the first seeker…
+    let recent_time = start + URGENT_HEAD_START - Duration::from_secs(60);
+    let recent = seeker(&mut m, 2, PROGRAM);
+    m.seek(recent, SeekPreferences::default(), recent_time)
+        .unwrap();
+    // …and an urgent seeker a minute later: ahead of `recent` (sought less than the head
+    // start before it), behind `long_waiting` (who has waited the head start).
+    let urgent_time = start + URGENT_HEAD_START + Duration::from_secs(1);
+    let urgent = seeker(&mut m, 3, PROGRAM);
+    let actions = m
+        .seek_with(urgent, SeekPreferences::default(), true, urgent_time)
+        .unwrap();
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Queued { seeker, position: 2, .. } if *seeker == urgent
+    )));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Queued { seeker, position: 3, .. } if *seeker == recent
+    )));
+    // A peer with room for all three is offered them in that order, and the urgent one's
+    // offer says so.
+    let later = urgent_time + Duration::from_secs(1);
+    let p = PeerId(9);
+    m.peer_joined(p, PROGRAM, profile("resident", &[], &[]), later)
+        .unwrap();
+    let actions = m.set_availability(p, available(3, false), later).unwrap();
+    let offered: Vec<(SeekerId, bool)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Offer { seeker, urgent, .. } => Some((*seeker, *urgent)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        vec![(long_waiting, false), (urgent, true), (recent, false)]
+    );
+}
+
+#[test]
+fn urgency_keeps_the_wait_limit_of_the_real_seek() {
+    let now = Instant::now();
+    let mut m = matcher(10);
+    let s = seeker(&mut m, 1, PROGRAM);
+    m.seek_with(s, SeekPreferences::default(), true, now)
+        .unwrap();
+    assert!(
+        m.tick(now + WAIT_LIMIT - Duration::from_secs(1))
+            .iter()
+            .all(|a| !matches!(a, Action::NoPeer { .. }))
+    );
+    assert!(m.tick(now + WAIT_LIMIT).iter().any(|a| matches!(
+        a,
+        Action::NoPeer {
+            reason: NoPeerReason::WaitLimit,
+            ..
+        }
+    )));
+}

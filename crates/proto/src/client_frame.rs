@@ -124,6 +124,11 @@ pub enum ClientFrame {
         /// Optional preferences.
         #[serde(default)]
         preferences: SeekPreferences,
+        /// Feature `urgency`: the seeker said "I need to talk soon" (self-declared). The
+        /// matcher serves it as if it had sought [`crate::limits::URGENT_HEAD_START`]
+        /// earlier; its offers say so. Absent (false) otherwise.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        urgent: bool,
     },
     /// Seeker only: leave the queue.
     Cancel {},
@@ -190,6 +195,14 @@ impl ClientFrame {
         };
         frame.validate()?;
         Ok(frame)
+    }
+
+    /// A `seek` with these preferences, not urgent (what every version-1 client sends).
+    pub fn seek(preferences: SeekPreferences) -> Self {
+        Self::Seek {
+            preferences,
+            urgent: false,
+        }
     }
 
     /// A plain version-1 `hello`: no features, exactly what a client from before features
@@ -291,7 +304,7 @@ impl ClientFrame {
                 check_tags("topics", topics)?;
                 check_tags("languages", languages)
             }
-            Self::Seek { preferences } => {
+            Self::Seek { preferences, .. } => {
                 let SeekPreferences {
                     topic,
                     language,

@@ -44,6 +44,11 @@ pub const FEATURE_RESUME: &str = "resume";
 /// decided before the first frame.
 pub const FEATURE_ADMISSION: &str = "admission";
 
+/// Relay feature: `seek.urgent` ("I need to talk soon", self-declared) and `offer.urgent`. An
+/// urgent seeker is served as if it had sought [`crate::limits::URGENT_HEAD_START`]
+/// earlier: nobody who has waited that long is ever overtaken by an urgent seeker.
+pub const FEATURE_URGENCY: &str = "urgency";
+
 /// Every connection feature this implementation of the relay protocol knows, in the order
 /// `welcome.features` lists them.
 pub const RELAY_FEATURES: &[&str] = &[
@@ -52,6 +57,7 @@ pub const RELAY_FEATURES: &[&str] = &[
     FEATURE_PASS,
     FEATURE_QUEUE_NONE,
     FEATURE_RESUME,
+    FEATURE_URGENCY,
 ];
 
 /// The features of `offered` this implementation knows, in [`RELAY_FEATURES`] order; unknown

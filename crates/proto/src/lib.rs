@@ -26,7 +26,7 @@ pub use decode_error::DecodeError;
 pub use error_code::ErrorCode;
 pub use features::{
     FEATURE_ADMISSION, FEATURE_CHAT_FEATURES, FEATURE_PASS, FEATURE_PROGRAM_DETAILS,
-    FEATURE_QUEUE_NONE, FEATURE_RESUME, MAX_FEATURES, RELAY_FEATURES,
+    FEATURE_QUEUE_NONE, FEATURE_RESUME, FEATURE_URGENCY, MAX_FEATURES, RELAY_FEATURES,
 };
 pub use limits::PROTOCOL_VERSION;
 pub use program::{ProgramInfo, Resource};

@@ -88,3 +88,8 @@ pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
 
 /// … and treat the socket as dead if nothing at all arrives this long after the ping.
 pub const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Feature `urgency`: an urgent seeker is served as if it had sought this much earlier. The
+/// bound on what urgency costs others: a seeker who has waited this long is never overtaken
+/// by an urgent seeker.
+pub const URGENT_HEAD_START: Duration = Duration::from_secs(5 * 60);

@@ -223,6 +223,9 @@ pub enum RelayFrame {
         language: Option<String>,
         /// Milliseconds before the offer goes to the next peer.
         expires_in_ms: u32,
+        /// Feature `urgency`: the seeker said it needs to talk soon. Absent otherwise.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        urgent: bool,
     },
     /// Peer: an offer is gone.
     OfferWithdrawn {

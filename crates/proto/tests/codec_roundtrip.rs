@@ -77,11 +77,12 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             proptest::option::of(tag())
         )
             .prop_map(|(topic, language, peer_role)| ClientFrame::Seek {
+                urgent: topic.is_some(),
                 preferences: SeekPreferences {
                     topic,
                     language,
                     peer_role
-                }
+                },
             }),
         Just(ClientFrame::Cancel {}),
         any::<u32>().prop_map(|offer| ClientFrame::Accept { offer }),
@@ -188,7 +189,8 @@ fn relay_frame() -> impl Strategy<Value = RelayFrame> {
                 offer,
                 topic,
                 language: None,
-                expires_in_ms
+                expires_in_ms,
+                urgent: offer % 2 == 0
             }
         ),
         any::<u32>().prop_map(|offer| RelayFrame::OfferWithdrawn {
@@ -369,7 +371,8 @@ fn seek_without_preferences_is_accepted() {
     assert_eq!(
         ClientFrame::from_json(br#"{"type":"seek"}"#),
         Ok(ClientFrame::Seek {
-            preferences: SeekPreferences::default()
+            preferences: SeekPreferences::default(),
+            urgent: false
         })
     );
 }
@@ -394,10 +397,7 @@ fn error_catalogue_is_complete_and_stable() {
 #[test]
 fn roles_are_assigned_to_frames() {
     assert_eq!(
-        ClientFrame::Seek {
-            preferences: SeekPreferences::default()
-        }
-        .sender_role(),
+        ClientFrame::seek(SeekPreferences::default()).sender_role(),
         Some(Role::Seeker)
     );
     assert_eq!(

@@ -191,6 +191,7 @@ fn client_samples() -> Vec<ClientFrame> {
                 language: Some("fr".into()),
                 peer_role: Some("resident".into()),
             },
+            urgent: true,
         },
         ClientFrame::Cancel {},
         ClientFrame::Accept { offer: 7 },
@@ -219,6 +220,7 @@ fn client_samples() -> Vec<ClientFrame> {
         },
         ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         },
     ];
     let mut seen = [false; CLIENT_VARIANTS];
@@ -363,6 +365,7 @@ fn relay_samples() -> Vec<RelayFrame> {
             topic: Some("burnout".into()),
             language: None,
             expires_in_ms: 30_000,
+            urgent: true,
         },
         RelayFrame::OfferWithdrawn {
             offer: 3,
@@ -409,6 +412,7 @@ fn relay_samples() -> Vec<RelayFrame> {
             topic: None,
             language: None,
             expires_in_ms: 0,
+            urgent: false,
         },
         RelayFrame::Queued {
             position: u32::MAX,

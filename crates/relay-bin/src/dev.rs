@@ -116,6 +116,7 @@ impl DevProgram {
     pub(crate) fn issue_supporter(
         &self,
         secret: &SupporterSecret,
+        mlkem_public: Option<Vec<u8>>,
         serial: u64,
         display_name: &str,
         role: &str,
@@ -133,7 +134,7 @@ impl DevProgram {
             not_after: now + 7 * DAY,
         };
         self.authority
-            .issue(serial, secret.public(), profile)
+            .issue_with_mlkem(serial, secret.public(), mlkem_public, profile)
             .map_err(DevError::Codec)
     }
 }
@@ -244,8 +245,14 @@ fn derive(text: &str, program: &str, key: &str) -> [u8; 32] {
 /// Display name of the `--dev-peer-credential-dir` supporter.
 pub(crate) const TEST_PEER_NAME: &str = "Dev test peer (not a real person)";
 
+/// Display name of the `--dev-peer-credential-dir` supporter with an ML-KEM-768 key.
+pub(crate) const TEST_PQ_PEER_NAME: &str = "Dev post-quantum test peer (not a real person)";
+
 /// Writes a test supporter for `program` into `dir`: `supporter.key` (secret, mode 0600),
-/// `supporter.credential`, `revocation.list`, `root.pub` and `program` (its id). The
+/// `supporter.credential`, `revocation.list`, `root.pub` and `program` (its id); and a
+/// second supporter whose certificate carries an ML-KEM-768 key (the hybrid handshake),
+/// `supporter-pq.key` and `supporter-pq.credential`. The first stays X25519 only, so
+/// clients from before ML-KEM (the frozen version-1 CLI) can use it. The
 /// files are the CLI's formats, so `confidant peer --key … --credential … --revocation …`
 /// works with them as they are.
 pub(crate) fn write_peer_credential(
@@ -257,12 +264,35 @@ pub(crate) fn write_peer_credential(
     };
     let secret = SupporterSecret::generate().map_err(|e| format!("key generation: {e:?}"))?;
     let supporter = program
-        .issue_supporter(&secret, 1_000, TEST_PEER_NAME, "resident")
+        .issue_supporter(&secret, None, 1_000, TEST_PEER_NAME, "resident")
         .map_err(|e| e.to_string())?;
     let key_path = dir.join("supporter.key");
     write_private(&key_path, secret.to_key_file().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
-    let files: [(&str, String); 4] = [
+    let pq_secret = SupporterSecret::generate().map_err(|e| format!("key generation: {e:?}"))?;
+    let pq_mlkem =
+        confidant_crypto::MlKemSecret::generate().map_err(|e| format!("key generation: {e:?}"))?;
+    let pq_supporter = program
+        .issue_supporter(
+            &pq_secret,
+            Some(pq_mlkem.public()),
+            1_001,
+            TEST_PQ_PEER_NAME,
+            "resident",
+        )
+        .map_err(|e| e.to_string())?;
+    let pq_key_path = dir.join("supporter-pq.key");
+    let pq_key = confidant_crypto::encode_supporter_key_file(&pq_secret, Some(&pq_mlkem));
+    write_private(&pq_key_path, pq_key.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", pq_key_path.display()))?;
+    let files: [(&str, String); 5] = [
+        (
+            "supporter-pq.credential",
+            encode_labelled(
+                CREDENTIAL_LABEL,
+                &[program.authority.issuer_certificate(), &pq_supporter],
+            ),
+        ),
         (
             "supporter.credential",
             encode_labelled(

@@ -68,6 +68,8 @@ pub const RELOADS: &str = "confidant_reloads_total";
 /// Counter: feature `resume` — lost sockets whose connection was taken over by a new one
 /// (`resumed`), `resume` frames refused (`failed`), grace windows that closed (`expired`).
 pub const RESUMES: &str = "confidant_resumes_total";
+/// Counter: feature `urgency` — seeks that said "I need to talk soon" (aggregate only).
+pub const URGENT_SEEKS: &str = "confidant_urgent_seeks_total";
 /// Gauge: newest revocation list sequence, by program id (an operator-configured name).
 pub const REVOCATION_SEQUENCE: &str = "confidant_revocation_list_sequence";
 
@@ -133,6 +135,7 @@ pub const ALL: &[&str] = &[
     PEERS_REVOKED,
     RELOADS,
     RESUMES,
+    URGENT_SEEKS,
     REVOCATION_SEQUENCE,
     CLUSTER_BROKER_CONNECTED,
     CLUSTER_BROKER_DISCONNECTS,
@@ -217,6 +220,7 @@ pub fn register() {
     );
     describe_counter!(PEERS_REVOKED, "Peers taken offline by a revocation list");
     describe_counter!(RELOADS, "Configuration reloads, by result");
+    describe_counter!(URGENT_SEEKS, "Seeks marked urgent (feature urgency)");
     describe_counter!(
         RESUMES,
         "Resume outcomes (resumed, failed, expired), feature resume"
@@ -236,6 +240,7 @@ pub fn register() {
         RATE_LIMITED,
         SOURCE_LIMITED,
         PEERS_REVOKED,
+        URGENT_SEEKS,
     ] {
         metrics::counter!(name).increment(0);
     }

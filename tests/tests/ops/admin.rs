@@ -118,6 +118,7 @@ async fn metrics_and_logs_carry_no_personal_data() {
         flood
             .send(&ClientFrame::Seek {
                 preferences: unoffered.clone(),
+                urgent: false,
             })
             .await;
     }

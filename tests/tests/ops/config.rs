@@ -239,6 +239,7 @@ async fn dev_mode_banner_credentials_and_wait_limit() {
     seeker
         .send(&confidant_proto::ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         })
         .await;
     loop {

@@ -311,6 +311,7 @@ async fn chat_over_built_in_tls_and_certificate_reload_keeps_connections() {
         &mut seeker,
         &ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         },
     )
     .await;

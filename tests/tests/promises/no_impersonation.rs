@@ -382,7 +382,8 @@ async fn a_relay_that_alters_the_chat_features_cannot_complete_the_handshake() {
             "program-details",
             "pass",
             "queue-none",
-            "resume"
+            "resume",
+            "urgency"
         ]
     );
     honest.seek(SeekPreferences::default()).await.unwrap();

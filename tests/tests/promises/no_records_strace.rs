@@ -240,6 +240,7 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
                     topic: Some("burnout".into()),
                     ..SeekPreferences::default()
                 },
+                urgent: false,
             })
             .await;
         let offer = peer.offer().await;
@@ -286,6 +287,7 @@ async fn the_relay_writes_nothing_and_keeps_nothing() {
         seeker
             .send(&ClientFrame::Seek {
                 preferences: SeekPreferences::default(),
+                urgent: false,
             })
             .await;
         let offer_number = peer.offer().await;

@@ -79,6 +79,7 @@ async fn out_of_state_and_wrong_role() {
     let mut bad = RawClient::connect(&b.relay).await;
     bad.send(&ClientFrame::Seek {
         preferences: SeekPreferences::default(),
+        urgent: false,
     })
     .await;
     bad.expect_fatal(ErrorCode::UnexpectedFrame).await;
@@ -96,6 +97,7 @@ async fn out_of_state_and_wrong_role() {
     bad.frame().await;
     bad.send(&ClientFrame::Seek {
         preferences: SeekPreferences::default(),
+        urgent: false,
     })
     .await;
     bad.expect_fatal(ErrorCode::WrongRole).await;

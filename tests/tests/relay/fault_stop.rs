@@ -148,6 +148,7 @@ async fn load(within: Duration) -> Load {
         seeker
             .send(&ClientFrame::Seek {
                 preferences: SeekPreferences::default(),
+                urgent: false,
             })
             .await;
         tasks.push((

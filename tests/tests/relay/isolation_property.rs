@@ -302,6 +302,7 @@ impl World {
                         id,
                         &ClientFrame::Seek {
                             preferences: SeekPreferences::default(),
+                            urgent: false,
                         },
                     )
                     .await;

@@ -412,7 +412,8 @@ async fn program_details_only_when_asked() {
             "program-details",
             "pass",
             "queue-none",
-            "resume"
+            "resume",
+            "urgency"
         ]
     );
     assert_eq!(

@@ -20,3 +20,4 @@ mod lifecycle;
 mod matching;
 mod resume;
 mod shutdown;
+mod urgency;

@@ -88,6 +88,7 @@ async fn seek_queue_offer_accept_matched() {
     seeker
         .send(&ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         })
         .await;
     seeker.expect_error(ErrorCode::AlreadySeeking).await;
@@ -239,6 +240,7 @@ async fn queue_full_gives_no_peer() {
     second
         .send(&ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         })
         .await;
     assert!(matches!(
@@ -261,6 +263,7 @@ async fn unknown_topic_is_an_invalid_field() {
                 topic: Some("gardening".into()),
                 ..SeekPreferences::default()
             },
+            urgent: false,
         })
         .await;
     seeker.expect_error(ErrorCode::InvalidField).await;

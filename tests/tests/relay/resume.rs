@@ -228,6 +228,7 @@ async fn chatting(
     seeker
         .send(&ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         })
         .await;
     let RelayFrame::Offer { offer, .. } = peer.frame().await else {
@@ -480,6 +481,7 @@ async fn a_queued_seeker_keeps_its_place_and_is_not_offered_while_away() {
     first
         .send(&ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         })
         .await;
     assert!(matches!(first.frame().await, RelayFrame::Queued { .. }));

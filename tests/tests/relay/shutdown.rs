@@ -91,6 +91,7 @@ async fn the_drain_takes_no_new_hello_seek_or_offer() {
     fresh.expect_fatal(ErrorCode::ShuttingDown).await;
     idle.send(&ClientFrame::Seek {
         preferences: Default::default(),
+        urgent: false,
     })
     .await;
     idle.expect_fatal(ErrorCode::ShuttingDown).await;

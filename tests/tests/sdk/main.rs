@@ -13,6 +13,8 @@ mod chat;
 mod connect;
 mod demo_peer;
 mod disconnect;
+mod hybrid;
 mod matching;
 mod resume;
 mod tls;
+mod urgency;

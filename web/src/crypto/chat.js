@@ -12,8 +12,13 @@ import { HandshakeState, TAGLEN } from './noise.js';
 import { BUCKETS, encodePadded, decodePadded } from './record.js';
 import { concat, equalBytes, utf8, wipe } from './bytes.js';
 import { CryptoError } from './errors.js';
+import { MLKEM768_CIPHERTEXT_LEN, hybridPsk, mlkemEncapsulate } from './mlkem.js';
 
 export const PROTOCOL_NAME = 'Noise_NK_25519_ChaChaPoly_SHA256';
+/** The hybrid chat (proto/crypto.md §2.1): NK with the ML-KEM PSK mixed in at msg2. */
+export const HYBRID_PROTOCOL_NAME = 'Noise_NKpsk2_25519_ChaChaPoly_SHA256';
+/** Hybrid msg1: e (32) || ENCRYPT(ML-KEM-768 ciphertext) (1088 + 16). */
+export const HYBRID_MSG1_LEN = 32 + MLKEM768_CIPHERTEXT_LEN + 16;
 export const CHAT_PROLOGUE_LABEL = utf8.encode('confidant-v1-chat');
 export const POSSESSION_PROLOGUE_LABEL = utf8.encode('confidant-v1-possession');
 export const MAX_NOISE_MESSAGE = 16384 + TAGLEN;
@@ -110,17 +115,29 @@ export class SeekerHandshake {
    * @param {Uint8Array} peerStatic the X25519 key from the verified certificate
    * @param {Uint8Array} supporterCertificate exact wire bytes that were verified
    * @param {Uint8Array} [ephemeral] fixed ephemeral: test vectors only
+   * @param {{mlkemPublic?: Uint8Array|null, m?: Uint8Array}} [hybrid] the verified
+   *   certificate's ML-KEM-768 key: when present the hybrid handshake runs, always — the
+   *   choice is the signed certificate's, never the relay's. `m`: test vectors only.
    * @returns {{handshake: SeekerHandshake, msg1: Uint8Array}}
    */
-  static start(peerStatic, supporterCertificate, ephemeral) {
+  static start(peerStatic, supporterCertificate, ephemeral, hybrid = {}) {
+    const mlkemPublic = hybrid.mlkemPublic ?? null;
+    const kem = mlkemPublic ? mlkemEncapsulate(mlkemPublic, hybrid.m) : null;
     const state = new HandshakeState({
-      protocolName: PROTOCOL_NAME,
+      protocolName: kem ? HYBRID_PROTOCOL_NAME : PROTOCOL_NAME,
       initiator: true,
       prologue: prologue(CHAT_PROLOGUE_LABEL, supporterCertificate),
       rs: peerStatic,
       e: ephemeral,
     });
-    const msg1 = guard(state, () => state.writeMessage(new Uint8Array(0)));
+    const msg1 = guard(state, () => {
+      if (!kem) return state.writeMessage(new Uint8Array(0));
+      // The ciphertext is msg1's payload: encrypted under es and mixed into h.
+      const out = state.writeMessage(kem.ciphertext);
+      state.psks.push(hybridPsk(kem.sharedSecret, sha256(supporterCertificate)));
+      wipe(kem.sharedSecret);
+      return out;
+    });
     const handshake = new SeekerHandshake();
     handshake.state = state;
     return { handshake, msg1 };
@@ -144,19 +161,29 @@ export class SeekerHandshake {
 }
 
 /**
- * The supporter's side: answers msg1 with its static secret.
+ * The supporter's side: answers msg1 with its static secret. With `mlkem` (an MlKemSecret,
+ * whose public half the supporter's own certificate carries) only the hybrid handshake is
+ * accepted: a plain 48-byte msg1 — what a relay stripping the ciphertext sends — is
+ * `malformed_handshake`.
  * @returns {{session: ChatSession, msg2: Uint8Array}}
  */
-export function peerRespond(secret, supporterCertificate, msg1, ephemeral) {
+export function peerRespond(secret, supporterCertificate, msg1, ephemeral, mlkem = null) {
   const state = new HandshakeState({
-    protocolName: PROTOCOL_NAME,
+    protocolName: mlkem ? HYBRID_PROTOCOL_NAME : PROTOCOL_NAME,
     initiator: false,
     prologue: prologue(CHAT_PROLOGUE_LABEL, supporterCertificate),
     s: secret,
     e: ephemeral,
   });
   return guard(state, () => {
-    readHandshake(state, msg1, HANDSHAKE_MESSAGE_LEN, 0);
+    if (mlkem) {
+      const ciphertext = readHandshake(state, msg1, HYBRID_MSG1_LEN, MLKEM768_CIPHERTEXT_LEN);
+      const shared = mlkem.decapsulate(ciphertext);
+      state.psks.push(hybridPsk(shared, sha256(supporterCertificate)));
+      wipe(shared);
+    } else {
+      readHandshake(state, msg1, HANDSHAKE_MESSAGE_LEN, 0);
+    }
     const msg2 = state.writeMessage(new Uint8Array(0));
     return { session: new ChatSession(state.split()), msg2 };
   });

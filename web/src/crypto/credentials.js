@@ -12,6 +12,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { concat, equalBytes, utf8 } from './bytes.js';
 import { dh } from './noise.js';
 import { CryptoError } from './errors.js';
+import { MLKEM768_PUBLIC_LEN, isValidMlKemPublic } from './mlkem.js';
 
 export const CREDENTIAL_VERSION = 1;
 export const SIGNATURE_LEN = 64;
@@ -124,9 +125,15 @@ export function decodeIssuerBody(body) {
   return cert;
 }
 
+/** Body version of a supporter certificate that carries an ML-KEM-768 key (§5.2). */
+export const SUPPORTER_CERTIFICATE_VERSION_MLKEM = 2;
+
 export function decodeSupporterBody(body) {
   const r = new Reader(body);
-  r.version(CREDENTIAL_VERSION);
+  const version = r.u8();
+  if (version !== CREDENTIAL_VERSION && version !== SUPPORTER_CERTIFICATE_VERSION_MLKEM) {
+    throw malformed('unknown_version');
+  }
   const cert = {
     program: r.str(true),
     issuerKeyId: Uint8Array.from(r.take(8)),
@@ -139,7 +146,11 @@ export function decodeSupporterBody(body) {
     languages: r.strList(),
     notBefore: r.u64(),
     notAfter: r.u64(),
+    mlkem768Public: null,
   };
+  if (version === SUPPORTER_CERTIFICATE_VERSION_MLKEM) {
+    cert.mlkem768Public = Uint8Array.from(r.take(MLKEM768_PUBLIC_LEN));
+  }
   r.finish();
   return cert;
 }
@@ -264,6 +275,9 @@ export function verifyChain({ rootPublic, program, issuerCertificate, supporterC
   if (supporter.program !== program) throw new CryptoError('wrong_program');
   checkWindow(now, supporter.notBefore, supporter.notAfter);
   if (isLowOrderX25519(supporter.x25519Public)) throw new CryptoError('weak_key');
+  if (supporter.mlkem768Public && !isValidMlKemPublic(supporter.mlkem768Public)) {
+    throw new CryptoError('weak_key');
+  }
 
   const list = verifyRevocationList(rootPublic, program, revocationList, now, BigInt(minSequence));
   if (list.revokedIssuers.some((id) => equalBytes(id, issuer.keyId)) || list.revokedSerials.includes(supporter.serial)) {

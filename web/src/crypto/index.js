@@ -5,4 +5,5 @@ export * from './record.js';
 export * from './chat.js';
 export * from './credentials.js';
 export * from './keyfiles.js';
+export * from './mlkem.js';
 export { HandshakeState, dh, publicKeyOf, parseProtocolName } from './noise.js';

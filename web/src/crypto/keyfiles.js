@@ -6,6 +6,8 @@ import { fromBase64 } from './bytes.js';
 import { CryptoError } from './errors.js';
 
 export const SUPPORTER_KEY_LABEL = 'confidant-supporter-key-v1';
+/** A supporter key file with an ML-KEM-768 key: label, X25519 secret, 64-byte ML-KEM seed. */
+export const SUPPORTER_KEY_MLKEM_LABEL = 'confidant-supporter-key-v2';
 export const CREDENTIAL_LABEL = 'confidant-credential-v1';
 export const REVOCATION_LIST_LABEL = 'confidant-revocation-list-v1';
 
@@ -43,6 +45,28 @@ export function decodeLabelled(label, count, text) {
 
 export function decodeSupporterKeyFile(text) {
   return decodeKeyFile(SUPPORTER_KEY_LABEL, text);
+}
+
+/**
+ * A supporter key file of either version (proto/crypto.md §8): the X25519 secret and, in a
+ * version-2 file, the ML-KEM-768 seed `d || z`.
+ * @returns {{x25519: Uint8Array, mlkemSeed: Uint8Array|null}}
+ */
+export function decodeSupporterKeys(text) {
+  const first = text.split('\n')[0].replace(/\r$/, '');
+  if (first !== SUPPORTER_KEY_MLKEM_LABEL) {
+    return { x25519: decodeSupporterKeyFile(text), mlkemSeed: null };
+  }
+  let t = text;
+  if (t.endsWith('\n')) t = t.slice(0, -1);
+  if (t.endsWith('\r')) t = t.slice(0, -1);
+  const lines = t.split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines.length !== 3) throw new CryptoError('key_file_malformed');
+  const x25519 = fromBase64(lines[1]);
+  const mlkemSeed = fromBase64(lines[2]);
+  if (!x25519 || !mlkemSeed) throw new CryptoError('key_file_bad_base64');
+  if (x25519.length !== 32 || mlkemSeed.length !== 64) throw new CryptoError('key_file_wrong_length');
+  return { x25519, mlkemSeed };
 }
 
 /** @returns {{issuerCertificate: Uint8Array, supporterCertificate: Uint8Array}} */

@@ -28,9 +28,9 @@ export function websocketUrl(proof = null) {
 }
 
 /** Codes with which a relay under load asks for a (new) proof of work. */
-const PROOF_CODES = new Set(['proof_required', 'proof_rejected']);
+export const PROOF_CODES = new Set(['proof_required', 'proof_rejected']);
 /** Proofs one opening may earn before the refusal goes to the page. */
-const PROOF_TRIES = 2;
+export const PROOF_TRIES = 2;
 /** After this long solving, the page tells the user (onAdmission('checking')). */
 export const ADMISSION_NOTICE_MS = 300;
 

@@ -3,13 +3,17 @@
 // availability, take offers, run several chats in tabs, share the program's resource cards,
 // end or block. When the relay goes away (a restart: close 1001/1006/1012…), the console
 // reconnects by itself with the files it holds, signs in again and restores availability.
+// A lost socket (network change, `offline`) is resumed first (feature `resume`,
+// net/resume.js): chats and availability survive it, open offers lapse.
 
 import { h, $, clear, showOnly } from '../ui/dom.js';
 import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, clockTime } from '../ui/i18n.js';
 import { resourceCard } from '../ui/resources.js';
-import { RelayConnection, b64, PROTOCOL_VERSION } from '../net/relay.js';
+import { b64, PROTOCOL_VERSION } from '../net/relay.js';
+import { ResumableConnection, RESUME_FEATURE } from '../net/resume.js';
 import {
-  decodeSupporterKeyFile,
+  decodeSupporterKeys,
+  MlKemSecret,
   decodeCredentialFile,
   decodeRevocationListFile,
   decodeSupporterUnverified,
@@ -43,6 +47,9 @@ const state = {
   displayName: null,
   loginError: null,
   reconnect: { attempt: 0, timer: null, gaveUp: false, restored: false },
+  // Feature resume: the socket was lost and the connection is being resumed (chats kept).
+  resume: { active: false, graceMs: 0, back: false, timer: null, lapsed: false },
+  relayAcked: 0, // counted messages the relay acknowledged on this connection
   alerts: { sound: false, notify: false, audio: null },
 };
 
@@ -106,17 +113,19 @@ function loginFailed(message) {
 
 function forgetFiles() {
   if (state.files.key) wipe(state.files.key);
-  state.files = { key: null, credential: null, revocation: null };
+  if (state.files.mlkem) state.files.mlkem.destroy();
+  state.files = { key: null, mlkem: null, credential: null, revocation: null };
   state.certificate = null;
 }
 
 async function connect() {
   state.loginError = null;
   let key;
+  let mlkemSeed;
   let credential;
   let revocation;
   try {
-    key = decodeSupporterKeyFile(await readFile('key-file'));
+    ({ x25519: key, mlkemSeed } = decodeSupporterKeys(await readFile('key-file')));
     credential = decodeCredentialFile(await readFile('credential-file'));
     revocation = decodeRevocationListFile(await readFile('revocation-file'));
   } catch (e) {
@@ -129,7 +138,15 @@ async function connect() {
     throw new Error(t('peer.error.file', { code: e.code || 'malformed' }));
   }
   if (!equalBytes(publicKeyOf(key), cert.x25519Public)) throw new Error(t('peer.error.keyMismatch'));
-  state.files = { key, credential, revocation };
+  // A certificate with an ML-KEM key needs the key file that holds its secret half, and
+  // then every chat is hybrid (crypto.md §2.1); a version-1 certificate needs none.
+  const mlkem = mlkemSeed ? new MlKemSecret(mlkemSeed) : null;
+  if (mlkemSeed) wipe(mlkemSeed);
+  if (!!mlkem !== !!cert.mlkem768Public || (mlkem && !equalBytes(mlkem.publicKey, cert.mlkem768Public))) {
+    if (mlkem) mlkem.destroy();
+    throw new Error(t('peer.error.keyMismatch'));
+  }
+  state.files = { key, mlkem, credential, revocation };
   state.certificate = cert;
   state.phase = 'connecting';
   await connectRelay();
@@ -138,14 +155,73 @@ async function connect() {
 
 /** Opens a connection and says hello; the frames that follow sign in (see onControl). */
 async function connectRelay() {
-  const conn = new RelayConnection({
+  const conn = new ResumableConnection({
     onControl: (frame) => conn === state.conn && onControl(frame),
     onData: (data) => conn === state.conn && onData(data),
     onClose: (ev) => conn === state.conn && onClose(ev),
+    onState: (info) => conn === state.conn && onConnectionState(info),
+    onAcked: (received) => conn === state.conn && onAcked(received),
   });
   state.conn = conn;
+  state.relayAcked = 0;
+  clearTimeout(state.resume.timer);
+  state.resume = { active: false, graceMs: 0, back: false, timer: null, lapsed: false };
   await conn.open();
-  conn.send({ type: 'hello', v: PROTOCOL_VERSION, role: 'peer', program: state.certificate.program });
+  // `features` also means this console reads relay frames by the growth rules.
+  conn.send({ type: 'hello', v: PROTOCOL_VERSION, role: 'peer', program: state.certificate.program, features: [RESUME_FEATURE] });
+}
+
+// ------------------------------------------------------------------ resume (a lost socket)
+
+/** "up to a minute", "up to 30 seconds": the relay's grace window, in words. */
+function windowText(ms) {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s === 60) return t('resume.window.minute');
+  if (s % 60 === 0) return t('resume.window.minutes', { m: s / 60 });
+  return t('resume.window.seconds', { s });
+}
+
+/**
+ * The socket was lost (reconnecting: chats and availability are kept by the relay for its
+ * window; open offers lapse at once, so they are shown as gone) or the connection runs again.
+ */
+function onConnectionState({ state: now }) {
+  const r = state.resume;
+  clearTimeout(r.timer);
+  if (now === 'reconnecting') {
+    r.active = true;
+    r.back = false;
+    r.lapsed = state.offers.size > 0;
+    state.offers.clear();
+    renderOffers();
+    renderReconnectNote();
+    announce(t('peer.resume.reconnecting', { window: windowText(r.graceMs) }));
+  } else {
+    r.active = false;
+    r.back = true;
+    renderReconnectNote();
+    announce(t('peer.resume.back'));
+    r.timer = setTimeout(() => {
+      r.back = false;
+      renderReconnectNote();
+    }, 15_000);
+  }
+  renderTabs();
+}
+
+/** The relay acknowledged counted messages up to `received`: those are "Sent". */
+function onAcked(received) {
+  state.relayAcked = received;
+  let changed = false;
+  for (const c of state.chats.values()) {
+    for (const m of c.messages) {
+      if (m.mine && !m.acked && m.seq && m.seq <= received) {
+        m.acked = true;
+        changed = true;
+      }
+    }
+  }
+  if (changed) renderTabs();
 }
 
 // ------------------------------------------------------------------ reconnecting
@@ -231,7 +307,12 @@ function renderReconnectNote() {
   clear(el);
   const r = state.reconnect;
   el.classList.remove('ok');
-  if (reconnecting() && r.gaveUp) {
+  if (state.resume.active) {
+    el.append(t('peer.resume.reconnecting', { window: windowText(state.resume.graceMs) }));
+  } else if (state.resume.back && !reconnecting()) {
+    el.classList.add('ok');
+    el.append(t('peer.resume.back'));
+  } else if (reconnecting() && r.gaveUp) {
     el.append(t('peer.conn.gaveUp'), ' ', h('button', { type: 'button', id: 'reconnect-now', onclick: retryNow }, t('peer.conn.retry')));
   } else if (reconnecting()) {
     el.append(t('peer.conn.reconnecting', { n: r.attempt, max: RECONNECT_DELAYS.length }));
@@ -265,6 +346,7 @@ function signOut() {
 function onControl(frame) {
   switch (frame.type) {
     case 'welcome':
+      state.resume.graceMs = frame.resume && Number.isSafeInteger(frame.resume.grace_ms) ? frame.resume.grace_ms : 0;
       state.program = frame.program;
       $('#program-name').textContent = frame.program.name;
       state.conn.send({
@@ -312,6 +394,20 @@ function onControl(frame) {
       state.offers.delete(frame.offer);
       renderOffers();
       break;
+    case 'partner_away':
+    case 'partner_back': {
+      const c = state.chats.get(frame.chat);
+      if (!c || c.ended) break;
+      const away = frame.type === 'partner_away';
+      if (c.away === away) break;
+      c.away = away;
+      if (away) c.seekerTyping = false;
+      const text = t(away ? 'peer.chat.seekerAway' : 'peer.chat.seekerBack');
+      c.messages.push({ kind: 'system', text, at: Date.now() });
+      renderTabs();
+      announce(`${t('peer.chat.tab', { n: frame.chat })}: ${text}`);
+      break;
+    }
     case 'chat_started':
       state.offers.delete(frame.offer);
       state.chats.set(frame.chat, {
@@ -343,7 +439,10 @@ function onControl(frame) {
         c.seekerTyping = false;
         // Said from the peer's side; once, even when the seeker's end record said it first.
         const said = c.seekerEnded && (frame.reason === 'partner_ended' || frame.reason === 'partner_left');
-        if (!said) c.messages.push({ kind: 'system', text: peerReason(frame.reason), at: Date.now() });
+        // The seeker's socket was lost and its window closed: say that, not "they left".
+        const text = c.away && frame.reason === 'partner_left' ? t('peer.reason.away_expired') : peerReason(frame.reason);
+        c.away = false;
+        if (!said) c.messages.push({ kind: 'system', text, at: Date.now() });
         renderTabs();
         renderAvailabilityStatus();
         announce(t('peer.chat.ended', { n: frame.chat }));
@@ -362,7 +461,8 @@ function onControl(frame) {
       }
       break;
     default:
-      state.conn.close(1002);
+      // Growth rules (hello said `features`): an unknown frame is skipped unless critical.
+      if (frame.critical === true) state.conn.close(1002);
   }
 }
 
@@ -372,7 +472,13 @@ function onData({ chat, message }) {
   if (!c.session) {
     // msg1: answer with msg2.
     try {
-      const { session, msg2 } = peerRespond(state.files.key, state.files.credential.supporterCertificate, message);
+      const { session, msg2 } = peerRespond(
+        state.files.key,
+        state.files.credential.supporterCertificate,
+        message,
+        undefined,
+        state.files.mlkem,
+      );
       c.session = session;
       state.conn.sendData(chat, msg2);
     } catch {
@@ -423,8 +529,15 @@ function onData({ chat, message }) {
   renderTabs();
 }
 
-function onClose({ code } = {}) {
+function onClose({ code, resumeFailed } = {}) {
   if (state.phase === 'login') return;
+  if (resumeFailed && state.phase === 'verified') {
+    // The relay kept nothing (window closed, or it restarted): as after any lost relay.
+    clearTimeout(state.resume.timer);
+    state.resume = { active: false, graceMs: 0, back: false, timer: null, lapsed: false };
+    lostRelay();
+    return;
+  }
   if (reconnecting()) {
     // An attempt that connected and closed again (e.g. the relay still draining).
     state.conn = null;
@@ -451,11 +564,12 @@ function peerReason(reason) {
 
 function sendRecord(c, record) {
   if (!c.session || c.session.broken || c.ended) return false;
-  // Seal only what can leave now (a sealed record that never goes breaks the session).
-  if (!state.conn || !state.conn.isOpen) return false;
+  // Seal only what will leave: now, or after the resume, in order (a sealed record that
+  // never goes breaks the session). Returns the message's number when the connection keeps
+  // it until the relay's ack, true when written without resume.
+  if (!state.conn || !state.conn.canSend) return false;
   try {
-    state.conn.sendData(c.number, c.session.seal(record));
-    return true;
+    return state.conn.sendData(c.number, c.session.seal(record));
   } catch {
     return false;
   }
@@ -694,8 +808,10 @@ function renderOffers() {
   clear(el);
   if (!state.offers.size) {
     el.append(h('p', { class: 'hint' }, t('peer.offers.none')));
+    if (state.resume.lapsed) el.append(h('p', { class: 'hint', id: 'offers-lapsed' }, t('peer.resume.offersLapsed')));
     return;
   }
+  state.resume.lapsed = false;
   const list = h('ul', { class: 'offers' });
   for (const o of state.offers.values()) {
     const times = offerTimes(o);
@@ -764,6 +880,7 @@ function renderTabs() {
       t('peer.chat.tab', { n }),
       c.unread ? h('span', { class: 'badge' }, ` (${c.unread})`) : null,
       c.ended ? h('span', { class: 'badge' }, ` — ${t('peer.chat.closed')}`) : null,
+      !c.ended && c.away ? h('span', { class: 'badge away' }, ` — ${t('peer.chat.away')}`) : null,
     );
     tab.addEventListener('click', () => selectChat(n));
     tab.addEventListener('keydown', (ev) => {
@@ -825,6 +942,13 @@ function selectChat(n) {
   renderTabs();
 }
 
+/** Read; Sent (with resume: the relay acknowledged it); or on its way / waiting for the connection. */
+function receiptText(m) {
+  if (m.read) return t('chat.read');
+  if (m.acked) return t('chat.sent');
+  return state.resume.active ? t('resume.waiting') : t('resume.sending');
+}
+
 function timeOf(m) {
   return m.at ? h('time', { datetime: new Date(m.at).toISOString() }, clockTime(m.at)) : null;
 }
@@ -843,7 +967,7 @@ function renderPanel(c) {
           { class: `msg ${m.mine ? 'mine' : 'theirs'}` },
           timeOf(m),
           h('p', { class: 'text', dir: 'auto' }, m.text),
-          m.mine ? h('p', { class: 'receipt' }, m.read ? t('chat.read') : t('chat.sent')) : null,
+          m.mine ? h('p', { class: `receipt${m.read || m.acked ? '' : ' pending'}` }, receiptText(m)) : null,
         ),
       );
   }
@@ -861,7 +985,8 @@ function renderPanel(c) {
   let typingTimer = null;
   let typingSent = false;
   input.addEventListener('input', () => {
-    if (!typingSent) typingSent = sendRecord(c, { type: 'typing', typing: true });
+    if (!state.conn || !state.conn.isOpen) return; // typing is news only now, not after a resume
+    if (!typingSent) typingSent = !!sendRecord(c, { type: 'typing', typing: true });
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => {
       if (typingSent) sendRecord(c, { type: 'typing', typing: false });
@@ -870,10 +995,13 @@ function renderPanel(c) {
   });
   const send = () => {
     const text = input.value.trim();
-    if (!text || !sendRecord(c, { type: 'text', text })) return;
+    if (!text) return;
+    const sent = sendRecord(c, { type: 'text', text });
+    if (!sent) return;
     clearTimeout(typingTimer);
     typingSent = false;
-    c.messages.push({ kind: 'text', mine: true, text, index: c.sentTexts, read: false, at: Date.now() });
+    const seq = typeof sent === 'number' ? sent : null;
+    c.messages.push({ kind: 'text', mine: true, text, index: c.sentTexts, read: false, seq, acked: seq === null || seq <= state.relayAcked, at: Date.now() });
     c.atBottom = true; // one's own message brings the log to the end
     c.sentTexts += 1;
     input.value = '';
@@ -912,6 +1040,7 @@ function renderPanel(c) {
     'div',
     { role: 'tabpanel', id: `panel-${c.number}`, 'aria-labelledby': `tab-${c.number}`, class: 'chat' },
     h('p', { class: 'hint' }, c.ended ? t('peer.chat.closed') : c.session ? t('chat.secure') : t('peer.chat.waiting')),
+    !c.ended && c.away ? h('p', { class: 'callout partner-note', id: `away-${c.number}` }, t('peer.chat.seekerAway')) : null,
     log,
     newMessages,
     c.seekerTyping ? h('p', { class: 'typing' }, t('peer.chat.typing')) : null,

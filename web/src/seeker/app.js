@@ -6,7 +6,8 @@ import { h, $, clear, showOnly, wipeDocument } from '../ui/dom.js';
 import { t, translateStatic, mountLanguageSwitch, onLanguageChange, tagLabel, localized, clockTime } from '../ui/i18n.js';
 import { resourceList, resourceCard } from '../ui/resources.js';
 import { renderEmergency } from '../ui/emergency.js';
-import { RelayConnection, fetchPrograms, b64, PROTOCOL_VERSION } from '../net/relay.js';
+import { fetchPrograms, b64, PROTOCOL_VERSION } from '../net/relay.js';
+import { ResumableConnection, RESUME_FEATURE } from '../net/resume.js';
 import { verifyChain, SeekerHandshake, fromHex, toHex } from '../crypto/index.js';
 import { PINNED_ROOT_KEYS, NEUTRAL_URL } from '../config.js';
 
@@ -14,10 +15,12 @@ const TYPING_IDLE_MS = 3000;
 /**
  * Relay features this page implements (proto/spec.md, "Features"): `pass` (refuse a peer of
  * my department and keep my place in the queue) and `queue-none` (told at once when nobody
- * online can take me). Saying `features` also means the page reads relay frames by the
- * growth rules: unknown members and non-critical frames of unknown types are skipped.
+ * online can take me), `resume` (a lost socket keeps the chat or the place in the queue for
+ * the relay's grace window: net/resume.js). Saying `features` also means the page reads
+ * relay frames by the growth rules: unknown members and non-critical frames of unknown types
+ * are skipped.
  */
-const SEEKER_FEATURES = ['pass', 'queue-none'];
+const SEEKER_FEATURES = ['pass', 'queue-none', RESUME_FEATURE];
 /** Phases in which leaving the page would end something: the page warns before unload. */
 const ACTIVE_PHASES = ['connecting', 'queued', 'verifying', 'handshaking', 'chatting'];
 
@@ -40,6 +43,9 @@ const state = {
   ended: null, // {kind, reason, resources}
   typingTimer: null,
   typingSent: false,
+  relayAcked: 0, // counted messages the relay acknowledged on this connection
+  graceMs: 0, // welcome.resume.grace_ms: how long the relay keeps this connection after a loss
+  partnerAway: false, // partner_away came for my chat and partner_back has not
 };
 
 const views = {};
@@ -84,11 +90,31 @@ function renderEmergencyNote() {
   if (el) renderEmergency(el, state.program, t);
 }
 
-/** The connection line in the header: offline, or back online. Empty when all is well. */
+/** "up to a minute", "up to 30 seconds": the relay's grace window, in words. */
+function windowText(ms) {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s === 60) return t('resume.window.minute');
+  if (s % 60 === 0) return t('resume.window.minutes', { m: s / 60 });
+  return t('resume.window.seconds', { s });
+}
+
+/** Whether the connection is between a lost socket and its resume. */
+function resuming() {
+  return !!state.conn && state.conn.reconnecting;
+}
+
+/**
+ * The connection line in the header (a status region): reconnecting (what is kept, and for
+ * how long), or offline. Empty when all is well.
+ */
 function renderConnectionNote() {
   const el = $('#connection-note');
   if (!el) return;
-  const text = navigator.onLine === false ? t('offline.note') : '';
+  let text = '';
+  if (resuming()) {
+    const kept = state.phase === 'queued' || state.phase === 'connecting' ? 'resume.keptQueue' : 'resume.keptChat';
+    text = `${t('resume.reconnecting')} ${t(kept, { window: windowText(state.graceMs) })}`;
+  } else if (navigator.onLine === false) text = t('offline.note');
   if (el.textContent !== text) el.textContent = text;
 }
 
@@ -203,6 +229,8 @@ function queueLines() {
   if (!q) return [h('p', { id: state.checking ? 'admission-checking' : null }, t(state.checking ? 'queue.checking' : 'queue.connecting'))];
   const none = queueNone(q);
   return [
+    // The place is kept through a lost socket: said plainly, never "you lost your place".
+    resuming() ? h('p', { class: 'callout', id: 'queue-reconnecting' }, t('resume.queue')) : null,
     h('p', { class: 'big' }, t('queue.position', { n: q.position })),
     h('p', {}, t('queue.peers', { n: q.peers_online })),
     // Said at once, not after the wait limit; waiting on stays possible.
@@ -279,6 +307,9 @@ function renderChat() {
           'div',
           { class: 'peer-meta' },
           peer.department ? h('p', { class: 'hint' }, t('chat.department', { department: peer.department })) : null,
+          // Said only when true: the certificate carries an ML-KEM key, so this chat runs the
+          // hybrid handshake (crypto.md §2.1); nothing is claimed for an X25519-only chat.
+          peer.postQuantum ? h('p', { class: 'hint', id: 'peer-pq' }, t('chat.postQuantum')) : null,
           localized(state.program.confidentiality) ? confidentialityBox(localized(state.program.confidentiality), true) : null,
         ),
       ),
@@ -332,11 +363,16 @@ function renderChat() {
     sendText();
   });
   const status = h('p', { class: 'hint', id: 'chat-phase' }, state.phase === 'chatting' ? t('chat.secure') : t('chat.securing'));
+  // The peer's socket was lost and the relay keeps the chat for them (partner_away): said
+  // above the messages until partner_back or the end. A status region of its own.
+  const partner = h('p', { class: 'callout partner-note', id: 'partner-note', role: 'status' }, state.partnerAway ? t('resume.partnerAway') : '');
   // Only the messages scroll (#chat-body): the peer card with End chat stays on top and the
   // composer at the bottom of a phone's screen however long the chat gets (style.css,
   // body.chat-mode).
-  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '-1' }, status, log, typing);
-  v.append(h('div', { class: 'card chat' }, header, confirm, body, form));
+  // Focusable (tabindex 0): once the messages overflow — sooner with a banner above them —
+  // keyboard users scroll them too (axe: scrollable-region-focusable).
+  const body = h('div', { class: 'chat-body', id: 'chat-body', tabindex: '0', role: 'region', 'aria-label': t('chat.log') }, status, log, typing);
+  v.append(h('div', { class: 'card chat' }, header, confirm, partner, body, form));
   for (const m of c.messages) log.append(renderMessage(m));
   show('chat');
   scrollToNewest();
@@ -372,11 +408,15 @@ function cancelEndChat() {
 
 function receiptText(m) {
   if (m.failed) return t('chat.notSent');
-  return m.read ? t('chat.read') : t('chat.sent');
+  if (m.read) return t('chat.read');
+  // With resume, "Sent" means the relay acknowledged it; until then it is on its way, or
+  // waits for the connection to come back.
+  if (!m.acked) return resuming() ? t('resume.waiting') : t('resume.sending');
+  return t('chat.sent');
 }
 
 function renderReceipt(m) {
-  const p = h('p', { class: `receipt${m.failed ? ' failed' : ''}`, 'data-id': m.id }, receiptText(m));
+  const p = h('p', { class: `receipt${m.failed ? ' failed' : ''}${!m.failed && !m.acked ? ' pending' : ''}`, 'data-id': m.id }, receiptText(m));
   if (m.failed) {
     p.append(' ', h('button', { type: 'button', class: 'linklike retry', onclick: () => retryMessage(m) }, t('chat.retry')));
   }
@@ -452,7 +492,10 @@ async function startSeeking(plain = false) {
   if (!plain) announce(t('queue.connecting'));
   // Only the current connection speaks to the page: a replaced one (the plain retry below)
   // is closed without ending anything.
-  const conn = new RelayConnection({
+  state.graceMs = 0;
+  state.relayAcked = 0;
+  state.partnerAway = false;
+  const conn = new ResumableConnection({
     onControl: (frame) => state.conn === conn && onControl(frame),
     onData: (data) => state.conn === conn && onData(data),
     onClose: (info) => state.conn === conn && onClose(info),
@@ -463,6 +506,8 @@ async function startSeeking(plain = false) {
       if (state.checking) announce(t('queue.checking'));
       updateQueue();
     },
+    onState: (info) => state.conn === conn && onConnectionState(info),
+    onAcked: (received) => state.conn === conn && onAcked(received),
   });
   state.conn = conn;
   state.checking = false;
@@ -499,7 +544,12 @@ function onControl(frame) {
   switch (frame.type) {
     case 'welcome':
       state.features = Array.isArray(frame.features) ? frame.features.filter((f) => typeof f === 'string') : [];
+      state.graceMs = frame.resume && Number.isSafeInteger(frame.resume.grace_ms) ? frame.resume.grace_ms : 0;
       state.conn.send(seekFrame());
+      break;
+    case 'partner_away':
+    case 'partner_back':
+      if (state.chat && frame.chat === state.chat.number) setPartnerAway(frame.type === 'partner_away');
       break;
     case 'queued':
       state.phase = 'queued';
@@ -593,7 +643,8 @@ function onMatched(frame) {
   }
   let start;
   try {
-    start = SeekerHandshake.start(cert.x25519Public, supporter);
+    // A certificate with an ML-KEM-768 key always gets the hybrid handshake (crypto.md §2.1).
+    start = SeekerHandshake.start(cert.x25519Public, supporter, undefined, { mlkemPublic: cert.mlkem768Public });
   } catch {
     state.conn.send({ type: 'end', chat: number });
     closeConnection();
@@ -604,7 +655,13 @@ function onMatched(frame) {
     number,
     handshake: start.handshake,
     session: null,
-    peer: { displayName: cert.displayName, role: cert.role, department: cert.department, fingerprint: toHex(verified.certificateHash).slice(0, 16) },
+    peer: {
+      displayName: cert.displayName,
+      role: cert.role,
+      department: cert.department,
+      fingerprint: toHex(verified.certificateHash).slice(0, 16),
+      postQuantum: !!cert.mlkem768Public,
+    },
     messages: [],
     sentTexts: 0,
     receivedTexts: 0,
@@ -694,12 +751,12 @@ function markRead(count) {
 function sendRecord(record) {
   const c = state.chat;
   if (!c || !c.session || c.session.broken) return false;
-  // Seal only what can go now: a sealed record that never leaves would desynchronise the
-  // session's counters, and a message must never look "Sent" when it was not.
-  if (!state.conn || !state.conn.isOpen) return false;
+  // Seal only what can go: now, or (feature resume) after the resume, in order. A sealed
+  // record that never leaves would desynchronise the session's counters, and a message must
+  // never look "Sent" when it was not.
+  if (!state.conn || !state.conn.canSend) return false;
   try {
-    state.conn.sendData(c.number, c.session.seal(record));
-    return true;
+    return state.conn.sendData(c.number, c.session.seal(record));
   } catch {
     return false;
   }
@@ -708,11 +765,51 @@ function sendRecord(record) {
 /** Sends a text record now if the connection can take it; the message's index counts sent texts only. */
 function trySend(m) {
   const c = state.chat;
-  if (navigator.onLine === false || !sendRecord({ type: 'text', text: m.text })) return false;
+  // Without resume, offline means not sent (the socket may still look open).
+  if (navigator.onLine === false && !resuming()) return false;
+  const sent = sendRecord({ type: 'text', text: m.text });
+  if (!sent) return false;
   m.index = c.sentTexts;
   m.failed = false;
+  // A number: kept by the connection until the relay acknowledges it ("Sent" then).
+  // `true`: a connection without resume wrote it to an open socket.
+  m.seq = typeof sent === 'number' ? sent : null;
+  m.acked = m.seq === null || m.seq <= state.relayAcked;
   c.sentTexts += 1;
   return true;
+}
+
+/** The relay acknowledged counted messages up to `received`: those are "Sent". */
+function onAcked(received) {
+  state.relayAcked = received;
+  const c = state.chat;
+  if (!c) return;
+  for (const m of c.messages) {
+    if (m.mine && !m.acked && m.seq !== null && m.seq !== undefined && m.seq <= received) {
+      m.acked = true;
+      updateReceipt(m);
+    }
+  }
+}
+
+/** The socket was lost (reconnecting) or the connection runs again (live). */
+function onConnectionState({ state: now }) {
+  // #connection-note is a status region: it says "reconnecting" itself; its emptying is
+  // silent, so the way back is announced.
+  renderConnectionNote();
+  if (now === 'live') announce(t('resume.back'));
+  if (state.phase === 'queued' || state.phase === 'connecting') updateQueue();
+  const c = state.chat;
+  if (c) for (const m of c.messages) if (m.mine && !m.acked && !m.failed) updateReceipt(m);
+  const input = $('#message');
+  if (now === 'live' && input) stopTyping(false);
+}
+
+function setPartnerAway(away) {
+  state.partnerAway = away;
+  const el = $('#partner-note');
+  if (el) el.textContent = away ? t('resume.partnerAway') : '';
+  if (!away) announce(t('resume.partnerBack'));
 }
 
 function sendText() {
@@ -735,7 +832,8 @@ function retryMessage(m) {
 }
 
 function onTypingInput() {
-  if (state.phase !== 'chatting') return;
+  // Typing is news only now: it is not kept for after a resume.
+  if (state.phase !== 'chatting' || !state.conn || !state.conn.isOpen) return;
   if (!state.typingSent) {
     state.typingSent = sendRecord({ type: 'typing', typing: true });
   }
@@ -772,10 +870,21 @@ function onChatEnded(reason) {
   finish(mine ? 'ended' : 'partner', { detail: mine ? null : t(`reason.${reason}`) });
 }
 
-function onClose() {
+function onClose(info = {}) {
   if (!state.phase || state.phase === 'start' || state.phase === 'ended') return;
   // The relay drops a chat or a place in the queue with the connection: say so plainly.
-  finish('lost', {});
+  if (!info.resumeFailed) {
+    finish('lost', {});
+    return;
+  }
+  // The resume failed or its window closed: the relay kept nothing. What was typed during
+  // the gap is said to be not sent (its text goes with the chat).
+  const c = state.chat;
+  // (A message the peer has read got there, even when the relay's ack did not.)
+  const unsent = c ? c.messages.filter((m) => m.mine && m.kind === 'text' && !m.acked && !m.read).length : 0;
+  const detail = [t(c ? 'resume.endedChat' : 'resume.endedQueue')];
+  if (unsent) detail.push(t(unsent === 1 ? 'resume.unsentOne' : 'resume.unsentMany', { n: unsent }));
+  finish('lost', { detail: detail.join(' ') });
 }
 
 function closeConnection() {
@@ -801,6 +910,9 @@ function finish(kind, { resources, detail } = {}) {
   clear(views.queue);
   state.phase = 'ended';
   state.queue = null;
+  state.partnerAway = false;
+  state.relayAcked = 0;
+  renderConnectionNote();
   state.ended = { kind, resources, detail };
   renderEnded();
   announce(t(`ended.${kind}.title`));

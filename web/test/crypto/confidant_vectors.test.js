@@ -25,8 +25,9 @@ import {
   splitSigned,
 } from '../../src/crypto/credentials.js';
 import { publicKeyOf } from '../../src/crypto/noise.js';
+import { MlKemSecret, mlkemEncapsulate, hybridPsk } from '../../src/crypto/mlkem.js';
 
-const KNOWN = ['certificates.json', 'negative.json', 'padding.json', 'transcripts.json'];
+const KNOWN = ['certificates.json', 'hybrid.json', 'negative.json', 'padding.json', 'transcripts.json'];
 
 test('every vector file is run by this suite', () => {
   const files = readdirSync(VECTORS).filter((f) => f.endsWith('.json'));
@@ -228,4 +229,76 @@ test('strict Ed25519 agrees on the vectors’ own signatures', () => {
     const pub = e.kind === 'supporter_certificate' ? h(doc.keys.issuing_public_key) : h(doc.keys.root_public_key);
     assert.ok(verifyStrict(pub, h(e.signed_message), h(e.signature)), e.kind);
   }
+});
+
+test('hybrid.json: the hybrid handshake byte for byte, and every must-fail input', (t) => {
+  const v = loadVectors('hybrid.json');
+  const cert = h(v.supporter_certificate);
+  const verified = verifyChain({
+    rootPublic: h(v.root_public_key),
+    program: v.program,
+    issuerCertificate: h(v.issuer_certificate),
+    supporterCertificate: cert,
+    revocationList: h(v.revocation_list),
+    now: BigInt(v.now),
+  });
+  assert.equal(toHex(verified.certificate.mlkem768Public), v.mlkem_public);
+  assert.equal(toHex(verified.certificateHash), v.supporter_certificate_sha256);
+  const kem = new MlKemSecret(h(v.mlkem_seed));
+  assert.equal(toHex(kem.publicKey), v.mlkem_public);
+  const enc = mlkemEncapsulate(h(v.mlkem_public), h(v.mlkem_m));
+  assert.equal(toHex(enc.ciphertext), v.mlkem_ciphertext);
+  assert.equal(toHex(enc.sharedSecret), v.mlkem_shared_secret);
+  assert.equal(toHex(hybridPsk(enc.sharedSecret, verified.certificateHash)), v.psk);
+  assert.deepEqual(v.agreed_chat_features, []); // the web client declares no chat features
+  assert.equal(toHex(prologue(CHAT_PROLOGUE_LABEL, cert)), v.prologue);
+  const secret = h(v.supporter_static_secret);
+  const start = () =>
+    SeekerHandshake.start(h(v.supporter_static_public), cert, h(v.seeker_ephemeral_secret), {
+      mlkemPublic: h(v.mlkem_public),
+      m: h(v.mlkem_m),
+    });
+  const { handshake, msg1 } = start();
+  assert.equal(toHex(msg1), v.msg1);
+  const { session: peer, msg2 } = peerRespond(secret, cert, msg1, h(v.supporter_ephemeral_secret), kem);
+  assert.equal(toHex(msg2), v.msg2);
+  const seeker = handshake.finish(msg2);
+  assert.equal(toHex(seeker.handshakeHash()), v.handshake_hash);
+  for (const m of v.messages) {
+    const [from, to] = m.from === 'seeker' ? [seeker, peer] : [peer, seeker];
+    assert.equal(toHex(from.seal(rec(m.record))), m.ciphertext);
+    assert.deepEqual(to.open(h(m.ciphertext)), rec(m.record));
+  }
+  let negative = 0;
+  for (const n of v.negative) {
+    let code = 'accepted';
+    try {
+      if (n.side === 'supporter') {
+        peerRespond(secret, cert, h(n.message), undefined, kem);
+      } else {
+        start().handshake.finish(h(n.message));
+      }
+    } catch (e) {
+      code = e.code;
+    }
+    assert.equal(code, n.error, n.description);
+    negative += 1;
+  }
+  for (const key of ['weak_mlkem_certificate', 'stripped_mlkem_certificate']) {
+    assert.throws(
+      () =>
+        verifyChain({
+          rootPublic: h(v.root_public_key),
+          program: v.program,
+          issuerCertificate: h(v.issuer_certificate),
+          supporterCertificate: h(v[key].supporter_certificate),
+          revocationList: h(v.revocation_list),
+          now: BigInt(v.now),
+        }),
+      (e) => e.code === v[key].error,
+      key,
+    );
+    negative += 1;
+  }
+  report(t, 'hybrid.json', { run: 1 + v.messages.length + negative, records: v.messages.length, negative });
 });

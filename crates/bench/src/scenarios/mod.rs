@@ -2,6 +2,7 @@
 
 pub(crate) mod churn;
 pub(crate) mod cluster;
+pub(crate) mod handshake;
 pub(crate) mod idle;
 pub(crate) mod latency;
 pub(crate) mod resume;
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confidant_crypto::{ChatSession, PeerHandshake};
+use confidant_crypto::ChatSession;
 use confidant_proto::{ChatNumber, RelayFrame};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -214,9 +215,7 @@ async fn relay_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8
             protocol::Incoming::Closed => return Err("closed where msg1 was due".into()),
         }
     };
-    let (session, msg2) =
-        PeerHandshake::respond(&credential.secret, &credential.supporter_certificate, &msg1)
-            .map_err(|e| format!("respond: {e:?}"))?;
+    let (session, msg2) = credential.respond(&msg1)?;
     protocol::send_data(&mut ws, chat, &msg2).await?;
     Ok((session.handshake_hash(), (ws, chat, session)))
 }
@@ -250,7 +249,7 @@ async fn relay_seeker_half(
         else {
             return Err(format!("expected matched, got {}", matched.to_json()).into());
         };
-        let peer_static = target.verify(
+        let peer_keys = target.verify(
             credential.issuer_certificate.as_bytes(),
             credential.supporter_certificate.as_bytes(),
             credential.revocation_list.as_bytes(),
@@ -258,7 +257,7 @@ async fn relay_seeker_half(
         match protocol::seeker_handshake(
             &mut ws,
             chat,
-            &peer_static,
+            &peer_keys,
             credential.supporter_certificate.as_bytes(),
         )
         .await
@@ -280,9 +279,7 @@ pub(crate) static SEEKER_ENDED_BEFORE_HANDSHAKE: std::sync::atomic::AtomicU64 =
 
 async fn baseline_peer_half(mut ws: Ws, credential: Arc<Credential>) -> Result<([u8; 32], Half)> {
     let (chat, msg1) = protocol::recv_data(&mut ws).await?;
-    let (session, msg2) =
-        PeerHandshake::respond(&credential.secret, &credential.supporter_certificate, &msg1)
-            .map_err(|e| format!("respond: {e:?}"))?;
+    let (session, msg2) = credential.respond(&msg1)?;
     protocol::send_data(&mut ws, chat, &msg2).await?;
     Ok((session.handshake_hash(), (ws, chat, session)))
 }
@@ -293,18 +290,14 @@ async fn baseline_seeker_half(
     credential: &Credential,
 ) -> Result<([u8; 32], Half)> {
     let chat = ChatNumber(1);
-    let peer_static = target.verify(
+    let peer_keys = target.verify(
         &credential.issuer_certificate,
         &credential.supporter_certificate,
         &credential.revocation_list,
     )?;
-    let session = protocol::seeker_handshake(
-        &mut ws,
-        chat,
-        &peer_static,
-        &credential.supporter_certificate,
-    )
-    .await?;
+    let session =
+        protocol::seeker_handshake(&mut ws, chat, &peer_keys, &credential.supporter_certificate)
+            .await?;
     Ok((session.handshake_hash(), (ws, chat, session)))
 }
 
@@ -399,6 +392,13 @@ pub(crate) async fn smoke(common: &Common) -> Result<()> {
         updates: 2,
     })
     .await?;
+    handshake::run(&handshake::Opts {
+        common: common.clone(),
+        handshakes: 20,
+        sessions: 40,
+        concurrency: 8,
+    })
+    .await?;
     println!(
         "smoke: every scenario passed in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -450,6 +450,14 @@ pub(crate) async fn all(common: &Common, churn_sessions: u64, idle_max: usize) -
     })
     .await;
     note("resume", result);
+    let result = handshake::run(&handshake::Opts {
+        common: common.clone(),
+        handshakes: 3_000,
+        sessions: 4_000,
+        concurrency: 64,
+    })
+    .await;
+    note("handshake", result);
     let steps = [idle_max / 8, idle_max / 4, idle_max / 2, idle_max];
     let result = idle::run(&idle::Opts {
         common: common.clone(),

@@ -232,6 +232,7 @@ async fn queued_resumable(target: &Target) -> Result<(crate::net::Ws, Base64Byte
         &mut ws,
         &ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         },
     )
     .await?;

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use confidant_client::credential_files::{REVOCATION_LIST_LABEL, decode_credential, decode_single};
-use confidant_crypto::{RevocationList, SupporterSecret, verify_chain};
+use confidant_crypto::{RevocationList, verify_chain};
 
 const PROGRAM: &str = "resident-peer-support";
 
@@ -126,15 +126,15 @@ fn admin_flow_produces_a_verifying_credential_with_private_files_0600() {
     for secret in ["root.key", "issuer.key", "supporter.key"] {
         assert_eq!(mode(&dir.join(secret)), 0o600, "{secret}");
     }
-    // The key request holds only the public key.
+    // The key request holds only the public keys: X25519 and, by default, ML-KEM-768.
     let request = std::fs::read_to_string(dir.join("supporter.request")).unwrap();
-    let secret = SupporterSecret::from_key_file(
-        &std::fs::read_to_string(dir.join("supporter.key")).unwrap(),
-    )
-    .unwrap();
+    let key_file = std::fs::read_to_string(dir.join("supporter.key")).unwrap();
+    assert!(key_file.starts_with("confidant-supporter-key-v2\n"));
+    let (secret, mlkem) = confidant_crypto::decode_supporter_key_file(&key_file).unwrap();
+    let mlkem = mlkem.expect("keygen makes an ML-KEM key by default");
     assert_eq!(
-        confidant_client::credential_files::decode_key_request(&request).unwrap(),
-        secret.public()
+        confidant_client::credential_files::decode_key_request_any(&request).unwrap(),
+        (secret.public(), Some(mlkem.public()))
     );
     // root.pub matches the printed key.
     let root_pub = std::fs::read_to_string(dir.join("root.pub")).unwrap();
@@ -155,6 +155,11 @@ fn admin_flow_produces_a_verifying_credential_with_private_files_0600() {
     assert_eq!(verified.certificate.display_name, "Dr. Example");
     assert_eq!(verified.certificate.serial, 7);
     assert_eq!(verified.certificate.x25519_public, secret.public());
+    assert_eq!(
+        verified.certificate.mlkem768_public,
+        Some(mlkem.public()),
+        "the signed certificate carries the request's ML-KEM key (version 2)"
+    );
     assert_eq!(verified.revocation_sequence, 1);
 
     // The peer SDK loads the three files.
@@ -194,6 +199,89 @@ fn admin_flow_produces_a_verifying_credential_with_private_files_0600() {
         verify_chain(&root_public, PROGRAM, &issuer, &supporter, &list, now(), 1).unwrap_err(),
         confidant_crypto::CredentialError::Revoked
     );
+}
+
+/// `keygen --x25519-only` writes the version-1 key file and request, and `admin sign` then
+/// issues a version-1 certificate (no ML-KEM key) that clients from before ML-KEM verify.
+#[test]
+fn keygen_x25519_only_gives_a_version_1_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    full_setup(dir);
+    ok(dir, &["keygen", "--out", "classic.key", "--x25519-only"]);
+    let key_file = std::fs::read_to_string(dir.join("classic.key")).unwrap();
+    assert!(key_file.starts_with("confidant-supporter-key-v1\n"));
+    let request = std::fs::read_to_string(dir.join("classic.request")).unwrap();
+    assert!(request.starts_with("confidant-key-request-v1\n"));
+    ok(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "classic.request",
+            "--name",
+            "Dr. Classic",
+            "--role",
+            "resident",
+            "--department",
+            "Surgery",
+            "--topics",
+            "burnout",
+            "--languages",
+            "en",
+            "--days",
+            "30",
+            "--serial",
+            "8",
+            "--out",
+            "classic.cred",
+        ],
+    );
+    let (_, supporter) =
+        decode_credential(&std::fs::read_to_string(dir.join("classic.cred")).unwrap()).unwrap();
+    assert_eq!(supporter[0], 1, "a version-1 supporter certificate body");
+    // With the ML-KEM key a certificate has about 730 bytes left for its text: a long list
+    // of topics is refused by `sign` rather than by the relay at `present`.
+    let topics: Vec<String> = (0..12)
+        .map(|i| format!("{i:02}-{}", "t".repeat(60)))
+        .collect();
+    fails(
+        dir,
+        &[
+            "admin",
+            "sign",
+            "--issuer",
+            "issuer.key",
+            "--request",
+            "supporter.request",
+            "--name",
+            "Dr. Long",
+            "--role",
+            "resident",
+            "--department",
+            "Surgery",
+            "--topics",
+            &topics.join(","),
+            "--languages",
+            "en",
+            "--days",
+            "30",
+            "--serial",
+            "9",
+            "--out",
+            "long.cred",
+        ],
+        "more than the protocol's 2048",
+    );
+    confidant_client::PeerCredential::from_files(
+        &dir.join("classic.key"),
+        &dir.join("classic.cred"),
+        &dir.join("revocation.list"),
+    )
+    .expect("the SDK loads a version-1 key file and credential");
 }
 
 #[test]

@@ -45,6 +45,7 @@ impl Credentials {
             languages: vec!["en".into(), "es".into()],
             not_before: NOW - DAY,
             not_after: NOW + 90 * DAY,
+            mlkem768_public: None,
         };
         let list = RevocationList {
             program: PROGRAM.into(),
@@ -354,10 +355,10 @@ pub fn certificates(k: &Credentials) -> Value {
     cases.push(c);
     let mut c = base(
         "malformed_unknown_version",
-        "A signed supporter body whose version byte is 2.",
+        "A signed supporter body whose version byte is 3 (1 is X25519 only, 2 adds an ML-KEM-768 key).",
     );
     let mut v2 = supporter_body.clone();
-    v2[0] = 2;
+    v2[0] = 3;
     c.supporter = signed(
         &v2,
         k.issuing

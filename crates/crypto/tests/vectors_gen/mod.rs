@@ -1,10 +1,11 @@
-//! Deterministic generator of `proto/vectors/{certificates,padding,transcripts,negative}.json`.
+//! Deterministic generator of `proto/vectors/{certificates,padding,transcripts,negative,hybrid}.json`.
 //!
 //! Every key and ephemeral comes from `seed(label)` = SHA-256(label), so rerunning produces
 //! byte-identical files (Ed25519 signatures are deterministic).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod credentials;
+pub mod hybrid;
 pub mod negative;
 pub mod noise;
 
@@ -41,6 +42,7 @@ pub fn generate() -> Vec<(&'static str, String)> {
         ("padding.json", render(&padding())),
         ("transcripts.json", render(&noise::transcripts(&creds))),
         ("negative.json", render(&negative::negative(&creds))),
+        ("hybrid.json", render(&hybrid::hybrid(&creds))),
     ]
 }
 

@@ -1262,6 +1262,12 @@ public protocol SeekerSessionProtocol: AnyObject, Sendable {
     func seek(preferences: SeekPreferences) async throws 
     
     /**
+     * As `seek`, saying "I need to talk soon" (self-declared; served as if it had sought
+     * five minutes earlier, and the peer's offer says so).
+     */
+    func seekUrgently(preferences: SeekPreferences) async throws 
+    
+    /**
      * Sends a message; returns its number in the chat (from 1), which `ReadUpTo` counts.
      */
     func sendText(text: String) async throws  -> UInt64
@@ -1486,6 +1492,26 @@ open func seek(preferences: SeekPreferences)async throws   {
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_confidant_ffi_fn_method_seekersession_seek(
+                        self.uniffiCloneHandle(),FfiConverterTypeSeekPreferences_lower(preferences)
+                )
+            },
+            pollFunc: ffi_confidant_ffi_rust_future_poll_void,
+            completeFunc: ffi_confidant_ffi_rust_future_complete_void,
+            freeFunc: ffi_confidant_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeConfidantError_lift
+        )
+}
+    
+    /**
+     * As `seek`, saying "I need to talk soon" (self-declared; served as if it had sought
+     * five minutes earlier, and the peer's offer says so).
+     */
+open func seekUrgently(preferences: SeekPreferences)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_confidant_ffi_fn_method_seekersession_seek_urgently(
                         self.uniffiCloneHandle(),FfiConverterTypeSeekPreferences_lower(preferences)
                 )
             },
@@ -3153,7 +3179,10 @@ public enum PeerEvent: Equatable, Hashable {
          */language: String?, 
         /**
          * Milliseconds before the offer goes to another peer.
-         */expiresInMs: UInt64
+         */expiresInMs: UInt64, 
+        /**
+         * The seeker said it needs to talk soon.
+         */urgent: Bool
     )
     /**
      * An offer went away before it was answered.
@@ -3317,7 +3346,7 @@ public struct FfiConverterTypePeerEvent: FfiConverterRustBuffer {
         case 1: return .availabilitySet(status: try FfiConverterTypeAvailability.read(from: &buf), capacity: try FfiConverterUInt16.read(from: &buf), activeChats: try FfiConverterUInt16.read(from: &buf)
         )
         
-        case 2: return .offer(offer: try FfiConverterUInt32.read(from: &buf), topic: try FfiConverterOptionString.read(from: &buf), language: try FfiConverterOptionString.read(from: &buf), expiresInMs: try FfiConverterUInt64.read(from: &buf)
+        case 2: return .offer(offer: try FfiConverterUInt32.read(from: &buf), topic: try FfiConverterOptionString.read(from: &buf), language: try FfiConverterOptionString.read(from: &buf), expiresInMs: try FfiConverterUInt64.read(from: &buf), urgent: try FfiConverterBool.read(from: &buf)
         )
         
         case 3: return .offerWithdrawn(offer: try FfiConverterUInt32.read(from: &buf)
@@ -3379,12 +3408,13 @@ public struct FfiConverterTypePeerEvent: FfiConverterRustBuffer {
             FfiConverterUInt16.write(activeChats, into: &buf)
             
         
-        case let .offer(offer,topic,language,expiresInMs):
+        case let .offer(offer,topic,language,expiresInMs,urgent):
             writeInt(&buf, Int32(2))
             FfiConverterUInt32.write(offer, into: &buf)
             FfiConverterOptionString.write(topic, into: &buf)
             FfiConverterOptionString.write(language, into: &buf)
             FfiConverterUInt64.write(expiresInMs, into: &buf)
+            FfiConverterBool.write(urgent, into: &buf)
             
         
         case let .offerWithdrawn(offer):
@@ -4637,6 +4667,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_seekersession_seek() != 14302) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_confidant_ffi_checksum_method_seekersession_seek_urgently() != 41935) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_confidant_ffi_checksum_method_seekersession_send_text() != 29901) {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use confidant_proto::limits::MAX_CONTROL_FRAME;
 use confidant_proto::{
     Base64Bytes, ChatNumber, ClientFrame, DataFrame, DecodeError, ErrorCode, FEATURE_PASS,
-    FEATURE_RESUME, PROTOCOL_VERSION, Role,
+    FEATURE_RESUME, FEATURE_URGENCY, PROTOCOL_VERSION, Role,
 };
 
 use super::rate_limit::TokenBucket;
@@ -67,6 +67,8 @@ pub(crate) struct ConnCore {
     /// The connection agreed on feature `resume`: `ack` is a frame (else an unknown type),
     /// and the connection survives a lost socket.
     resume: bool,
+    /// The connection agreed on feature `urgency`: `seek.urgent` is a member (else unknown).
+    urgency: bool,
     bucket: TokenBucket,
 }
 
@@ -78,6 +80,7 @@ impl ConnCore {
             growth_rules: false,
             pass: false,
             resume: false,
+            urgency: false,
             bucket: TokenBucket::new(frames_per_second, burst, now),
         }
     }
@@ -85,6 +88,11 @@ impl ConnCore {
     /// Where the connection is.
     pub(crate) fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Whether the connection agreed on feature `urgency`.
+    pub(crate) fn urgency_agreed(&self) -> bool {
+        self.urgency
     }
 
     /// Whether the connection agreed on feature `resume`.
@@ -113,6 +121,10 @@ impl ConnCore {
             // Not agreed on this connection: what a relay without the feature answers.
             Ok(ClientFrame::Pass { .. }) if !self.pass => return self.not_agreed(),
             Ok(ClientFrame::Ack { .. }) if !self.resume => return self.not_agreed(),
+            // An unknown member to a relay without the feature: always refused.
+            Ok(ClientFrame::Seek { urgent: true, .. }) if !self.urgency => {
+                return Decision::Refuse(ErrorCode::MalformedFrame);
+            }
             Ok(ClientFrame::Ack { received }) => return Decision::Ack(received),
             // The first frame of a socket that takes a lost one's connection over; anywhere
             // else a client bug.
@@ -211,6 +223,7 @@ impl ConnCore {
         self.growth_rules = agreed.is_some();
         self.pass = agreed.is_some_and(|names| names.iter().any(|n| n == FEATURE_PASS));
         self.resume = agreed.is_some_and(|names| names.iter().any(|n| n == FEATURE_RESUME));
+        self.urgency = agreed.is_some_and(|names| names.iter().any(|n| n == FEATURE_URGENCY));
         self.phase = match role {
             Role::Seeker => Phase::Seeker,
             Role::Peer => Phase::PeerAwaitPresent,

@@ -757,6 +757,7 @@ impl Driver {
             peer: Box::new(peer),
             chat_features: self.chat_features.clone(),
             resume: self.resume.is_some(),
+            urgency: self.core.urgency_agreed(),
         };
         if self.shared.hub.send(event).await.is_err() {
             return self.fail(ErrorCode::ShuttingDown);

@@ -125,6 +125,7 @@ mod tests {
     fn seek() -> ClientFrame {
         ClientFrame::Seek {
             preferences: SeekPreferences::default(),
+            urgent: false,
         }
     }
 

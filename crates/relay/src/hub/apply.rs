@@ -34,10 +34,17 @@ impl Hub {
                     offer,
                     topic,
                     language,
+                    urgent,
                     expires_in,
                     ..
                 } => {
                     metrics::counter!(crate::metrics::OFFERS).increment(1);
+                    // Feature `urgency`: only to a peer that agreed on it.
+                    let urgent = urgent
+                        && self
+                            .conns
+                            .get(&ConnId(offer.peer.0))
+                            .is_some_and(|entry| entry.urgency);
                     self.send(
                         ConnId(offer.peer.0),
                         &RelayFrame::Offer {
@@ -46,6 +53,7 @@ impl Hub {
                             language,
                             expires_in_ms: u32::try_from(expires_in.as_millis())
                                 .unwrap_or(u32::MAX),
+                            urgent,
                         },
                     );
                 }

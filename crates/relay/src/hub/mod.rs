@@ -49,6 +49,8 @@ struct ConnEntry {
     queue_none: bool,
     /// The connection agreed on feature `resume`: it is told `partner_away` / `partner_back`.
     resume: bool,
+    /// A peer that agreed on feature `urgency`: its offers say `urgent`.
+    urgency: bool,
 }
 
 enum ConnKind {
@@ -168,6 +170,7 @@ impl Hub {
                         chat_features: ChatFeatures::default(),
                         queue_none: false,
                         resume: false,
+                        urgency: false,
                     },
                 );
             }
@@ -193,10 +196,12 @@ impl Hub {
                 peer,
                 chat_features,
                 resume,
+                urgency,
             } => {
                 if let Some(entry) = self.conns.get_mut(&conn) {
                     entry.chat_features = chat_features;
                     entry.resume = resume;
+                    entry.urgency = urgency;
                 }
                 self.peer_verified(conn, program, peer, now);
             }
@@ -237,10 +242,17 @@ impl Hub {
     fn on_frame(&mut self, conn: ConnId, frame: ClientFrame, now: Instant) {
         let std_now = now.into_std();
         let result = match frame {
-            ClientFrame::Seek { preferences } => match self.check_preferences(conn, &preferences) {
+            ClientFrame::Seek {
+                preferences,
+                urgent,
+            } => match self.check_preferences(conn, &preferences) {
                 Ok(()) => {
                     self.seek_started.insert(conn, now);
-                    self.matcher.seek(SeekerId(conn.0), preferences, std_now)
+                    if urgent {
+                        metrics::counter!(crate::metrics::URGENT_SEEKS).increment(1);
+                    }
+                    self.matcher
+                        .seek_with(SeekerId(conn.0), preferences, urgent, std_now)
                 }
                 Err(code) => {
                     self.send_error(conn, code);

@@ -43,6 +43,8 @@ pub(crate) enum HubEvent {
         chat_features: ChatFeatures,
         /// The connection agreed on feature `resume`.
         resume: bool,
+        /// The connection agreed on feature `urgency`: its offers may say `urgent`.
+        urgency: bool,
     },
     /// A matching or chat control frame the connection's state admitted.
     Frame { conn: ConnId, frame: ClientFrame },

@@ -343,6 +343,7 @@ impl Node {
             peer: Box::new(verified),
             chat_features: ChatFeatures::default(),
             resume: false,
+            urgency: false,
         })
         .await;
         self.hub(HubEvent::Cluster(ClusterEvent::RemotePeer { conn }))

@@ -736,6 +736,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_seek(
     ): Int
+    external fun uniffi_confidant_ffi_checksum_method_seekersession_seek_urgently(
+    ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_send_text(
     ): Int
     external fun uniffi_confidant_ffi_checksum_method_seekersession_typing(
@@ -825,6 +827,8 @@ internal object UniffiLib {
     external fun uniffi_confidant_ffi_fn_method_seekersession_quick_exit(`ptr`: Long,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_seek(`ptr`: Long,`preferences`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_confidant_ffi_fn_method_seekersession_seek_urgently(`ptr`: Long,`preferences`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_confidant_ffi_fn_method_seekersession_send_text(`ptr`: Long,`text`: RustBuffer.ByValue,
     ): Long
@@ -1034,6 +1038,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_seek() and 0xFFFF) != 14302) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_seek_urgently() and 0xFFFF) != 41935) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_confidant_ffi_checksum_method_seekersession_send_text() and 0xFFFF) != 29901) {
@@ -2543,6 +2550,12 @@ public interface SeekerSessionInterface {
     suspend fun `seek`(`preferences`: SeekPreferences)
     
     /**
+     * As `seek`, saying "I need to talk soon" (self-declared; served as if it had sought
+     * five minutes earlier, and the peer's offer says so).
+     */
+    suspend fun `seekUrgently`(`preferences`: SeekPreferences)
+    
+    /**
      * Sends a message; returns its number in the chat (from 1), which `ReadUpTo` counts.
      */
     suspend fun `sendText`(`text`: kotlin.String): kotlin.ULong
@@ -2857,6 +2870,33 @@ open class SeekerSession: Disposable, AutoCloseable, SeekerSessionInterface
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_confidant_ffi_fn_method_seekersession_seek(
+                uniffiHandle,
+                
+        FfiConverterTypeSeekPreferences.lower(`preferences`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_confidant_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_confidant_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        ConfidantException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * As `seek`, saying "I need to talk soon" (self-declared; served as if it had sought
+     * five minutes earlier, and the peer's offer says so).
+     */
+    @Throws(ConfidantException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `seekUrgently`(`preferences`: SeekPreferences) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_confidant_ffi_fn_method_seekersession_seek_urgently(
                 uniffiHandle,
                 
         FfiConverterTypeSeekPreferences.lower(`preferences`),
@@ -4348,7 +4388,11 @@ sealed class PeerEvent {
         /**
          * Milliseconds before the offer goes to another peer.
          */
-        val `expiresInMs`: kotlin.ULong) : PeerEvent()
+        val `expiresInMs`: kotlin.ULong, 
+        /**
+         * The seeker said it needs to talk soon.
+         */
+        val `urgent`: kotlin.Boolean) : PeerEvent()
         
     {
         
@@ -4627,6 +4671,7 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 FfiConverterOptionalString.read(buf),
                 FfiConverterOptionalString.read(buf),
                 FfiConverterULong.read(buf),
+                FfiConverterBoolean.read(buf),
                 )
             3 -> PeerEvent.OfferWithdrawn(
                 FfiConverterUInt.read(buf),
@@ -4700,6 +4745,7 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 + FfiConverterOptionalString.allocationSize(value.`topic`)
                 + FfiConverterOptionalString.allocationSize(value.`language`)
                 + FfiConverterULong.allocationSize(value.`expiresInMs`)
+                + FfiConverterBoolean.allocationSize(value.`urgent`)
             )
         }
         is PeerEvent.OfferWithdrawn -> {
@@ -4830,6 +4876,7 @@ public object FfiConverterTypePeerEvent : FfiConverterRustBuffer<PeerEvent>{
                 FfiConverterOptionalString.write(value.`topic`, buf)
                 FfiConverterOptionalString.write(value.`language`, buf)
                 FfiConverterULong.write(value.`expiresInMs`, buf)
+                FfiConverterBoolean.write(value.`urgent`, buf)
                 Unit
             }
             is PeerEvent.OfferWithdrawn -> {
