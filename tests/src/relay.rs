@@ -26,6 +26,13 @@ pub fn test_limits() -> Limits {
         resume_grace: Duration::from_secs(3),
         keepalive_idle: Duration::from_secs(1),
         keepalive_deadline: Duration::from_secs(1),
+        // The gate as deployed (auto, default thresholds): tests that open connections in
+        // bursts stay below them.
+        admission: confidant_relay::AdmissionMode::Auto,
+        admission_open_connections: Limits::default().admission_open_connections,
+        admission_new_per_second: Limits::default().admission_new_per_second,
+        admission_difficulty: Limits::default().admission_difficulty,
+        admission_validity: Limits::default().admission_validity,
     }
 }
 

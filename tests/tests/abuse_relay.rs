@@ -303,7 +303,9 @@ async fn write_until_closed(
 async fn oversized_frames_are_refused_at_the_header() {
     const CONNECTIONS: usize = 20;
     let _serial = exclusive().await;
-    let mut relay = AbuseRelay::start(&[]);
+    // Waves of new connections from the attackers would close the admission gate (auto,
+    // 100 new/s) and refuse them before they send a frame: this test is about frames.
+    let mut relay = AbuseRelay::start(&["--admission", "off"]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
     let memory = MemorySampler::start(relay.pid());
@@ -366,7 +368,9 @@ async fn oversized_frames_are_refused_at_the_header() {
 async fn endless_continuation_fragments_hit_the_message_limit() {
     const CONNECTIONS: usize = 10;
     let _serial = exclusive().await;
-    let mut relay = AbuseRelay::start(&[]);
+    // Waves of new connections from the attackers would close the admission gate (auto,
+    // 100 new/s) and refuse them before they send a frame: this test is about frames.
+    let mut relay = AbuseRelay::start(&["--admission", "off"]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
     let memory = MemorySampler::start(relay.pid());
@@ -664,11 +668,15 @@ async fn frame_floods_are_rate_limited() {
 async fn many_connections_meet_the_source_and_total_limits() {
     const ATTEMPTS: usize = 100;
     let _serial = exclusive().await;
+    // About the per-source and total caps: the admission gate (which 180 connections in a
+    // second would close) is off here; `a_flood_from_one_address_…` tests it.
     let mut relay = AbuseRelay::start(&[
         "--max-connections-per-source",
         "32",
         "--max-connections",
         "60",
+        "--admission",
+        "off",
     ]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
@@ -752,7 +760,9 @@ async fn many_connections_meet_the_source_and_total_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compression_and_invalid_utf8_are_refused() {
     let _serial = exclusive().await;
-    let mut relay = AbuseRelay::start(&[]);
+    // Waves of new connections from the attackers would close the admission gate (auto,
+    // 100 new/s) and refuse them before they send a frame: this test is about frames.
+    let mut relay = AbuseRelay::start(&["--admission", "off"]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
     let memory = MemorySampler::start(relay.pid());
@@ -1000,7 +1010,9 @@ async fn absurd_capacity_is_refused_and_the_maximum_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_and_replayed_proofs_are_refused() {
     let _serial = exclusive().await;
-    let mut relay = AbuseRelay::start(&[]);
+    // Waves of new connections from the attackers would close the admission gate (auto,
+    // 100 new/s) and refuse them before they send a frame: this test is about credentials.
+    let mut relay = AbuseRelay::start(&["--admission", "off"]);
     let mut canary = Canary::open(&mut relay).await;
     let before = canary.baseline().await;
     let now = confidant_tests::fixtures::now_unix();
@@ -1092,5 +1104,155 @@ async fn bad_credentials_and_replayed_proofs_are_refused() {
         canary: canary_figures(before, during),
     }
     .print();
+    canary.end().await;
+}
+
+/// Admission without addresses (`docs/admission.md`): a flood of connections from one
+/// address closes the `auto` gate (new connections per second above the setting); the
+/// flood's connections that do not pay are refused — version-1 ones with
+/// `too_many_connections` (1013), those that declare the feature with `proof_required`
+/// (4428) — while an SDK peer and an SDK seeker behind the *same* address pay a proof each
+/// and chat. The per-source cap is off, as behind a reverse proxy or a hospital's NAT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_address_pays_while_clients_behind_it_chat() {
+    const FLOOD: usize = 400;
+    let _serial = exclusive().await;
+    let mut relay = AbuseRelay::start(&[
+        "--max-connections-per-source",
+        "0",
+        "--admission",
+        "auto",
+        "--admission-new-per-second",
+        "50",
+    ]);
+    let mut canary = Canary::open(&mut relay).await;
+    let before = canary.baseline().await;
+    let memory = MemorySampler::start(relay.pid());
+    let addr = relay.process.addr;
+    let attack = async move {
+        let (mut welcomed, mut busy, mut required) = (0, 0, 0);
+        let started = Instant::now();
+        for i in 0..FLOOD {
+            let tcp = tcp_from(addr, Some(loopback(2))).await.unwrap();
+            // Every other attacker knows the feature but does not pay.
+            let url = if i % 2 == 0 {
+                format!("ws://{addr}/v1/ws")
+            } else {
+                format!("ws://{addr}/v1/ws?features=admission")
+            };
+            let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+            ws.send(Message::Text(hello_json().into())).await.unwrap();
+            let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap();
+            let Some(Ok(Message::Text(text))) = first else {
+                panic!("{first:?}")
+            };
+            match RelayFrame::from_json(text.as_bytes()).unwrap() {
+                RelayFrame::Welcome { .. } => welcomed += 1,
+                RelayFrame::Error { code, .. } => {
+                    let close = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                        .await
+                        .unwrap();
+                    let Some(Ok(Message::Close(Some(close)))) = close else {
+                        panic!("{close:?}")
+                    };
+                    match code {
+                        ErrorCode::TooManyConnections => {
+                            assert_eq!(i % 2, 0, "only version-1 clients hear busy");
+                            assert_eq!(u16::from(close.code), 1013);
+                            busy += 1;
+                        }
+                        ErrorCode::ProofRequired => {
+                            assert_eq!(i % 2, 1);
+                            assert_eq!(u16::from(close.code), 4428);
+                            required += 1;
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        (welcomed, busy, required, started.elapsed())
+    };
+    let ((welcomed, busy, required, took), during) = during_attack(&mut canary, attack).await;
+
+    // Behind the same address, while the gate is closed: the SDK pays and chats.
+    let started = Instant::now();
+    let url = relay.url();
+    let credential = relay.fixture.supporter();
+    let mut peer = confidant_client::Peer::connect(
+        &url,
+        PROGRAM,
+        credential.peer_credential(),
+        confidant_client::PeerOptions::default(),
+    )
+    .await
+    .expect("the peer pays and gets in");
+    peer.set_availability(confidant_client::AvailabilitySettings {
+        capacity: 1,
+        auto_accept: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut seeker = confidant_client::Seeker::connect(
+        &url,
+        PROGRAM,
+        relay.fixture.root().public(),
+        confidant_client::SeekerOptions::default(),
+    )
+    .await
+    .expect("the seeker pays and gets in");
+    let admitted_in = started.elapsed();
+    seeker.seek(SeekPreferences::default()).await.unwrap();
+    confidant_tests::sdk_support::seeker_until(&mut seeker, |e| {
+        matches!(e, confidant_client::SeekerEvent::Matched { .. }).then_some(())
+    })
+    .await;
+    seeker.send_text("behind the same NAT").await.unwrap();
+    let (text, _) = confidant_tests::sdk_support::peer_until(&mut peer, |e| match e {
+        confidant_client::PeerEvent::Message { text, .. } => Some(text.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(text, "behind the same NAT");
+    let memory = memory.finish().await;
+
+    assert!(
+        welcomed < 100,
+        "the gate closed early in the flood: {welcomed} got in"
+    );
+    assert_eq!(welcomed + busy + required, FLOOD);
+    let m = relay.metrics().await;
+    let get = |name: &str| m.get(name).copied().unwrap_or(0.0);
+    // The SDK peer and seeker: each asked once (`missing`), each paid once.
+    assert_eq!(get("confidant_admission_accepted_total"), 2.0, "{m:#?}");
+    assert_eq!(get("confidant_admission_challenges_total"), 2.0, "{m:#?}");
+    assert_eq!(
+        get("confidant_admission_refused_total{reason=\"version_1\"}"),
+        busy as f64
+    );
+    assert_eq!(
+        get("confidant_admission_refused_total{reason=\"missing\"}"),
+        (required + 2) as f64
+    );
+    Canary::assert_normal(before, during, "connection flood with admission");
+    memory.assert_growth_below(MEMORY_LIMIT_KIB, "connection flood with admission");
+    Row {
+        attack: "Connection flood from one address, per-source cap off, admission auto (50 new/s)",
+        outcome: "gate closes; version-1: `too_many_connections` 1013; with the feature and no proof: `proof_required` 4428; SDK peer + seeker behind the same address pay and chat".into(),
+        refused: format!(
+            "{FLOOD} in {:.1} s: {welcomed} in before the gate closed, {busy} busy, {required} proof_required; SDK pair admitted in {} ms",
+            took.as_secs_f64(),
+            admitted_in.as_millis()
+        ),
+        memory: memory.describe(),
+        canary: canary_figures(before, during),
+    }
+    .print();
+    drop(seeker);
+    drop(peer);
     canary.end().await;
 }

@@ -87,7 +87,8 @@ test('web seeker chats with the Rust demo peer, verified in the page', async ({ 
   expect(await storageSnapshot(page)).toEqual({ localStorage: 0, sessionStorage: 0, cookie: '', serviceWorkers: 0, indexedDB: 0 });
   expect(violations).toEqual([]);
   expect(requests.foreign).toEqual([]);
-  expect(requests.all.some((u) => u.endsWith('/v1/ws'))).toBe(true);
+  // The socket declares feature `admission` (proto/spec.md, "Admission").
+  expect(requests.all.some((u) => u.endsWith('/v1/ws?features=admission'))).toBe(true);
 });
 
 test('quick exit (Escape) ends the chat, wipes the page and leaves no history entry', async ({ page }) => {

@@ -22,6 +22,7 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod admission;
 mod clock;
 mod connection;
 #[cfg(test)]
@@ -48,6 +49,7 @@ mod transport;
 mod verified_peer;
 mod welcome;
 
+pub use admission::solve as solve_admission_challenge;
 pub use clock::{Clock, FixedClock, SystemClock, system_clock};
 pub use confidant_crypto::{CredentialError, NoiseError, ResourceCard};
 pub use confidant_proto::{

@@ -468,7 +468,32 @@ impl Resume {
 /// One attempt to take the connection over with a new socket.
 async fn reopen(dial: Dial, secret: Vec<u8>, received: u64) -> Result<Reopened, Attempt> {
     let secret = Zeroizing::new(secret);
-    let mut connection = Connection::open(&dial.url, &dial.trust, dial.timeout)
+    // Feature `admission`: a relay under load asks the new socket for a proof of work too
+    // (the refusal comes before the relay reads `resume`, so the secret is not spent).
+    let mut proof: Option<String> = None;
+    for _ in 0..=crate::admission::TRIES {
+        match reopen_once(&dial, &secret, received, proof.as_deref()).await {
+            Err(Attempt::Refused(error)) if crate::admission::asks_for_proof(&error) => {
+                proof = Some(
+                    crate::admission::earn_proof(&dial.url, &dial.trust, dial.timeout)
+                        .await
+                        .map_err(|_| Attempt::Retry)?,
+                );
+            }
+            result => return result,
+        }
+    }
+    Err(Attempt::Retry)
+}
+
+async fn reopen_once(
+    dial: &Dial,
+    secret: &[u8],
+    received: u64,
+    proof: Option<&str>,
+) -> Result<Reopened, Attempt> {
+    let url = crate::admission::url(&dial.url, proof);
+    let mut connection = Connection::open(&url, &dial.trust, dial.timeout)
         .await
         .map_err(|_| Attempt::Retry)?;
     connection.set_lenient();

@@ -32,7 +32,7 @@ pub async fn fetch_programs(
     parse_program_list(&body)
 }
 
-async fn http_get(
+pub(crate) async fn http_get(
     endpoint: &Endpoint,
     trust: &TlsTrust,
     path: &str,
@@ -50,11 +50,11 @@ async fn http_get(
         .read_to_end(&mut response)
         .await
         .map_err(closed)?;
-    split_response(&response)
+    split_response(&response, path)
 }
 
 /// Checks the status and returns the body (de-chunked if needed).
-fn split_response(response: &[u8]) -> Result<Vec<u8>, ClientError> {
+fn split_response(response: &[u8], path: &str) -> Result<Vec<u8>, ClientError> {
     let bad = || ClientError::ProtocolViolation("invalid HTTP response".to_owned());
     let split = response
         .windows(4)
@@ -68,7 +68,7 @@ fn split_response(response: &[u8]) -> Result<Vec<u8>, ClientError> {
     let code = status.split(' ').nth(1).ok_or_else(bad)?;
     if code != "200" {
         return Err(ClientError::ProtocolViolation(format!(
-            "GET /v1/programs answered HTTP {code}"
+            "GET {path} answered HTTP {code}"
         )));
     }
     let chunked = lines.any(|l| {
@@ -130,7 +130,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{program}",
             program.len()
         );
-        let body = split_response(plain.as_bytes()).unwrap();
+        let body = split_response(plain.as_bytes(), "/").unwrap();
         assert_eq!(parse_program_list(&body).unwrap()[0].id, "p");
 
         let wrapped = format!(r#"{{"programs":{program}}}"#);
@@ -138,11 +138,11 @@ mod tests {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{wrapped}\r\n0\r\n\r\n",
             wrapped.len()
         );
-        let body = split_response(chunked.as_bytes()).unwrap();
+        let body = split_response(chunked.as_bytes(), "/").unwrap();
         assert_eq!(parse_program_list(&body).unwrap()[0].name, "P");
 
         let missing = "HTTP/1.1 404 Not Found\r\n\r\n";
-        assert!(split_response(missing.as_bytes()).is_err());
+        assert!(split_response(missing.as_bytes(), "/").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use confidant_proto::{
     Role,
 };
 
+use crate::admission;
 use crate::connection::{Connection, Incoming};
 use crate::error::ClientError;
 use crate::link::{Dial, Link};
@@ -41,7 +42,6 @@ pub(crate) struct Greeting<'a> {
 /// Opens the connection and greets the relay, with features; against a relay that does not
 /// know features, again without them.
 pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Link, Welcomed), ClientError> {
-    let mut connection = Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
     // Every feature this SDK implements: all the protocol knows.
     let features: Vec<String> = RELAY_FEATURES.iter().map(|f| (*f).to_owned()).collect();
     let hello = ClientFrame::Hello {
@@ -51,15 +51,38 @@ pub(crate) async fn greet(greeting: &Greeting<'_>) -> Result<(Link, Welcomed), C
         features: Some(features),
         chat_features: Some(greeting.chat_features.to_vec()),
     };
-    match say_hello(&mut connection, &hello, greeting).await {
+    // Feature `admission`: a relay under load asks for a proof of work first.
+    let mut proof: Option<String> = None;
+    let mut tries = 0;
+    let (connection, result) = loop {
+        let url = admission::url(greeting.url, proof.as_deref());
+        let mut connection = Connection::open(&url, greeting.tls, greeting.timeout).await?;
+        let result = say_hello(&mut connection, &hello, greeting).await;
+        match result {
+            Err(error) if admission::asks_for_proof(&error) && tries < admission::TRIES => {
+                connection.close().await;
+                tries += 1;
+                proof = Some(
+                    admission::earn_proof(greeting.url, greeting.tls, greeting.timeout).await?,
+                );
+            }
+            result => break (connection, result),
+        }
+    };
+    let mut connection = connection;
+    match result {
         Err(ClientError::Relay {
             code: ErrorCode::MalformedFrame,
             ..
         }) => {
             tracing::debug!("the relay does not know features; greeting it as version 1");
             connection.close().await;
-            let mut connection =
-                Connection::open(greeting.url, greeting.tls, greeting.timeout).await?;
+            let mut connection = Connection::open(
+                &admission::url(greeting.url, None),
+                greeting.tls,
+                greeting.timeout,
+            )
+            .await?;
             let hello = ClientFrame::hello_v1(greeting.role, greeting.program);
             let welcomed = say_hello(&mut connection, &hello, greeting).await?;
             Ok((Link::plain(connection), welcomed))

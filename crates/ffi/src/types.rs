@@ -366,6 +366,11 @@ pub enum RelayErrorCode {
     ShuttingDown,
     InternalError,
     ResumeFailed,
+    /// The relay is under load and asked for a proof of work (the SDK pays it itself; an
+    /// app sees this only if the relay refused two proofs in a row).
+    ProofRequired,
+    /// The proof of work was refused (wrong, expired or reused).
+    ProofRejected,
 }
 
 impl From<sdk::ErrorCode> for RelayErrorCode {
@@ -393,6 +398,8 @@ impl From<sdk::ErrorCode> for RelayErrorCode {
             C::ShuttingDown => Self::ShuttingDown,
             C::InternalError => Self::InternalError,
             C::ResumeFailed => Self::ResumeFailed,
+            C::ProofRequired => Self::ProofRequired,
+            C::ProofRejected => Self::ProofRejected,
         }
     }
 }

@@ -50,6 +50,11 @@ pub enum ErrorCode {
     InternalError,
     /// Feature `resume`: the secret is unknown, already used, or its grace window closed.
     ResumeFailed,
+    /// Feature `admission`: the relay is under load and the upgrade carried no proof of
+    /// work; `GET /v1/admission` gives a challenge.
+    ProofRequired,
+    /// Feature `admission`: the proof of work is wrong, too weak, expired or already used.
+    ProofRejected,
 }
 
 /// Standard WebSocket close codes used by the catalogue (RFC 6455 §7.4.1).
@@ -70,7 +75,7 @@ pub mod close {
 
 impl ErrorCode {
     /// Every code, for the catalogue test and the spec table.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::UnsupportedVersion,
         Self::MalformedFrame,
         Self::InvalidField,
@@ -92,6 +97,8 @@ impl ErrorCode {
         Self::ShuttingDown,
         Self::InternalError,
         Self::ResumeFailed,
+        Self::ProofRequired,
+        Self::ProofRejected,
     ];
 
     /// The snake_case wire string.
@@ -118,6 +125,8 @@ impl ErrorCode {
             Self::ShuttingDown => "shutting_down",
             Self::InternalError => "internal_error",
             Self::ResumeFailed => "resume_failed",
+            Self::ProofRequired => "proof_required",
+            Self::ProofRejected => "proof_rejected",
         }
     }
 
@@ -145,6 +154,7 @@ impl ErrorCode {
             Self::ShuttingDown => Some(close::GOING_AWAY),
             Self::InternalError => Some(close::INTERNAL_ERROR),
             Self::ResumeFailed => Some(4412),
+            Self::ProofRequired | Self::ProofRejected => Some(4428),
         }
     }
 
@@ -172,6 +182,8 @@ impl ErrorCode {
             Self::ShuttingDown => "the relay is shutting down",
             Self::InternalError => "internal error on the relay",
             Self::ResumeFailed => "nothing to resume: start again with hello",
+            Self::ProofRequired => "the relay is under load: solve GET /v1/admission and reconnect",
+            Self::ProofRejected => "the proof of work is wrong, expired or already used",
         }
     }
 

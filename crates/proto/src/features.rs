@@ -37,6 +37,13 @@ pub const FEATURE_QUEUE_NONE: &str = "queue-none";
 /// Agreed only by a relay whose grace window is not zero.
 pub const FEATURE_RESUME: &str = "resume";
 
+/// Transport feature, not a `hello` feature: a client that implements admission says so in
+/// the WebSocket URL (`/v1/ws?features=admission`, with `&proof=` once it has solved a
+/// challenge from `GET /v1/admission`); only such a client is ever sent `proof_required` or
+/// `proof_rejected` (`proto/spec.md`, "Admission"). Not in [`RELAY_FEATURES`]: it is
+/// decided before the first frame.
+pub const FEATURE_ADMISSION: &str = "admission";
+
 /// Relay feature: `seek.urgent` ("I need to talk soon", self-declared) and `offer.urgent`. An
 /// urgent seeker is served as if it had sought [`crate::limits::URGENT_HEAD_START`]
 /// earlier: nobody who has waited that long is ever overtaken by an urgent seeker.

@@ -642,6 +642,13 @@ fn spec_examples_validate_and_parse() {
                     "{what} does not survive a Rust round trip"
                 );
             }
+            "http" if kind == "admission" => {
+                let challenge: confidant_proto::AdmissionChallenge =
+                    serde_json::from_value(json.clone()).unwrap_or_else(|e| {
+                        panic!("{what} does not parse as AdmissionChallenge: {e}")
+                    });
+                assert_eq!(serde_json::to_value(&challenge).unwrap(), json, "{what}");
+            }
             "http" => {
                 assert_eq!(kind, "programs", "{what}: unknown http schema");
                 let programs: Vec<ProgramInfo> = serde_json::from_value(json.clone())
@@ -768,6 +775,7 @@ fn schema_files_and_rust_variants_match_one_to_one() {
         BTreeSet::from([
             "client.json",
             "defs.json",
+            "http.admission.json",
             "http.programs.json",
             "relay.json"
         ]),

@@ -17,6 +17,18 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// When new connections must show a proof of work (`docs/admission.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Admission {
+    /// Under load only (the thresholds below).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Off,
+}
+
 /// Command-line flags.
 #[derive(Debug, Parser)]
 #[command(
@@ -117,6 +129,20 @@ pub(crate) struct Args {
     /// turns resume off [default: 60].
     #[arg(long, env = "CONFIDANT_RESUME_GRACE", value_name = "SECS")]
     pub(crate) resume_grace: Option<u64>,
+    /// When new connections must show a proof of work: auto (under load), always, off
+    /// [default: auto].
+    #[arg(long, env = "CONFIDANT_ADMISSION", value_name = "MODE")]
+    pub(crate) admission: Option<Admission>,
+    /// auto: ask for proofs while this many connections are open [default: 2000].
+    #[arg(long, env = "CONFIDANT_ADMISSION_OPEN_CONNECTIONS", value_name = "N")]
+    pub(crate) admission_open_connections: Option<usize>,
+    /// auto: ask for proofs while this many new connections arrive in a second
+    /// [default: 100].
+    #[arg(long, env = "CONFIDANT_ADMISSION_NEW_PER_SECOND", value_name = "N")]
+    pub(crate) admission_new_per_second: Option<u32>,
+    /// Leading zero bits of SHA-256 a proof must have, 1..=32 [default: 12].
+    #[arg(long, env = "CONFIDANT_ADMISSION_DIFFICULTY", value_name = "BITS")]
+    pub(crate) admission_difficulty: Option<u8>,
     /// Seconds to wait for tasks after the shutdown deadline [default: 2].
     #[arg(long, env = "CONFIDANT_SHUTDOWN_GRACE", value_name = "SECS")]
     pub(crate) shutdown_grace: Option<u64>,
@@ -195,6 +221,19 @@ mod tests {
             ("--read-buffer-bytes", limits.read_buffer_bytes.to_string()),
             ("--shutdown-grace", secs(limits.shutdown_grace)),
             ("--resume-grace", secs(limits.resume_grace)),
+            ("--admission", "auto".to_owned()),
+            (
+                "--admission-open-connections",
+                limits.admission_open_connections.to_string(),
+            ),
+            (
+                "--admission-new-per-second",
+                limits.admission_new_per_second.to_string(),
+            ),
+            (
+                "--admission-difficulty",
+                limits.admission_difficulty.to_string(),
+            ),
             (
                 "--dev-wait-limit",
                 secs(confidant_proto::limits::DEFAULT_WAIT_LIMIT),

@@ -157,6 +157,10 @@ pub(crate) struct FileLimits {
     shutdown_grace_secs: Option<u64>,
     read_buffer_bytes: Option<usize>,
     resume_grace_secs: Option<u64>,
+    admission: Option<crate::args::Admission>,
+    admission_open_connections: Option<usize>,
+    admission_new_per_second: Option<u32>,
+    admission_difficulty: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,6 +458,25 @@ fn limits(args: &Args, file: &FileLimits) -> Result<Limits, SettingError> {
         ),
         keepalive_idle: defaults.keepalive_idle,
         keepalive_deadline: defaults.keepalive_deadline,
+        admission: match args.admission.or(file.admission) {
+            None => defaults.admission,
+            Some(crate::args::Admission::Auto) => confidant_relay::AdmissionMode::Auto,
+            Some(crate::args::Admission::Always) => confidant_relay::AdmissionMode::Always,
+            Some(crate::args::Admission::Off) => confidant_relay::AdmissionMode::Off,
+        },
+        admission_open_connections: args
+            .admission_open_connections
+            .or(file.admission_open_connections)
+            .unwrap_or(defaults.admission_open_connections),
+        admission_new_per_second: args
+            .admission_new_per_second
+            .or(file.admission_new_per_second)
+            .unwrap_or(defaults.admission_new_per_second),
+        admission_difficulty: args
+            .admission_difficulty
+            .or(file.admission_difficulty)
+            .unwrap_or(defaults.admission_difficulty),
+        admission_validity: defaults.admission_validity,
     };
     let positive = [
         ("limits.max_connections", limits.max_connections == 0),
@@ -468,11 +491,25 @@ fn limits(args: &Args, file: &FileLimits) -> Result<Limits, SettingError> {
         ),
         ("limits.idle_timeout_secs", limits.idle_timeout.is_zero()),
         ("limits.chat_buffer_frames", limits.chat_buffer_frames == 0),
+        (
+            "limits.admission_open_connections",
+            limits.admission_open_connections == 0,
+        ),
+        (
+            "limits.admission_new_per_second",
+            limits.admission_new_per_second == 0,
+        ),
     ];
     for (key, zero) in positive {
         if zero {
             return Err(bad(key, "must be greater than 0"));
         }
+    }
+    if !(1..=32).contains(&limits.admission_difficulty) {
+        return Err(bad(
+            "limits.admission_difficulty",
+            "must be between 1 and 32",
+        ));
     }
     if !confidant_relay::READ_BUFFER_RANGE.contains(&limits.read_buffer_bytes) {
         return Err(bad(

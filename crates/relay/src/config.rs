@@ -187,7 +187,32 @@ pub struct Limits {
     pub keepalive_idle: Duration,
     /// … and treats the socket as lost if nothing arrives this long after the ping.
     pub keepalive_deadline: Duration,
+    /// When new connections must show a proof of work (`docs/admission.md`).
+    pub admission: AdmissionMode,
+    /// `auto`: the gate closes while this many connections are open (or more).
+    pub admission_open_connections: usize,
+    /// `auto`: the gate closes while this many new connections arrive in one second.
+    pub admission_new_per_second: u32,
+    /// Leading zero bits a proof must have (each bit doubles the expected work).
+    pub admission_difficulty: u8,
+    /// How long a challenge from `GET /v1/admission` stays valid.
+    pub admission_validity: Duration,
 }
+
+/// When the relay asks new connections for a proof of work (`docs/admission.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdmissionMode {
+    /// Never: every connection is admitted as in version 1.
+    Off,
+    /// Under load only: while the open connections or the new connections per second reach
+    /// their thresholds, and for [`ADMISSION_HOLD`] after.
+    Auto,
+    /// Always (an operator under attack, and tests).
+    Always,
+}
+
+/// How long the `auto` gate stays closed after the load that closed it.
+pub const ADMISSION_HOLD: Duration = Duration::from_secs(10);
 
 /// The read buffer sizes a relay accepts: below 1 KiB every control frame takes several
 /// reads; above 64 KiB nothing is gained (a data frame is at most 16,388 bytes).
@@ -215,6 +240,11 @@ impl Default for Limits {
             resume_grace: limits::DEFAULT_RESUME_GRACE,
             keepalive_idle: limits::KEEPALIVE_IDLE,
             keepalive_deadline: limits::KEEPALIVE_DEADLINE,
+            admission: AdmissionMode::Auto,
+            admission_open_connections: 2_000,
+            admission_new_per_second: 100,
+            admission_difficulty: 12,
+            admission_validity: Duration::from_secs(60),
         }
     }
 }

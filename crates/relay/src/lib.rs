@@ -23,6 +23,7 @@
 )]
 
 pub mod admin;
+mod admission;
 mod chat_features;
 pub mod clock;
 pub mod cluster;
@@ -48,7 +49,10 @@ pub mod web_assets;
 
 pub use clock::WallClock;
 pub use cluster::ClusterConfig;
-pub use config::{Limits, ProgramConfig, ProgramDetails, READ_BUFFER_RANGE, RelayConfig, TlsFiles};
+pub use config::{
+    ADMISSION_HOLD, AdmissionMode, Limits, ProgramConfig, ProgramDetails, READ_BUFFER_RANGE,
+    RelayConfig, TlsFiles,
+};
 pub use credentials::root_key_fingerprint;
 pub use server::{
     RelayHandle, RelayObserver, RelayStopping, ReloadError, StartError, UpdateRevocationError,

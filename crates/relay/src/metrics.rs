@@ -52,6 +52,13 @@ pub const REJECTIONS: &str = "confidant_rejections_total";
 pub const RATE_LIMITED: &str = "confidant_rate_limited_total";
 /// Counter: connections refused by the per-source limit.
 pub const SOURCE_LIMITED: &str = "confidant_source_limited_total";
+/// Counter: admission challenges issued (`GET /v1/admission`).
+pub const ADMISSION_CHALLENGES: &str = "confidant_admission_challenges_total";
+/// Counter: new connections admitted with a good proof of work while the gate was closed.
+pub const ADMISSION_ACCEPTED: &str = "confidant_admission_accepted_total";
+/// Counter: new connections refused by the closed gate, by reason (`version_1`, `missing`,
+/// `invalid`, `expired`, `reused`, `full`).
+pub const ADMISSION_REFUSED: &str = "confidant_admission_refused_total";
 /// Counter: WebSocket upgrades refused because their `Origin` is not allowed.
 pub const ORIGIN_REFUSED: &str = "confidant_origin_refused_total";
 /// Counter: peers taken offline by a revocation list.

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Verdict;
 use crate::config::{Limits, ProgramConfig, RelayConfig};
 use crate::connection::{self, ConnectionGuard};
 use crate::credentials::install_list;
@@ -195,6 +196,10 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, StartError> {
     let app = Router::new()
         .route(WEBSOCKET_PATH, get(upgrade))
         .route("/v1/programs", get(list_programs))
+        .route(
+            confidant_proto::admission::ADMISSION_PATH,
+            get(admission_challenge),
+        )
         .merge(crate::web_assets::router())
         .with_state(shared.clone())
         .layer(axum::Extension(policy))
@@ -271,6 +276,35 @@ async fn list_programs(
     Json(shared.program_infos(details))
 }
 
+/// `GET /v1/admission`: a fresh proof-of-work challenge (`proto/spec.md`, "Admission").
+/// Stateless for the relay: the challenge carries its own authentication tag.
+async fn admission_challenge(State(shared): State<Arc<Shared>>) -> Response {
+    let live = shared.live_connections.load(Ordering::Acquire);
+    match shared
+        .admission
+        .issue(&shared.limits(), live, std::time::Instant::now())
+    {
+        Some(challenge) => {
+            metrics::counter!(crate::metrics::ADMISSION_CHALLENGES).increment(1);
+            (
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+                Json(challenge),
+            )
+                .into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no randomness\n").into_response(),
+    }
+}
+
+/// The query of the WebSocket upgrade: feature `admission` and its proof.
+#[derive(Debug, Default, serde::Deserialize)]
+struct UpgradeQuery {
+    #[serde(default)]
+    features: String,
+    #[serde(default)]
+    proof: Option<String>,
+}
+
 /// The WebSocket upgrade, with every buffer and size limit set explicitly (tungstenite's
 /// defaults are 64 MiB messages and 128 KiB buffers). Compression is never negotiated:
 /// this build of tungstenite has no permessage-deflate at all.
@@ -283,6 +317,7 @@ async fn upgrade(
     axum::Extension(policy): axum::Extension<Arc<HttpPolicy>>,
     request: axum::http::HeaderMap,
     source: Option<axum::Extension<SourceKey>>,
+    query: Result<Query<UpgradeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if !policy.origin_allowed(&request) {
         metrics::counter!(crate::metrics::ORIGIN_REFUSED).increment(1);
@@ -306,15 +341,33 @@ async fn upgrade(
         }
         None => None,
     };
+    let Query(query) = query.unwrap_or_else(|_| Query(UpgradeQuery::default()));
+    let admission = query
+        .features
+        .split(',')
+        .any(|name| name.trim() == confidant_proto::FEATURE_ADMISSION);
+    let verdict = shared.admission.check(
+        &limits,
+        shared.live_connections.load(Ordering::Acquire),
+        admission,
+        query.proof.as_deref(),
+        std::time::Instant::now(),
+    );
     let previous = shared.live_connections.fetch_add(1, Ordering::AcqRel);
     let guard = ConnectionGuard(shared.clone(), slot);
     let refuse = if shared.draining.is_cancelled() {
         Some(ErrorCode::ShuttingDown)
+    } else if let Verdict::Refused(code, reason) = verdict {
+        metrics::counter!(crate::metrics::ADMISSION_REFUSED, "reason" => reason).increment(1);
+        Some(code)
     } else if previous >= limits.max_connections {
         Some(ErrorCode::TooManyConnections)
     } else {
         None
     };
+    if refuse.is_none() && verdict == Verdict::Admitted {
+        metrics::counter!(crate::metrics::ADMISSION_ACCEPTED).increment(1);
+    }
     match refuse {
         Some(code) => crate::metrics::rejection(code),
         None => metrics::counter!(crate::metrics::CONNECTIONS_ACCEPTED).increment(1),

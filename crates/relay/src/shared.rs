@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) hot: crate::metrics::HotCounters,
     /// Feature `resume`: the secret hash of every resumable connection.
     pub(crate) resumes: crate::resume_registry::ResumeRegistry,
+    /// The proof-of-work gate for new connections under load.
+    pub(crate) admission: crate::admission::Admission,
 }
 
 impl Shared {
@@ -75,6 +77,7 @@ impl Shared {
             sources: SourceCounter::new(),
             hot: crate::metrics::HotCounters::new(),
             resumes: crate::resume_registry::ResumeRegistry::default(),
+            admission: crate::admission::Admission::new(),
         }
     }
 

@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod admission;
 mod bad_input;
 mod conformance_suite;
 mod fault_disconnect;

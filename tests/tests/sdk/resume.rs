@@ -244,3 +244,38 @@ async fn after_a_relay_restart_the_resume_is_refused_and_said() {
         "{events:?}"
     );
 }
+
+/// Admission under load (`docs/admission.md`): the relay's gate closes during the chat; the
+/// seeker's socket is cut; its resume attempt is refused with `proof_required` before the
+/// relay reads `resume` (the secret is not spent), the SDK pays a proof and resumes.
+#[tokio::test]
+async fn a_resume_while_the_relay_asks_for_proofs_pays_and_keeps_the_chat() {
+    let mut fixture = ProgramFixture::new(PROGRAM);
+    let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
+    let proxy = FaultProxy::start(relay.addr).await;
+    let (mut seeker, mut peer, chat) =
+        chat(&relay, &mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
+    assert_eq!(proxy.accepted(), 1, "no proof asked while the gate is open");
+    relay
+        .handle()
+        .update_limits(confidant_relay::Limits {
+            admission: confidant_relay::AdmissionMode::Always,
+            admission_difficulty: 10,
+            ..test_limits()
+        })
+        .await
+        .unwrap();
+
+    proxy.cut();
+    peer.send_text(chat, "still here").await.unwrap();
+    let (texts, others) = seeker_messages(&mut seeker, 1).await;
+    assert_eq!(texts, ["still here"]);
+    assert!(
+        others.iter().any(|e| matches!(e, SeekerEvent::Reconnected)),
+        "{others:?}"
+    );
+    // The refused socket, `GET /v1/admission`, and the socket that resumed.
+    assert!(proxy.accepted() >= 4, "{} connections", proxy.accepted());
+    seeker.send_text("and me").await.unwrap();
+    assert_eq!(peer_messages(&mut peer, 1).await.0, ["and me"]);
+}

@@ -17,7 +17,11 @@
 //
 // A relay that did not agree on `resume` gets exactly the version-1 behaviour: a frame
 // counts as sent only when handed to an open socket, and a lost socket ends everything.
-import { websocketUrl, encodeDataFrame, decodeDataFrame } from './relay.js';
+import { websocketUrl, encodeDataFrame, decodeDataFrame, PROOF_CODES, PROOF_TRIES, ADMISSION_NOTICE_MS } from './relay.js';
+import { earnProof } from './admission.js';
+
+/** `url` with a solved admission proof (feature `admission`, proto/spec.md "Admission"). */
+const withProof = (url, proof) => `${url}${url.includes('?') ? '&' : '?'}proof=${encodeURIComponent(proof)}`;
 
 export const RESUME_FEATURE = 'resume';
 /** proto/spec.md, "Limits": an `ack` after this many counted messages… */
@@ -44,7 +48,15 @@ const jitter = (ms) => Math.round(ms * (0.75 + Math.random() * 0.5));
  * onAcked(received) — the relay acknowledged counted messages up to `received`.
  */
 export class ResumableConnection {
-  constructor({ onControl, onData, onClose, onState = () => {}, onAcked = () => {}, url = null }) {
+  constructor({ onControl, onData, onClose, onState = () => {}, onAcked = () => {}, onAdmission = () => {}, url = null }) {
+    // Feature `admission`: a relay under load refuses a socket with proof_required before
+    // `welcome`; the page then pays a proof of work and says the same first frames again on
+    // a new socket. onAdmission('checking') after ADMISSION_NOTICE_MS, ('done') at the end.
+    this.onAdmission = onAdmission;
+    this.early = []; // frames written before `welcome` (the hello)
+    this.proofs = 0;
+    this.admitting = false;
+    this.nextProof = null; // a proof for the next resume attempt
     this.onControl = onControl;
     this.onData = onData;
     this.onClose = onClose;
@@ -151,7 +163,10 @@ export class ResumableConnection {
 
   #send(payload, counted) {
     if (this.state === 'closed' || this.state === 'new') return false;
-    if (!counted) return this.#write(this.ws, payload);
+    if (!counted) {
+      if (!this.welcomed) this.early.push(payload);
+      return this.#write(this.ws, payload);
+    }
     if (this.resumable) {
       this.sent += 1;
       const seq = this.sent;
@@ -206,8 +221,8 @@ export class ResumableConnection {
 
   // ---------------------------------------------------------------- receiving
 
-  #socket() {
-    const ws = new WebSocket(this.url);
+  #socket(url = this.url) {
+    const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     ws.addEventListener('message', (ev) => this.#message(ws, ev));
     ws.addEventListener('close', (ev) => this.#closed(ws, ev));
@@ -234,8 +249,13 @@ export class ResumableConnection {
       this.#onRelayAck(frame.received);
       return;
     }
+    if (!this.welcomed && frame.type === 'error' && PROOF_CODES.has(frame.code) && this.proofs < PROOF_TRIES) {
+      this.admitting = true; // the close follows: pay, then open again (#admit)
+      return;
+    }
     if (frame.type === 'welcome' && !this.welcomed) {
       this.welcomed = true;
+      this.early = [];
       const r = frame.resume;
       const agreed = Array.isArray(frame.features) && frame.features.includes(RESUME_FEATURE);
       if (agreed && r && typeof r.secret === 'string' && Number.isSafeInteger(r.grace_ms) && r.grace_ms > 0) {
@@ -267,12 +287,59 @@ export class ResumableConnection {
       return;
     }
     if (ws !== this.ws || this.state !== 'live') return;
+    if (this.admitting) {
+      this.admitting = false;
+      this.#admit();
+      return;
+    }
     // Closed after an `error` frame: the relay said why; there is nothing to resume.
     if (this.lastError || !this.resumable) {
       this.#end({ code: ev.code, reason: ev.reason });
       return;
     }
     this.#lost('closed');
+  }
+
+  // ---------------------------------------------------------------- admission
+
+  async #admit() {
+    this.proofs += 1;
+    const notice = setTimeout(() => this.onAdmission('checking'), ADMISSION_NOTICE_MS);
+    let proof = null;
+    try {
+      proof = await earnProof();
+    } catch {
+      // No challenge, or one the page refuses to pay (too hard): the relay stays closed.
+    }
+    clearTimeout(notice);
+    this.onAdmission('done');
+    if (this.state !== 'live') return; // the page closed meanwhile
+    if (!proof) {
+      this.#end({ code: 4428, reason: 'proof_required' });
+      return;
+    }
+    const ws = this.#socket(withProof(this.url, proof));
+    this.ws = ws;
+    ws.addEventListener(
+      'open',
+      () => {
+        if (ws === this.ws) for (const payload of this.early) this.#write(ws, payload);
+      },
+      { once: true },
+    );
+  }
+
+  /** A resume attempt refused for want of a proof: pay, then try again with it. */
+  #admitResume() {
+    earnProof().then(
+      (proof) => {
+        this.nextProof = proof;
+        if (this.state === 'reconnecting' && !this.pending) this.#schedule(0);
+      },
+      () => {
+        if (this.state === 'reconnecting' && !this.pending) this.#schedule();
+      },
+    );
   }
 
   // ---------------------------------------------------------------- resuming
@@ -313,7 +380,8 @@ export class ResumableConnection {
     }
     let ws;
     try {
-      ws = this.#socket();
+      ws = this.#socket(this.nextProof ? withProof(this.url, this.nextProof) : this.url);
+      this.nextProof = null;
     } catch {
       this.#schedule();
       return;
@@ -333,6 +401,12 @@ export class ResumableConnection {
   #resumeAnswer(ws, ev) {
     const frame = typeof ev.data === 'string' ? parse(ev.data) : null;
     if (frame && frame.type === 'ack') return; // not counted; the resumed answer follows
+    if (frame && frame.type === 'error' && PROOF_CODES.has(frame.code)) {
+      // Refused before the relay read `resume`: the secret is not spent. Pay and try again.
+      this.pending = null;
+      this.#admitResume();
+      return;
+    }
     if (!frame || frame.type !== 'resumed' || typeof frame.secret !== 'string' || !Number.isSafeInteger(frame.received) || frame.received > this.sent) {
       // resume_failed (4412) or anything else: this connection is gone on the relay.
       this.pending = null;

@@ -226,7 +226,7 @@ function queueNone(q) {
 
 function queueLines() {
   const q = state.queue;
-  if (!q) return [h('p', {}, t('queue.connecting'))];
+  if (!q) return [h('p', { id: state.checking ? 'admission-checking' : null }, t(state.checking ? 'queue.checking' : 'queue.connecting'))];
   const none = queueNone(q);
   return [
     // The place is kept through a lost socket: said plainly, never "you lost your place".
@@ -499,10 +499,18 @@ async function startSeeking(plain = false) {
     onControl: (frame) => state.conn === conn && onControl(frame),
     onData: (data) => state.conn === conn && onData(data),
     onClose: (info) => state.conn === conn && onClose(info),
+    // A relay under load asks for a proof of work first; past 300 ms, say why we wait.
+    onAdmission: (phase) => {
+      if (state.conn !== conn) return;
+      state.checking = phase === 'checking';
+      if (state.checking) announce(t('queue.checking'));
+      updateQueue();
+    },
     onState: (info) => state.conn === conn && onConnectionState(info),
     onAcked: (received) => state.conn === conn && onAcked(received),
   });
   state.conn = conn;
+  state.checking = false;
   try {
     await conn.open();
   } catch {

@@ -3622,6 +3622,15 @@ public enum RelayErrorCode: Equatable, Hashable {
     case shuttingDown
     case internalError
     case resumeFailed
+    /**
+     * The relay is under load and asked for a proof of work (the SDK pays it itself; an
+     * app sees this only if the relay refused two proofs in a row).
+     */
+    case proofRequired
+    /**
+     * The proof of work was refused (wrong, expired or reused).
+     */
+    case proofRejected
 
 
 
@@ -3684,6 +3693,10 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         case 20: return .internalError
         
         case 21: return .resumeFailed
+        
+        case 22: return .proofRequired
+        
+        case 23: return .proofRejected
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3775,6 +3788,14 @@ public struct FfiConverterTypeRelayErrorCode: FfiConverterRustBuffer {
         
         case .resumeFailed:
             writeInt(&buf, Int32(21))
+        
+        
+        case .proofRequired:
+            writeInt(&buf, Int32(22))
+        
+        
+        case .proofRejected:
+            writeInt(&buf, Int32(23))
         
         }
     }

@@ -5039,7 +5039,16 @@ enum class RelayErrorCode {
     CREDENTIAL_REVOKED,
     SHUTTING_DOWN,
     INTERNAL_ERROR,
-    RESUME_FAILED;
+    RESUME_FAILED,
+    /**
+     * The relay is under load and asked for a proof of work (the SDK pays it itself; an
+     * app sees this only if the relay refused two proofs in a row).
+     */
+    PROOF_REQUIRED,
+    /**
+     * The proof of work was refused (wrong, expired or reused).
+     */
+    PROOF_REJECTED;
 
     
 
