@@ -18,12 +18,10 @@ const PROGRAM: &str = "resident-peer-support";
 
 /// A chat whose seeker and peer connect at these URLs (the relay's, or a fault proxy's).
 async fn chat(
-    relay: &TestRelay,
     fixture: &mut ProgramFixture,
     seeker_url: &str,
     peer_url: &str,
 ) -> (Seeker, Peer, ChatNumber) {
-    let _ = relay;
     let (seeker, peer, chat) = open_chat(fixture, seeker_url, peer_url).await;
     assert!(seeker.features().iter().any(|f| f == "resume"));
     (seeker, peer, chat)
@@ -63,8 +61,7 @@ async fn a_seeker_whose_network_switches_keeps_its_chat_and_nothing_is_lost_or_d
     let mut fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let proxy = FaultProxy::start(relay.addr).await;
-    let (mut seeker, mut peer, chat) =
-        chat(&relay, &mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
+    let (mut seeker, mut peer, chat) = chat(&mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
     seeker.send_text("before").await.unwrap();
     assert_eq!(peer_messages(&mut peer, 1).await.0, ["before"]);
 
@@ -117,8 +114,7 @@ async fn a_peer_whose_network_switches_keeps_its_chat() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let proxy = FaultProxy::start(relay.addr).await;
-    let (mut seeker, mut peer, chat) =
-        chat(&relay, &mut fixture, &relay.ws_url(), &proxy.ws_url()).await;
+    let (mut seeker, mut peer, chat) = chat(&mut fixture, &relay.ws_url(), &proxy.ws_url()).await;
     proxy.cut();
     seeker_until(&mut seeker, |e| {
         matches!(e, SeekerEvent::PeerAway).then_some(())
@@ -148,8 +144,7 @@ async fn a_network_gone_longer_than_the_window_ends_the_chat() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let proxy = FaultProxy::start(relay.addr).await;
-    let (mut seeker, mut peer, chat) =
-        chat(&relay, &mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
+    let (mut seeker, mut peer, chat) = chat(&mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
     proxy.refuse(true);
     proxy.cut();
     let (reason, _) = peer_until(&mut peer, |e| match e {
@@ -188,8 +183,7 @@ async fn network_changed_replaces_a_half_open_socket_at_once() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let proxy = FaultProxy::start(relay.addr).await;
-    let (mut seeker, mut peer, chat) =
-        chat(&relay, &mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
+    let (mut seeker, mut peer, chat) = chat(&mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
     proxy.stall();
     peer.send_text(chat, "lost in the stall?").await.unwrap();
     let asked = tokio::time::Instant::now();
@@ -217,8 +211,7 @@ async fn after_a_relay_restart_the_resume_is_refused_and_said() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let proxy = FaultProxy::start(relay.addr).await;
-    let (mut seeker, _peer, _chat) =
-        chat(&relay, &mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
+    let (mut seeker, _peer, _chat) = chat(&mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
     let restarted = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     proxy.retarget(restarted.addr);
     proxy.cut();
@@ -253,8 +246,7 @@ async fn a_resume_while_the_relay_asks_for_proofs_pays_and_keeps_the_chat() {
     let mut fixture = ProgramFixture::new(PROGRAM);
     let relay = TestRelay::start(vec![fixture.program_config()], test_limits()).await;
     let proxy = FaultProxy::start(relay.addr).await;
-    let (mut seeker, mut peer, chat) =
-        chat(&relay, &mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
+    let (mut seeker, mut peer, chat) = chat(&mut fixture, &proxy.ws_url(), &relay.ws_url()).await;
     assert_eq!(proxy.accepted(), 1, "no proof asked while the gate is open");
     relay
         .handle()
